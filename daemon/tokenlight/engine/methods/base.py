@@ -1,0 +1,121 @@
+"""The one interface every attribution method implements, and the registry that finds them.
+
+A method receives an :class:`AttributionProblem` (a differentiable function from input embeddings
+to the T target values, the input and baseline embeddings, options) and returns per-token scores
+``[T, L]``. It never sees tokens, text or the model object: the engine builds the problem, so a new
+method is one small module.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+
+from ..errors import InputError
+from ..kernel import Hooks, TargetFn
+
+MAX_STEPS = 4096
+
+
+@dataclass
+class AttributionProblem:
+    """What a method attributes.
+
+    Attributes:
+        target_fn: embeddings ``[n, L, d]`` -> T target values ``[n]``; causal, so value t
+            depends only on the positions that precede target t.
+        inputs (Tensor): ``[L, d]`` input embeddings x.
+        baselines (Tensor): ``[L, d]`` baseline embeddings x′ (used by path methods).
+        n_targets (int): T.
+        target_scores (Tensor): float64 ``[T]`` f(x), computed once by the engine.
+        baseline_scores (Tensor): float64 ``[T]`` f(x′).
+        chunk_size (Callable[[int], int]): how many points per forward for a given point count
+            (``internal_batch_size`` when the user set it, else memory-derived).
+        options (dict): method options (``n_steps``, ``integration``, ...), already validated keys.
+        hooks (Hooks): progress and cancellation.
+    """
+
+    target_fn: TargetFn
+    inputs: torch.Tensor
+    baselines: torch.Tensor
+    n_targets: int
+    target_scores: torch.Tensor
+    baseline_scores: torch.Tensor
+    chunk_size: Any
+    options: dict[str, Any] = field(default_factory=dict)
+    hooks: Hooks = field(default_factory=Hooks)
+
+
+@dataclass
+class MethodOutput:
+    """scores: float64 ``[T, L]``; deltas: float64 ``[T]`` or None; n_steps: points used or None."""
+
+    scores: torch.Tensor
+    deltas: torch.Tensor | None = None
+    n_steps: int | None = None
+    uses_baseline: bool = False
+
+
+class AttributionMethod(ABC):
+    """Base class: subclasses set the class attributes and implement :meth:`_attribute`."""
+
+    id: ClassVar[str]
+    label: ClassVar[str]
+    description: ClassVar[str]
+    family: ClassVar[str]  # "gradient" | "path" | "perturbation" | "attention"
+    has_convergence_delta: ClassVar[bool] = False
+    uses_baseline: ClassVar[bool] = False
+    parameters: ClassVar[tuple[str, ...]] = ()
+    default_n_steps: ClassVar[int | None] = None
+
+    def attribute(self, problem: AttributionProblem) -> MethodOutput:
+        """Validate the options, then compute (captum's public/private split)."""
+        n_steps = problem.options.get("n_steps")
+        if n_steps is not None and "n_steps" in self.parameters and not 1 <= int(n_steps) <= MAX_STEPS:
+            raise InputError(f"n_steps must be between 1 and {MAX_STEPS} (got {n_steps})")
+        return self._attribute(problem)
+
+    @abstractmethod
+    def _attribute(self, problem: AttributionProblem) -> MethodOutput: ...
+
+    @staticmethod
+    def convergence_delta(scores: torch.Tensor, problem: AttributionProblem) -> torch.Tensor:
+        """captum's convention: Σ attributions − (f(x) − f(x′)), per target."""
+        return scores.sum(dim=1) - (problem.target_scores - problem.baseline_scores)
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {
+            "id": cls.id,
+            "label": cls.label,
+            "description": cls.description,
+            "family": cls.family,
+            "convergenceDelta": cls.has_convergence_delta,
+            "usesBaseline": cls.uses_baseline,
+            "parameters": list(cls.parameters),
+        }
+
+
+_REGISTRY: dict[str, type[AttributionMethod]] = {}
+
+
+def register_method(cls: type[AttributionMethod], *, overwrite: bool = False) -> type[AttributionMethod]:
+    """Class decorator: make a method available by its ``id``."""
+    if cls.id in _REGISTRY and not overwrite:
+        raise ValueError(f"attribution method {cls.id!r} is already registered")
+    _REGISTRY[cls.id] = cls
+    return cls
+
+
+def get_method(method_id: str) -> AttributionMethod:
+    try:
+        return _REGISTRY[method_id]()
+    except KeyError:
+        raise InputError(f"unknown method {method_id!r}; choose one of: {', '.join(_REGISTRY)}") from None
+
+
+def list_methods() -> list[type[AttributionMethod]]:
+    return list(_REGISTRY.values())

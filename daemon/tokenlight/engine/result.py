@@ -1,0 +1,161 @@
+"""The result of one attribution, and its msgpack / JSON forms.
+
+msgpack keeps every array as raw little-endian float32 bytes with its shape, so NaN (the causal
+boundary) and every bit of every score survive a round trip; JSON writes ``null`` for NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from .tokens import Token
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    device: str
+    dtype: str
+
+
+@dataclass(eq=False)
+class Attribution:
+    """Attribution of each target token to every token before it.
+
+    Attributes:
+        prompt (str): the attributed text; source token spans index into it.
+        source_tokens (list[Token]): S tokens, special ones (BOS) included with no span.
+        target_tokens (list[Token]): T generated or forced tokens, each with its probability (for a
+            sequence classifier: one target, the class).
+        scores (np.ndarray): float32 ``[T, S + T]`` (``[1, S]`` for a classifier). Row ``t`` is the
+            attribution of target ``t`` to source tokens ``0..S-1`` and then to the targets
+            before it; entries at or after the target's own position are NaN.
+        deltas (np.ndarray | None): float32 ``[T]`` convergence deltas, captum's convention
+            ``sum(scores[t]) - (f(x) - f(x'))``; None for methods without one.
+        target_scores (np.ndarray): float32 ``[T]`` the step function at the input, f(x).
+        baseline_scores (np.ndarray | None): float32 ``[T]`` f(x') at the baseline; None for
+            methods that use no baseline.
+        baseline_equal (np.ndarray): bool ``[S + T]``: positions whose input token equals the
+            baseline token, whose path attribution is therefore exactly 0.
+        notes (list[str]): plain-language remarks on this result (e.g. why a score is exactly 0).
+    """
+
+    prompt: str
+    source_tokens: list[Token]
+    target_tokens: list[Token]
+    scores: np.ndarray
+    deltas: np.ndarray | None
+    target_scores: np.ndarray
+    baseline_scores: np.ndarray | None
+    model: ModelInfo
+    method: str
+    step_function: str
+    baseline: str
+    n_steps: int | None
+    elapsed_ms: float
+    continuation: str = ""
+    target_kind: str = "generate"
+    contrast_token: str | None = None
+    baseline_equal: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    notes: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------------------------------
+    @property
+    def source_scores(self) -> np.ndarray:
+        """float32 ``[T, S]``: each target's attribution to the prompt tokens only."""
+        return self.scores[:, : len(self.source_tokens)]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Attribution):
+            return NotImplemented
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+                if a is None or b is None or a.shape != b.shape or a.dtype != b.dtype:
+                    return False
+                if not np.array_equal(a, b, equal_nan=a.dtype.kind == "f"):
+                    return False
+            elif a != b:
+                return False
+        return True
+
+    # ------------------------------------------------------------------------------------------
+    def to_msgpack(self) -> bytes:
+        payload: dict[str, Any] = {"format": FORMAT_VERSION}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                value = _pack_array(value)
+            elif f.name in ("source_tokens", "target_tokens"):
+                value = [asdict(t) for t in value]
+            elif f.name == "model":
+                value = asdict(value)
+            payload[f.name] = value
+        return msgpack.packb(payload, use_bin_type=True)
+
+    @classmethod
+    def from_msgpack(cls, data: bytes) -> Attribution:
+        payload = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        if payload.pop("format", None) != FORMAT_VERSION:
+            raise ValueError("not a Tokenlight attribution (unknown msgpack format version)")
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            value = payload[f.name]
+            if isinstance(value, dict) and value.get("__ndarray__"):
+                value = _unpack_array(value)
+            elif f.name in ("source_tokens", "target_tokens"):
+                value = [Token(**t) for t in value]
+            elif f.name == "model":
+                value = ModelInfo(**value)
+            kwargs[f.name] = value
+        return cls(**kwargs)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON form: camelCase keys, NaN as null (see README "JSON output")."""
+        return {
+            "model": asdict(self.model),
+            "method": self.method,
+            "stepFunction": self.step_function,
+            "baseline": self.baseline,
+            "nSteps": self.n_steps,
+            "prompt": self.prompt,
+            "continuation": self.continuation,
+            "targetKind": self.target_kind,
+            "contrastToken": self.contrast_token,
+            "sourceTokens": [
+                {"text": t.text, "id": t.id, "start": t.start, "end": t.end, "special": t.special}
+                for t in self.source_tokens
+            ],
+            "targetTokens": [{"text": t.text, "id": t.id, "probability": t.probability} for t in self.target_tokens],
+            "scores": [[_json_float(v) for v in row] for row in self.scores.tolist()],
+            "deltas": None if self.deltas is None else [_json_float(v) for v in self.deltas.tolist()],
+            "targetScores": [_json_float(v) for v in self.target_scores.tolist()],
+            "baselineScores": None
+            if self.baseline_scores is None
+            else [_json_float(v) for v in self.baseline_scores.tolist()],
+            "baselineEqualsInput": [int(i) for i in np.flatnonzero(self.baseline_equal)],
+            "notes": list(self.notes),
+            "elapsedMs": round(self.elapsed_ms, 3),
+        }
+
+
+def _json_float(v: float) -> float | None:
+    return None if math.isnan(v) else v
+
+
+def _pack_array(a: np.ndarray) -> dict[str, Any]:
+    a = np.ascontiguousarray(a)
+    dtype = a.dtype.newbyteorder("<") if a.dtype.kind == "f" else a.dtype
+    return {"__ndarray__": True, "dtype": dtype.str, "shape": list(a.shape), "data": a.astype(dtype).tobytes()}
+
+
+def _unpack_array(d: dict[str, Any]) -> np.ndarray:
+    return np.frombuffer(d["data"], dtype=np.dtype(d["dtype"])).reshape(d["shape"]).copy()

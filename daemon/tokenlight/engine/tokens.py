@@ -1,0 +1,81 @@
+"""Tokens and their character spans in the text they came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Token:
+    """One token of the prompt or of the target.
+
+    Attributes:
+        text (str): for a token with a span, exactly ``text[start:end]`` of the string it came from
+            (the byte pieces of one multi-byte character all carry that character); for a special
+            token, its spelling (``<|endoftext|>``).
+        id (int): the vocabulary id (a class index for a sequence classifier's target).
+        start, end (int | None): code-point offsets into the prompt (source tokens) or into the
+            target text / generated continuation (target tokens); ``None`` for special tokens.
+        special (bool): BOS, EOS, CLS, SEP, ... Special tokens are kept and attributed.
+        probability (float | None): for target tokens, the model's probability of this token.
+    """
+
+    text: str
+    id: int
+    start: int | None
+    end: int | None
+    special: bool
+    probability: float | None = None
+
+
+def tokenize_with_spans(tokenizer, text: str, *, add_special_tokens: bool, add_bos: bool) -> list[Token]:
+    """Tokenize ``text`` keeping each token's span; prepend BOS when ``add_bos`` and the tokenizer
+    did not add one itself (GPT-2-style tokenizers never do; Llama-style ones do)."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise InputError(
+            f"the tokenizer {type(tokenizer).__name__} has no offset mapping; Tokenlight needs a fast "
+            "(Rust) tokenizer: save the model with a tokenizer.json"
+        )
+    enc = tokenizer(
+        text,
+        add_special_tokens=add_special_tokens,
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+    )
+    tokens: list[Token] = []
+    for tid, (start, end), special in zip(
+        enc["input_ids"], enc["offset_mapping"], enc["special_tokens_mask"], strict=True
+    ):
+        if special:
+            tokens.append(Token(tokenizer.convert_ids_to_tokens(tid), tid, None, None, True))
+        else:
+            tokens.append(Token(text[start:end], tid, start, end, False))
+    bos = tokenizer.bos_token_id
+    if add_bos and bos is not None and (not tokens or tokens[0].id != bos):
+        tokens.insert(0, Token(tokenizer.convert_ids_to_tokens(bos), bos, None, None, True))
+    return tokens
+
+
+def continuation_tokens(tokenizer, ids: list[int]) -> tuple[str, list[Token]]:
+    """Tokens for generated ids, with spans into their decoded text.
+
+    Spans come from decoding growing prefixes, which is right for byte-level BPE (a token that
+    ends inside a multi-byte character gets an empty span; the one completing it gets the char).
+    """
+    special_ids = set(tokenizer.all_special_ids)
+    tokens: list[Token] = []
+    text = ""
+    for i, tid in enumerate(ids):
+        if tid in special_ids:
+            tokens.append(Token(tokenizer.convert_ids_to_tokens(tid), tid, None, None, True))
+            continue
+        normal = [t for t in ids[: i + 1] if t not in special_ids]
+        decoded = tokenizer.decode(normal, clean_up_tokenization_spaces=False)
+        # a trailing U+FFFD is an incomplete character still waiting for its next byte pieces
+        stable = decoded[:-1] if decoded.endswith("\ufffd") else decoded
+        start = len(text) if stable.startswith(text) else min(len(text), len(stable))
+        text = stable
+        tokens.append(Token(text[start:], tid, start, len(text), False))
+    return text, tokens

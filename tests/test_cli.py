@@ -1,0 +1,130 @@
+"""The ``tokenlight`` command: real runs of the console script, and every bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from tokenlight.cli import main
+from tokenlight.engine import Attribution
+
+TOKENLIGHT = Path(sys.executable).with_name("tokenlight")
+
+
+def _run(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_COLOR": "1", "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([str(TOKENLIGHT), *args], capture_output=True, text=True, env=env, timeout=300, **kwargs)
+
+
+def test_attribute_in_the_terminal_with_colours():
+    proc = _run("attribute", "def add(a, b):", "--max-new-tokens", "4", "--method", "integrated_gradients",
+                "--color", "always")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "\x1b[48;2;" in out  # 24-bit background colours on the prompt's tokens
+    assert "tokenlight-tiny-py" in out and "integrated_gradients" in out
+    assert "delta" in out and "f(x')" in out and "generated" in out
+
+
+def test_json_html_and_msgpack_outputs(tmp_path):
+    base = ["attribute", "x = [1, 2", "--max-new-tokens", "3", "--n-steps", "8"]
+    proc = _run(*base, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["prompt"] == "x = [1, 2" and len(data["targetTokens"]) == 3
+    assert data["sourceTokens"][0]["special"] is True
+
+    packed = tmp_path / "out" / "res.msgpack"
+    proc = _run(*base, "--format", "msgpack", "--output", str(packed))
+    assert proc.returncode == 0, proc.stderr
+    res = Attribution.from_msgpack(packed.read_bytes())
+    assert res.to_json_dict()["scores"] == data["scores"]  # greedy + deterministic: same numbers
+    assert Attribution.from_msgpack(res.to_msgpack()) == res
+
+    page = tmp_path / "res.html"
+    assert _run(*base, "--format", "html", "--output", str(page)).returncode == 0
+    tags: list[str] = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            tags.append(tag)
+
+    Collect().feed(page.read_text())
+    assert "table" in tags and "script" not in tags
+
+
+def test_methods_listing():
+    proc = _run("methods", "--format", "json")
+    assert proc.returncode == 0
+    ids = {m["id"]: m for m in json.loads(proc.stdout)}
+    assert {"saliency", "input_x_gradient", "integrated_gradients"} <= set(ids)
+    assert ids["integrated_gradients"]["convergenceDelta"] is True
+    assert ids["saliency"]["convergenceDelta"] is False
+
+
+def test_file_range_prompt(tmp_path, capsys):
+    src = tmp_path / "code.py"
+    src.write_text("import os\n\ndef add(a, b):\n    return a + b\n", encoding="utf-8")
+    start = src.read_text().index("def")
+    assert main(["attribute", "--file", str(src), "--start", str(start), "--end", str(start + 14),
+                 "--max-new-tokens", "2", "--method", "saliency", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["prompt"] == "def add(a, b):"
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["attribute", "x", "--method", "nope"], "unknown method 'nope'"),
+        (["attribute", "x = 1\n" * 400], "accepts 512"),
+        (["attribute", "--file", "/no/such/file.py"], "no such file"),
+        (["attribute", "x", "--step-function", "logit_diff", "--contrast-token", " two words"], "is 2 tokens"),
+        (["attribute", "x", "--baseline", "nothing"], "unknown baseline"),
+        (["attribute", "x", "--n-steps", "0"], "n_steps must be between"),
+        (["attribute", "x", "--max-new-tokens", "0"], "max_new_tokens must be between"),
+        (["attribute", "x", "--model", "./no/such/model"], "no model folder"),
+        (["attribute", "x", "--model", "someone/missing"], "not in the Hugging Face cache"),
+        (["attribute", "x", "--file", "y.py"], "either as TEXT or with --file"),
+        (["attribute", "x", "--start", "3"], "give --file too"),
+        (["attribute", "x", "--max-new-tokens", "two"], "invalid int value"),
+        (["attribute", "x", "--format", "pdf"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_clear_line(argv, message, capsys):
+    with pytest.raises(SystemExit) if argv[-1] in ("two", "pdf", "frobnicate") else _no_raise():
+        code = main(argv)
+        assert code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_file_that_is_not_utf8(tmp_path, capsys):
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(b"\xff\xfe\x00abc")
+    assert main(["attribute", "--file", str(binary)]) == 2
+    err = capsys.readouterr().err
+    assert "is not UTF-8 text" in err and len(err.strip().splitlines()) == 1
+    assert main(["attribute", "--file", str(tmp_path), "--max-new-tokens", "1"]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_bad_input_from_the_real_console_script():
+    proc = _run("attribute", "x", "--method", "nope")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("tokenlight: error: unknown method 'nope'")
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+class _no_raise:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -1,0 +1,149 @@
+"""Tokens, spans, BOS, targets (generated, forced, sampled), step functions and baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tokenizers import Tokenizer, processors
+from transformers import PreTrainedTokenizerFast
+
+from tokenlight import attribute
+from tokenlight.engine.tokens import tokenize_with_spans
+
+
+@pytest.mark.parametrize("text", ["def add(a, b):", "x = '😀 漢字 é'\r\n\tpass", "e\u0301 = 1  # combining", ""])
+def test_source_spans_map_back_to_their_text(tokenizer, text):
+    tokens = tokenize_with_spans(tokenizer, text, add_special_tokens=True, add_bos=True)
+    assert tokens[0].special and tokens[0].start is None and tokens[0].id == tokenizer.bos_token_id
+    covered = ""
+    previous_end = 0
+    for tok in tokens[1:]:
+        assert not tok.special
+        assert tok.text == text[tok.start : tok.end]
+        if tok.start >= previous_end:  # byte pieces of one character share its span
+            covered += text[previous_end : tok.start] + tok.text
+            previous_end = tok.end
+    assert covered == text
+
+
+def test_a_tokenizer_that_adds_bos_itself_gets_no_second_bos(tokenizer):
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    bos = tokenizer.bos_token
+    backend.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", special_tokens=[(bos, tokenizer.bos_token_id)]
+    )
+    llama_like = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=bos, eos_token=bos)
+    tokens = tokenize_with_spans(llama_like, "x = 1", add_special_tokens=True, add_bos=True)
+    assert [t.special for t in tokens].count(True) == 1 and tokens[0].id == tokenizer.bos_token_id
+
+
+def test_empty_prompt_continues_from_bos_and_attributes_it(lm):
+    res = attribute(lm, "", max_new_tokens=3, n_steps=16)
+    assert [t.special for t in res.source_tokens] == [True]
+    assert res.source_tokens[0].start is None
+    assert res.scores.shape == (len(res.target_tokens), 1 + len(res.target_tokens))
+    assert np.all(np.isfinite(res.scores[:, 0]))
+    assert np.any(res.scores[:, 0] != 0)  # BOS is a real, attributable source token
+    assert np.abs(res.deltas).max() < 0.01 * np.abs(res.target_scores - res.baseline_scores).max()
+
+
+def test_baseline_equal_to_the_token_gives_exact_zero_and_says_why(lm):
+    res = attribute(lm, "", max_new_tokens=2, baseline="eos", n_steps=8)
+    assert np.all(res.scores[:, 0] == 0.0)
+    assert res.baseline_equal[0]
+    assert any("exactly 0" in note for note in res.notes)
+    zero = attribute(lm, "", max_new_tokens=2, baseline="zero", n_steps=8)
+    assert not zero.baseline_equal.any() and not any("exactly 0" in n for n in zero.notes)
+
+
+def test_token_baseline_by_text(lm):
+    res = attribute(lm, "a = b", target_text=" +", baseline="token: b", n_steps=8)
+    assert res.baseline == "token: b"
+    b_position = [t.text for t in res.source_tokens].index(" b")
+    assert res.scores[0, b_position] == 0.0 and res.baseline_equal[b_position]
+
+
+def test_greedy_generation_is_deterministic_and_targets_carry_probabilities(lm):
+    a = attribute(lm, "import os\n", max_new_tokens=5, method="saliency")
+    b = attribute(lm, "import os\n", max_new_tokens=5, method="saliency")
+    assert [t.id for t in a.target_tokens] == [t.id for t in b.target_tokens]
+    assert a.continuation == "".join(t.text for t in a.target_tokens if not t.special)
+    for tok in a.target_tokens:
+        assert 0.0 < tok.probability <= 1.0
+    # greedy: every generated token is the most likely one, so its probability is the largest
+    assert all(t.probability > 0.05 for t in a.target_tokens)
+
+
+def test_seeded_sampling_is_reproducible(lm):
+    kwargs = {"max_new_tokens": 6, "method": "saliency", "sample": True, "temperature": 1.5}
+    a = attribute(lm, "x", seed=3, **kwargs)
+    b = attribute(lm, "x", seed=3, **kwargs)
+    others = [attribute(lm, "x", seed=s, **kwargs).continuation for s in range(4, 8)]
+    assert a.continuation == b.continuation
+    assert any(o != a.continuation for o in others)
+
+
+def test_generation_stops_at_eos(tiny_gpt2):
+    model = tiny_gpt2.model
+    eos = tiny_gpt2.tokenizer.eos_token_id
+    original = model.lm_head.weight.data.clone()
+    try:
+        model.lm_head.weight.data[eos] = original.abs().max() * 50 * model.transformer.wte.weight.data.mean(0).sign()
+        res = attribute(tiny_gpt2, "a", max_new_tokens=5, method="saliency")
+    finally:
+        model.lm_head.weight.data = original
+    if res.target_tokens[0].id == eos:  # EOS was the argmax: it is kept as the last target
+        assert len(res.target_tokens) == 1 and res.target_tokens[0].special
+
+
+def test_forced_target_text_is_attributed_token_by_token(lm):
+    text = " a + b\n"
+    res = attribute(lm, "def add(a, b):\n    return", target_text=text, n_steps=8)
+    ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert [t.id for t in res.target_tokens] == ids
+    assert res.continuation == text and res.target_kind == "text"
+    assert [text[t.start : t.end] for t in res.target_tokens] == [t.text for t in res.target_tokens]
+
+
+@pytest.mark.parametrize("step", ["logit", "probability", "log_probability"])
+def test_step_functions_value_at_the_input(lm, step):
+    res = attribute(lm, "for i in", target_text=" range", step_function=step, n_steps=24)
+    p = res.target_tokens[0].probability
+    expected = {"probability": p, "log_probability": np.log(p)}.get(step)
+    if expected is not None:
+        assert res.target_scores[0] == pytest.approx(expected, rel=1e-4)
+    assert abs(res.deltas[0]) < 0.01 * abs(res.target_scores[0] - res.baseline_scores[0]) + 1e-6
+
+
+def test_contrastive_targets(lm):
+    logit = attribute(lm, "for i in", target_text=" range", n_steps=16)
+    other = attribute(lm, "for i in", target_text=" enumerate", n_steps=16)
+    diff = attribute(
+        lm, "for i in", target_text=" range", step_function="logit_diff", contrast_token=" enumerate", n_steps=16
+    )
+    assert diff.contrast_token == " enumerate"
+    assert diff.target_scores[0] == pytest.approx(logit.target_scores[0] - other.target_scores[0], abs=1e-4)
+    # IG is linear in f: attributions of a difference are the difference of attributions
+    np.testing.assert_allclose(diff.scores, logit.scores - other.scores, atol=1e-4)
+    pdiff = attribute(
+        lm, "for i in", target_text=" range", step_function="probability_diff", contrast_token=" enumerate", n_steps=16
+    )
+    assert -1.0 <= pdiff.target_scores[0] <= 1.0
+
+
+def test_sequence_classifier_explains_the_predicted_class(tiny_classifier):
+    res = attribute(tiny_classifier, "great code", n_steps=32)
+    assert len(res.target_tokens) == 1 and res.target_kind == "class"
+    target = res.target_tokens[0]
+    assert target.text in {"neg", "neu", "pos"}
+    assert res.scores.shape == (1, len(res.source_tokens))
+    assert np.all(np.isfinite(res.scores))
+    assert abs(res.deltas[0]) < 0.01 * abs(res.target_scores[0] - res.baseline_scores[0]) + 1e-6
+    probs = [
+        attribute(tiny_classifier, "great code", target_class=c, method="saliency").target_tokens[0].probability
+        for c in ("neg", "neu", "pos")
+    ]
+    assert target.probability == pytest.approx(max(probs), rel=1e-5)
+    assert sum(probs) == pytest.approx(1.0, rel=1e-5)
+    by_index = attribute(tiny_classifier, "great code", target_class=2, method="saliency")
+    assert by_index.target_tokens[0].text == "pos"
