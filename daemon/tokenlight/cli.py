@@ -56,12 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument("--top-p", type=float)
     att.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
     att.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
+    att.add_argument("--device-map", choices=("auto",), help="spread the model over all visible GPUs (accelerate)")
     att.add_argument("--allow-download", action="store_true", help="fetch the model from the Hub if not cached")
     att.add_argument("--trust-remote-code", action="store_true", help="run the model repository's own code")
     att.add_argument("--format", choices=FORMATS, default="term")
     att.add_argument("--output", type=Path, help="write the result here instead of standard output")
     att.add_argument("--focus", type=int, help="term format: colour the prompt for this target index only")
     att.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+    # `serve` is dispatched in main() before parsing, so that its own parser (and no torch) runs
+    sub.add_parser("serve", help="run the language server (tokenlight serve --help)", add_help=False)
 
     meth = sub.add_parser("methods", help="list the attribution methods")
     meth.add_argument("--format", choices=("term", "json"), default="term")
@@ -70,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")  # captum.attr imports pyplot; never open a display
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["serve"]:
+        from .server import main as serve
+
+        return serve(argv[1:])
     args = build_parser().parse_args(argv)
     from .engine.errors import TokenlightError
 
@@ -149,6 +158,7 @@ def _attribute(args: argparse.Namespace) -> int:
         args.model,
         device=args.device,
         dtype=args.dtype,
+        device_map=args.device_map,
         trust_remote_code=args.trust_remote_code,
         allow_download=args.allow_download,
     )

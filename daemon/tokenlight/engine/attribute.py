@@ -34,6 +34,7 @@ def attribute(
     *,
     max_new_tokens: int = 8,
     target_text: str | None = None,
+    max_target_tokens: int | None = None,
     target_class: int | str | None = None,
     method: str = "integrated_gradients",
     n_steps: int | None = None,
@@ -59,6 +60,8 @@ def attribute(
         max_new_tokens (int): tokens to generate when no ``target_text`` is given; generation
             stops early at EOS (which is then the last target). Default: 8.
         target_text (str, optional): force-decode exactly this text and attribute each of its tokens.
+        max_target_tokens (int, optional): with ``target_text``, keep only its first N tokens (the
+            editor's "attribute the following text" sends the rest of the document).
         target_class (int | str, optional): for a sequence classifier, the class (index or label)
             to explain. Default: the predicted class.
         method (str): an id from :func:`tokenlight.list_methods`. Default: integrated_gradients.
@@ -103,6 +106,11 @@ def attribute(
                 raise InputError("the target text is empty; give the text to force-decode")
             targets = tokenize_with_spans(tokenizer, target_text, add_special_tokens=False, add_bos=False)
             continuation, kind = target_text, "text"
+            if max_target_tokens is not None:
+                if max_target_tokens < 1:
+                    raise InputError(f"max_target_tokens must be at least 1 (got {max_target_tokens})")
+                targets = targets[:max_target_tokens]
+                continuation = target_text[: max((t.end or 0) for t in targets)]
         else:
             if not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
                 raise InputError(f"max_new_tokens must be between 1 and {MAX_NEW_TOKENS} (got {max_new_tokens})")

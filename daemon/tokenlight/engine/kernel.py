@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import AttributionCancelled
+from .errors import AttributionCancelled, TokenlightError
 
 # emb [n, L, d] -> T target values, each [n], each its own subgraph over the shared forward
 TargetFn = Callable[[torch.Tensor], list[torch.Tensor]]
@@ -49,6 +49,60 @@ class Hooks:
 
 
 def accumulate_path_gradients(
+    target_fn: TargetFn,
+    inputs: torch.Tensor,
+    baselines: torch.Tensor,
+    alphas: torch.Tensor,
+    weights: torch.Tensor,
+    reduce: ReduceFn,
+    *,
+    n_targets: int,
+    chunk_size: int,
+    hooks: Hooks | None = None,
+) -> torch.Tensor:
+    """:func:`_accumulate` with an out-of-memory fallback: halve the chunk and start again.
+
+    Restarting (rather than resuming) keeps the summation order of a run with the smaller chunk
+    size, and the chunk size never changes the result beyond float32 rounding anyway.
+    """
+    while True:
+        try:
+            return _accumulate(
+                target_fn,
+                inputs,
+                baselines,
+                alphas,
+                weights,
+                reduce,
+                n_targets=n_targets,
+                chunk_size=chunk_size,
+                hooks=hooks,
+            )
+        except (torch.OutOfMemoryError, RuntimeError) as exc:
+            if not _is_out_of_memory(exc):
+                raise
+            _release_memory(inputs.device)
+            if chunk_size <= 1:
+                raise TokenlightError(
+                    "out of memory even with one path point per pass: select less text, ask for fewer "
+                    "target tokens, or use a smaller model or a device with more memory"
+                ) from None
+            chunk_size = max(1, chunk_size // 2)
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc) or "can't allocate memory" in str(exc)
+
+
+def _release_memory(device: torch.device) -> None:
+    import gc
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _accumulate(
     target_fn: TargetFn,
     inputs: torch.Tensor,
     baselines: torch.Tensor,

@@ -6,7 +6,10 @@ unless the caller sets ``allow_download``: a missing model is an error naming wh
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,26 @@ class LoadedModel:
     @property
     def embedding(self) -> torch.nn.Module:
         return self.model.get_input_embeddings()
+
+    @cached_property
+    def identity(self) -> str:
+        """A stable hex digest of what this model computes: config, dtype, tokenizer vocabulary
+        size and a strided sample of every parameter. Used to key cached results; hashing every
+        weight of a 7B model would take seconds, and a sample changes whenever training does."""
+        digest = hashlib.sha256()
+        digest.update(f"{self.kind}|{self.dtype}|{len(self.tokenizer)}|".encode())
+        config = self.model.config.to_dict()
+        for volatile in ("_name_or_path", "transformers_version", "_commit_hash"):
+            config.pop(volatile, None)  # where and with what it was saved is not what it computes
+        digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+        with torch.no_grad():
+            for name, param in self.model.named_parameters():
+                flat = param.detach().reshape(-1)
+                step = max(1, flat.numel() // 64)
+                sample = flat[::step][:64].float().cpu().numpy().tobytes()
+                digest.update(f"{name}{tuple(param.shape)}".encode())
+                digest.update(sample)
+        return digest.hexdigest()
 
 
 def pick_device(device: str = "auto") -> torch.device:

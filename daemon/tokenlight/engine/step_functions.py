@@ -81,13 +81,18 @@ def _probability_diff(logits: torch.Tensor, ids: torch.Tensor, contrast: int | N
 
 for _step in (
     StepFunction(
-        "logit", "the target token's logit (default; no softmax coupling to other tokens)", _logit,
+        "logit",
+        "the target token's logit (default; no softmax coupling to other tokens)",
+        _logit,
         full_vocabulary=False,
     ),
     StepFunction("probability", "the target token's softmax probability", _probability),
     StepFunction("log_probability", "the target token's log-probability", _log_probability),
     StepFunction(
-        "logit_diff", "logit of the target minus logit of the contrast token", _logit_diff, True,
+        "logit_diff",
+        "logit of the target minus logit of the contrast token",
+        _logit_diff,
+        True,
         full_vocabulary=False,
     ),
     StepFunction(
