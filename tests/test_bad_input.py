@@ -24,6 +24,8 @@ from tokenlight import InputError, ModelNotFoundError, TokenlightError, attribut
         ({"max_new_tokens": 600}, "exceeds tokenlight-tiny-py's context of 512"),
         ({"internal_batch_size": 0}, "internal_batch_size must be at least 1"),
         ({"integration": "simpson"}, "unknown integration rule"),
+        ({"tolerance": 0.0}, "tolerance must be between 0 and 1"),
+        ({"tolerance": 5.0}, "tolerance must be between 0 and 1"),
         ({"target_text": ""}, "target text is empty"),
     ],
 )

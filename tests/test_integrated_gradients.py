@@ -168,3 +168,43 @@ def test_progress_and_cancellation(tiny_gpt2):
     # the model is immediately usable again
     again = attribute(tiny_gpt2, "a = 1", target_text=" + 2", n_steps=2)
     assert again.scores.shape == res.scores.shape
+
+
+def test_clenshaw_curtis_is_exact_for_polynomials_and_nested():
+    from tokenlight.engine.quadrature import ADAPTIVE_LEVELS, clenshaw_curtis
+
+    for n_points in ADAPTIVE_LEVELS[:5]:
+        alphas, weights = clenshaw_curtis(n_points)
+        for degree in range(n_points):
+            assert float(weights @ alphas**degree) == pytest.approx(1 / (degree + 1), abs=1e-12)
+    coarse, _ = clenshaw_curtis(9)
+    fine, _ = clenshaw_curtis(17)
+    np.testing.assert_allclose(fine[0::2], coarse, atol=1e-15)
+
+
+def test_adaptive_default_meets_its_tolerance_and_reports_points(lm):
+    from tokenlight.engine.quadrature import ADAPTIVE_LEVELS
+
+    for tolerance in (1e-2, 1e-4):
+        res = attribute(lm, PROMPT, max_new_tokens=4, tolerance=tolerance)
+        change = np.abs(res.target_scores.astype(np.float64) - res.baseline_scores)
+        assert res.n_steps in ADAPTIVE_LEVELS
+        assert np.all(np.abs(res.deltas) <= tolerance * change + 1e-6)
+    loose = attribute(lm, PROMPT, max_new_tokens=4, tolerance=1e-1)
+    tight = attribute(lm, PROMPT, max_new_tokens=4, tolerance=1e-5)
+    assert loose.n_steps < tight.n_steps
+
+
+def test_adaptive_agrees_with_many_gauss_legendre_points(lm):
+    adaptive = attribute(lm, PROMPT, target_text=" a + b\n", tolerance=1e-4)
+    reference = attribute(lm, PROMPT, target_text=" a + b\n", n_steps=128)
+    scale = np.nanmax(np.abs(reference.scores))
+    np.testing.assert_allclose(adaptive.scores, reference.scores, atol=1e-3 * scale, rtol=0)
+
+
+def test_adaptive_is_chunk_invariant(lm):
+    one = attribute(lm, PROMPT, target_text=" a + b", internal_batch_size=1)
+    default = attribute(lm, PROMPT, target_text=" a + b")
+    assert one.n_steps == default.n_steps
+    scale = np.nanmax(np.abs(default.scores))
+    np.testing.assert_allclose(one.scores, default.scores, atol=1e-6 * scale, rtol=0)

@@ -42,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument("--target-text", help="force-decode this text instead of generating")
     att.add_argument("--target-class", help="sequence classifiers: class index or label (default: predicted)")
     att.add_argument("--n-steps", type=int, help="path points for path methods (default: the method's)")
-    att.add_argument("--integration", default="gausslegendre", help="quadrature rule (default gausslegendre)")
+    att.add_argument(
+        "--integration", default="auto", help="auto (adaptive; Gauss-Legendre with --n-steps) or a quadrature rule"
+    )
+    att.add_argument("--tolerance", type=float, help="adaptive IG: target |delta| / |f(x) - f(x')| (default 1e-3)")
     att.add_argument("--baseline", default="zero", help="zero | unk | pad | eos | mask | token:<text>")
     att.add_argument(
         "--step-function", default="logit", help="logit | probability | log_probability | logit_diff | probability_diff"
@@ -175,6 +178,7 @@ def _attribute(args: argparse.Namespace) -> int:
         contrast_token=args.contrast_token,
         internal_batch_size=args.internal_batch_size,
         integration=args.integration,
+        tolerance=args.tolerance,
         sample=args.sample,
         seed=args.seed,
         temperature=args.temperature,

@@ -43,7 +43,8 @@ def attribute(
     target: str | None = None,
     contrast_token: str | None = None,
     internal_batch_size: int | None = None,
-    integration: str = "gausslegendre",
+    integration: str = "auto",
+    tolerance: float | None = None,
     sample: bool = False,
     seed: int = 0,
     temperature: float = 1.0,
@@ -65,14 +66,18 @@ def attribute(
         target_class (int | str, optional): for a sequence classifier, the class (index or label)
             to explain. Default: the predicted class.
         method (str): an id from :func:`tokenlight.list_methods`. Default: integrated_gradients.
-        n_steps (int, optional): points on the path for path methods. Default: the method's own.
+        n_steps (int, optional): points on the path for path methods. Default: adaptive — points are
+            added (nested Clenshaw-Curtis, 5, 9, 17, ... up to 257) until every target's |delta| is at
+            most ``tolerance`` · |f(x) − f(x′)|; the points used are reported in ``n_steps``.
+        tolerance (float, optional): relative delta for adaptive integration. Default: 1e-3.
         baseline (str): ``zero`` (default), ``unk``, ``pad``, ``eos``, ``mask`` or ``token:<text>``.
         step_function (str): ``logit`` (default), ``probability``, ``log_probability``, ``logit_diff``,
             ``probability_diff``. ``target`` is an alias (DESIGN.md spells it so).
         contrast_token (str, optional): the alternative for the ``*_diff`` step functions (one token).
         internal_batch_size (int, optional): interpolation points per forward pass. Changes speed
             and memory, never the result. Default: as many as fit the memory budget.
-        integration (str): quadrature rule, ``gausslegendre`` (default) or a captum Riemann rule.
+        integration (str): ``auto`` (default: adaptive without ``n_steps``, Gauss-Legendre with it),
+            ``gausslegendre`` or a captum Riemann rule.
         sample, seed, temperature, top_k, top_p: sampling instead of greedy decoding, seeded.
         progress (callable, optional): ``progress(done, total, message)`` between backward passes.
         is_cancelled (callable, optional): polled between passes; True stops with AttributionCancelled.
@@ -88,6 +93,8 @@ def attribute(
     base = resolve_baseline(baseline, tokenizer)
     if integration not in RULES:
         raise InputError(f"unknown integration rule {integration!r}; choose one of: {', '.join(RULES)}")
+    if tolerance is not None and not 0 < tolerance < 1:
+        raise InputError(f"tolerance must be between 0 and 1, e.g. 1e-3 (got {tolerance})")
     if internal_batch_size is not None and internal_batch_size < 1:
         raise InputError(f"internal_batch_size must be at least 1 (got {internal_batch_size})")
     contrast_id = _contrast_id(step, contrast_token, tokenizer, lm)
@@ -153,7 +160,7 @@ def attribute(
                 inputs.element_size(),
             )
         ),
-        options={"n_steps": n_steps, "integration": integration},
+        options={"n_steps": n_steps, "integration": integration, "tolerance": tolerance},
         hooks=hooks,
     )
     out = impl.attribute(problem)

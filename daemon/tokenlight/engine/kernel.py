@@ -24,8 +24,8 @@ from .errors import AttributionCancelled, TokenlightError
 
 # emb [n, L, d] -> T target values, each [n], each its own subgraph over the shared forward
 TargetFn = Callable[[torch.Tensor], list[torch.Tensor]]
-# gradients [n, L, d], the chunk's points [n, L, d], weights [n] (float64) -> per-token [L] (float64)
-ReduceFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+# gradients [n, L, d], the chunk's points [n, L, d] -> unweighted per-point, per-token terms [n, L] (float64)
+ReduceFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -60,28 +60,60 @@ def accumulate_path_gradients(
     chunk_size: int,
     hooks: Hooks | None = None,
 ) -> torch.Tensor:
-    """:func:`_accumulate` with an out-of-memory fallback: halve the chunk and start again.
+    """Σᵢ wᵢ · reduce(∇ f_t at x′ + αᵢ(x − x′)) for every target t: float64 ``[T, L]``.
+
+    Args:
+        target_fn: embeddings ``[n, L, d]`` -> T target values ``[n]``.
+        inputs, baselines (Tensor): ``[L, d]`` input and baseline embeddings.
+        alphas, weights (Tensor): ``[n_points]`` path positions and quadrature weights (float64).
+        reduce: one chunk's gradients ``[n, L, d]`` -> per-point, per-token terms ``[n, L]``.
+        n_targets (int): T.
+        chunk_size (int): interpolation points per forward (``internal_batch_size``).
+    """
+    return _with_oom_fallback(
+        lambda chunk: _accumulate(
+            target_fn, inputs, baselines, alphas, weights, reduce, n_targets=n_targets, chunk_size=chunk, hooks=hooks
+        ),
+        chunk_size,
+        inputs.device,
+    )
+
+
+def path_gradient_terms(
+    target_fn: TargetFn,
+    inputs: torch.Tensor,
+    baselines: torch.Tensor,
+    alphas: torch.Tensor,
+    reduce: ReduceFn,
+    *,
+    n_targets: int,
+    chunk_size: int,
+    hooks: Hooks | None = None,
+) -> torch.Tensor:
+    """The unweighted terms reduce(∇ f_t at each point): float64 ``[n_points, T, L]``, for
+    adaptive quadrature, which re-weights the same points as it adds more."""
+    return _with_oom_fallback(
+        lambda chunk: _accumulate(
+            target_fn, inputs, baselines, alphas, None, reduce, n_targets=n_targets, chunk_size=chunk, hooks=hooks
+        ),
+        chunk_size,
+        inputs.device,
+    )
+
+
+def _with_oom_fallback(run: Callable[[int], torch.Tensor], chunk_size: int, device: torch.device) -> torch.Tensor:
+    """Run with ``chunk_size``; on out-of-memory halve it and start again.
 
     Restarting (rather than resuming) keeps the summation order of a run with the smaller chunk
     size, and the chunk size never changes the result beyond float32 rounding anyway.
     """
     while True:
         try:
-            return _accumulate(
-                target_fn,
-                inputs,
-                baselines,
-                alphas,
-                weights,
-                reduce,
-                n_targets=n_targets,
-                chunk_size=chunk_size,
-                hooks=hooks,
-            )
+            return run(chunk_size)
         except (torch.OutOfMemoryError, RuntimeError) as exc:
             if not _is_out_of_memory(exc):
                 raise
-            _release_memory(inputs.device)
+            _release_memory(device)
             if chunk_size <= 1:
                 raise TokenlightError(
                     "out of memory even with one path point per pass: select less text, ask for fewer "
@@ -107,48 +139,46 @@ def _accumulate(
     inputs: torch.Tensor,
     baselines: torch.Tensor,
     alphas: torch.Tensor,
-    weights: torch.Tensor,
+    weights: torch.Tensor | None,
     reduce: ReduceFn,
     *,
     n_targets: int,
     chunk_size: int,
     hooks: Hooks | None = None,
 ) -> torch.Tensor:
-    """Σᵢ wᵢ · reduce(∇ f_t at x′ + αᵢ(x − x′)) for every target t, by one forward per chunk.
+    """One forward per chunk of points, T backward passes over its graph.
 
-    Args:
-        target_fn: embeddings ``[n, L, d]`` -> T target values ``[n]``.
-        inputs, baselines (Tensor): ``[L, d]`` input and baseline embeddings.
-        alphas, weights (Tensor): ``[n_points]`` path positions and quadrature weights (float64).
-        reduce: turns one chunk's gradients ``[n, L, d]`` into a weighted per-token sum ``[L]``.
-        n_targets (int): T.
-        chunk_size (int): interpolation points per forward (``internal_batch_size``).
-
-    Returns:
-        Tensor: float64 ``[T, L]``.
+    With ``weights`` returns Σᵢ wᵢ·termsᵢ as ``[T, L]``; without, the terms ``[n_points, T, L]``.
     """
     hooks = hooks or Hooks()
     n_points, seq_len = alphas.shape[0], inputs.shape[0]
     total = n_targets * n_points
-    acc = torch.zeros(n_targets, seq_len, dtype=torch.float64, device=inputs.device)
+    if weights is None:
+        out = torch.zeros(n_points, n_targets, seq_len, dtype=torch.float64, device=inputs.device)
+    else:
+        out = torch.zeros(n_targets, seq_len, dtype=torch.float64, device=inputs.device)
     diff = inputs - baselines
     done = 0
     for start in range(0, n_points, chunk_size):
         hooks.check()
         a = alphas[start : start + chunk_size].to(device=inputs.device, dtype=inputs.dtype)
-        w = weights[start : start + chunk_size].to(device=inputs.device, dtype=torch.float64)
         points = (baselines.unsqueeze(0) + a.view(-1, 1, 1) * diff.unsqueeze(0)).detach().requires_grad_(True)
         with torch.enable_grad():
             values = target_fn(points)
             for t in range(n_targets):
                 (grads,) = torch.autograd.grad(values[t].sum(), points, retain_graph=t < n_targets - 1)
-                acc[t] += reduce(grads, points.detach(), w)
+                terms = reduce(grads, points.detach())  # [n, L]
+                if weights is None:
+                    out[start : start + a.shape[0], t] = terms
+                else:
+                    w = weights[start : start + chunk_size].to(device=inputs.device, dtype=torch.float64)
+                    out[t] += (w.view(-1, 1) * terms).sum(0)
                 done += a.shape[0]
                 hooks.report(done, total, f"target {t + 1} of {n_targets}")
                 if t < n_targets - 1:
                     hooks.check()
         del values, points
-    return acc
+    return out
 
 
 @torch.no_grad()

@@ -9,7 +9,7 @@ import torch
 
 from ..kernel import accumulate_path_gradients
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
-from .gradients import weighted_dot
+from .gradients import dot_with
 
 
 @register_method
@@ -31,7 +31,7 @@ class InputXGradient(AttributionMethod):
             problem.inputs,
             one,
             one,
-            weighted_dot(problem.inputs),
+            dot_with(problem.inputs),
             n_targets=problem.n_targets,
             chunk_size=1,
             hooks=problem.hooks,

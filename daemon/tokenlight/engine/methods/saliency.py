@@ -11,7 +11,7 @@ import torch
 
 from ..kernel import accumulate_path_gradients
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
-from .gradients import weighted_abs_sum
+from .gradients import abs_sum
 
 
 @register_method
@@ -33,7 +33,7 @@ class Saliency(AttributionMethod):
             problem.inputs,
             one,
             one,
-            weighted_abs_sum,
+            abs_sum,
             n_targets=problem.n_targets,
             chunk_size=1,
             hooks=problem.hooks,
