@@ -27,8 +27,10 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check daemon tests benchmarks training
 
+# Benchmarks are not part of `make test`: they need a quiet machine (see benchmarks/RESULTS.md).
 bench: setup
 	$(PY) benchmarks/bench_batched_kernel.py
+	$(PY) benchmarks/bench_peers.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info daemon/*.egg-info

@@ -15,21 +15,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
-import numpy as np
-import torch
-from captum.attr import IntegratedGradients
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from captum.attr import IntegratedGradients  # noqa: E402
 
-from tokenlight import attribute, load_model
+from measure import machine_description, write_section  # noqa: E402
+from tokenlight import attribute, load_model  # noqa: E402
 
 PROMPT = 'def mean(values):\n    """Return the arithmetic mean of values."""\n    total ='
-HERE = Path(__file__).resolve().parent
 
 
 def per_target_loop(lm, ids: list[int], n_sources: int, target_ids: list[int], n_steps: int) -> list[np.ndarray]:
@@ -66,6 +68,7 @@ def bench(args: argparse.Namespace) -> str:
         res = None
         for _ in range(args.repeats):
             t0 = time.perf_counter()
+            # fixed n_steps: this table isolates the batching; adaptive integration is in bench_peers.py
             res = attribute(lm, PROMPT, target_text=target_text, n_steps=args.n_steps)
             ours_times.append(time.perf_counter() - t0)
             s = len(res.source_tokens)
@@ -88,7 +91,7 @@ def bench(args: argparse.Namespace) -> str:
         f"Embedded model {lm.name} ({lm.parameters / 1e6:.1f}M parameters), CPU float32, "
         f"{args.threads} threads, prompt of {len(res.source_tokens)} tokens (BOS included), IG with "
         f"{args.n_steps} Gauss-Legendre points, zero baseline, logit; median of {args.repeats} interleaved "
-        f"runs (min–max). {platform.processor() or platform.machine()}, torch {torch.__version__}."
+        f"runs (min–max). Machine: {machine_description()}."
     )
     return header + "\n\n" + "\n".join(lines) + "\n"
 
@@ -103,8 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     table = bench(args)
     stamp = time.strftime("%Y-%m-%d")
-    section = f"## Batched kernel vs per-target loop ({stamp})\n\n{table}"
-    args.output.write_text("# Benchmark results\n\nProduced by the scripts in this folder; newest first.\n\n" + section)
+    write_section(args.output, "batched-kernel", f"## Batched kernel vs per-target loop ({stamp})\n\n{table}")
     print(f"wrote {args.output}")
 
 

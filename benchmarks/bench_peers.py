@@ -1,0 +1,246 @@
+"""Tokenlight against the peers: inseq 0.7.1 and captum's LLMGradientAttribution.
+
+Same model (the embedded tokenlight-tiny-py), same prompt, same T forced targets, Integrated
+Gradients on the logit with an UNK baseline at every position. inseq runs in its own throwaway
+virtualenv (``benchmarks/.peers/``, pinned versions, created on first use), all its runs in one
+process; Tokenlight and captum run interleaved in this process. For each T we report the median and
+min–max of ``--repeats`` runs, the peak extra memory, the ratios, and whether the attributions agree:
+
+* Tokenlight with 50 Gauss-Legendre points vs inseq (50 points): the same computation, so the scores
+  must agree to float rounding;
+* Tokenlight adaptive (the default) vs inseq: within 1e-3 of the largest |attribution|, with every
+  |delta| ≤ 1e-3·|f(x) − f(x′)| — the "equal accuracy" of the speed claim.
+
+captum's LLMGradientAttribution attributes log-probabilities to prompt tokens only (not to earlier
+generated tokens), so only its time is comparable.
+
+    python benchmarks/bench_peers.py      # make bench; writes its section of benchmarks/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from measure import machine_description, measure, write_section  # noqa: E402
+from tokenlight import attribute, load_model  # noqa: E402
+from tokenlight.engine.models import EMBEDDED_MODEL_PATH  # noqa: E402
+
+PEER_DIR = HERE / ".peers"
+# inseq 0.7.1 declares CUDA 11 wheels (gigabytes) and security-pin bumps it never imports as hard
+# dependencies; we install it without them, plus the four packages it really imports. torch,
+# transformers and captum come from Tokenlight's own environment (same pinned versions) via a .pth.
+PEER_PACKAGES = ["inseq==0.7.1", "typeguard==2.13.3", "jaxtyping==0.3.11", "wadler_lindig==0.1.8", "treescope==0.1.10"]
+PROMPT = '<|endoftext|>def mean(values):\n    """Return the arithmetic mean of values."""\n    return'
+
+
+def peer_python() -> Path:
+    venv = PEER_DIR / "venv"
+    python = venv / "bin" / "python"
+    stamp = venv / ".installed"
+    if stamp.exists() and stamp.read_text() == " ".join(PEER_PACKAGES):
+        return python
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    Path(purelib, "tokenlight_base.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", *PEER_PACKAGES], check=True)
+    stamp.write_text(" ".join(PEER_PACKAGES))
+    return python
+
+
+def run_inseq(cases: list[dict], args: argparse.Namespace) -> list[dict]:
+    with tempfile.TemporaryDirectory() as tmp:
+        job, out = Path(tmp, "job.json"), Path(tmp, "out.json")
+        job.write_text(
+            json.dumps(
+                {
+                    "model_path": str(EMBEDDED_MODEL_PATH),
+                    "prompt": PROMPT,
+                    "cases": cases,
+                    "n_steps": args.n_steps,
+                    "repeats": args.repeats,
+                    "threads": args.threads,
+                }
+            )
+        )
+        subprocess.run([str(peer_python()), str(HERE / "peer_inseq.py"), str(job), str(out)], check=True)
+        return json.loads(out.read_text())["results"]
+
+
+def captum_llm(lm, text: str, n_steps: int):
+    from captum.attr import LayerIntegratedGradients, LLMGradientAttribution, TextTokenInput
+
+    lig = LayerIntegratedGradients(lm.model, lm.embedding)
+    llm = LLMGradientAttribution(lig, lm.tokenizer)
+    inp = TextTokenInput(PROMPT, lm.tokenizer, baselines=lm.tokenizer.unk_token_id)
+    return llm.attribute(inp, target=text, n_steps=n_steps, internal_batch_size=n_steps)
+
+
+SYSTEMS = ("gl50", "adaptive", "captum")
+
+
+def run_system(lm, prompt: str, text: str, system: str, n_steps: int):
+    if system == "gl50":
+        return attribute(lm, prompt, target_text=text, baseline="unk", n_steps=n_steps)
+    if system == "adaptive":
+        return attribute(lm, prompt, target_text=text, baseline="unk")
+    return captum_llm(lm, text, n_steps)
+
+
+def probe_memory(system: str, case: dict, args: argparse.Namespace) -> int:
+    """Peak extra memory of one call, in a fresh process: in a long-lived one, memory freed by
+    earlier calls is reused and hides what a call needs."""
+    if system == "inseq":
+        one = argparse.Namespace(**{**vars(args), "repeats": 1})
+        return run_inseq([case], one)[0]["peak_bytes"][0]
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--probe",
+            system,
+            "--probe-text",
+            case["text"],
+            "--n-steps",
+            str(args.n_steps),
+            "--threads",
+            str(args.threads),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return int(out.strip().splitlines()[-1])
+
+
+def _probe(args: argparse.Namespace) -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    torch.set_num_threads(args.threads)
+    lm = load_model(device="cpu", dtype="float32")
+    prompt = PROMPT.removeprefix(lm.tokenizer.bos_token)
+    attribute(lm, prompt, target_text=" x", method="saliency")  # warm-up: kernels, allocator pools
+    _, _, peak = measure(lambda: run_system(lm, prompt, args.probe_text, args.probe, args.n_steps))
+    print(peak)
+
+
+def _stats(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} s ({min(values):.2f}–{max(values):.2f})"
+
+
+def _mib(values: list[int]) -> str:
+    return f"{max(values) / 2**20:.0f} MiB"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", type=int, nargs="+", default=[4, 8, 16, 32])
+    parser.add_argument("--n-steps", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--probe", choices=SYSTEMS, help=argparse.SUPPRESS)
+    parser.add_argument("--probe-text", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe:
+        _probe(args)
+        return
+    torch.set_num_threads(args.threads)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    lm = load_model(device="cpu", dtype="float32")
+    prompt = PROMPT.removeprefix(lm.tokenizer.bos_token)  # Tokenlight adds the BOS itself
+    generated = attribute(lm, prompt, max_new_tokens=max(args.targets), method="saliency").target_tokens
+    cases = [{"targets": t, "text": "".join(tok.text for tok in generated[:t])} for t in args.targets]
+
+    peers = {r["targets"]: r for r in run_inseq(cases, args)}
+    rows, curve = [], []
+    for case in cases:
+        n_targets, text = case["targets"], case["text"]
+        timings: dict[str, list[float]] = {name: [] for name in SYSTEMS}
+        results = {}
+        for _ in range(args.repeats):  # interleaved, so that outside load hits every system alike
+            for name in SYSTEMS:
+                results[name], seconds, _ = measure(
+                    lambda text=text, name=name: run_system(lm, prompt, text, name, args.n_steps)
+                )
+                timings[name].append(seconds)
+        fixed, adaptive = results["gl50"], results["adaptive"]
+        memory = {name: [probe_memory(name, case, args)] for name in (*SYSTEMS, "inseq")}
+        peer = peers[n_targets]
+        theirs = np.asarray(peer["scores"], dtype=np.float64)  # [T, S+T]
+        n_src = len(fixed.source_tokens)
+        mask = np.zeros_like(theirs, dtype=bool)
+        for t in range(n_targets):
+            mask[t, : n_src + t] = True
+        scale = np.abs(theirs[mask]).max()
+        same_err = np.abs(fixed.scores[:, : theirs.shape[1]][mask] - theirs[mask]).max() / scale
+        adaptive_err = np.abs(adaptive.scores[:, : theirs.shape[1]][mask] - theirs[mask]).max() / scale
+        change = np.abs(adaptive.target_scores.astype(np.float64) - adaptive.baseline_scores)
+        worst_delta = float((np.abs(adaptive.deltas) / change).max())
+        inseq_med = statistics.median(peer["seconds"])
+        ours_med = statistics.median(timings["adaptive"])
+        curve.append(
+            (n_targets, inseq_med, statistics.median(timings["captum"]), statistics.median(timings["gl50"]), ours_med)
+        )
+        rows.append(
+            f"| {n_targets} | {_stats(peer['seconds'])}, {_mib(memory['inseq'])} "
+            f"| {_stats(timings['captum'])}, {_mib(memory['captum'])} "
+            f"| {_stats(timings['gl50'])}, {_mib(memory['gl50'])} "
+            f"| {_stats(timings['adaptive'])} ({adaptive.n_steps} pts), {_mib(memory['adaptive'])} "
+            f"| **{inseq_med / ours_med:.1f}×** | {statistics.median(timings['captum']) / ours_med:.1f}× "
+            f"| {same_err:.1e} / {adaptive_err:.1e} | {worst_delta:.1e} |"
+        )
+        print(rows[-1], flush=True)
+    table = "\n".join(
+        [
+            f"## Tokenlight vs inseq 0.7.1 and captum 0.9 LLMGradientAttribution ({time.strftime('%Y-%m-%d')})",
+            "",
+            f"Embedded model {lm.name} ({lm.parameters / 1e6:.1f}M parameters), CPU float32, {args.threads} threads, "
+            f"prompt of {len(fixed.source_tokens)} tokens (BOS included), T forced targets, IG on the logit, UNK "
+            f"baseline, peers at {args.n_steps} Gauss-Legendre points. Median (min–max) of {args.repeats} runs; "
+            "memory = peak resident memory above the level before the call, measured for each system and T in a "
+            "fresh process after a warm-up. "
+            f"Machine: {machine_description()}. Reproduce: `make bench`.",
+            "",
+            "| T | inseq | captum LLMGradientAttribution | Tokenlight, 50 GL points | Tokenlight adaptive (default) "
+            "| speed-up vs inseq | vs captum | max diff vs inseq (GL50 / adaptive), ÷ largest | worst \\|delta\\| ÷ "
+            "\\|f(x)−f(x′)\\| |",
+            "|---|---|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+            "Growth with T (median seconds): "
+            + "; ".join(
+                f"T={t}: inseq {a:.2f}, captum {b:.2f}, GL50 {c:.2f}, adaptive {d:.2f}" for t, a, b, c, d in curve
+            )
+            + ".",
+        ]
+    )
+    write_section(args.output, "peers", table)
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
