@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -87,3 +89,45 @@ def test_max_target_tokens_truncates_the_forced_text(lm):
     res = attribute(lm, "def f():", target_text="\n    return 1\n\nx = f()\n", max_target_tokens=3, n_steps=4)
     assert len(res.target_tokens) == 3
     assert res.continuation == "".join(t.text for t in res.target_tokens)
+
+
+def test_target_group_plans_cover_all_targets_contiguously():
+    from tokenlight.engine.grouping import plan_target_groups
+
+    for n_sources in (1, 5, 20, 200):
+        for n_targets in (1, 2, 7, 16, 33):
+            groups = plan_target_groups(n_sources, n_targets)
+            assert groups[0][0] == 0 and groups[-1][1] == n_targets
+            assert all(a < b for a, b in groups)
+            assert all(groups[i][1] == groups[i + 1][0] for i in range(len(groups) - 1))
+    assert plan_target_groups(500, 4) == [(0, 4)]  # a long prompt: one forward serves all
+    assert len(plan_target_groups(2, 32)) > 1  # many targets on a short prompt: split
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "saliency", "input_x_gradient"])
+def test_grouping_targets_never_changes_results(lm, method):
+    from tokenlight.engine.grouping import plan_target_groups
+
+    text = " a + b\n\n\ndef sub(a, b):\n    return a - b\n"
+    grouped = attribute(lm, "def add(a, b):\n    return", target_text=text, method=method, n_steps=8)
+    assert len(plan_target_groups(len(grouped.source_tokens), len(grouped.target_tokens))) > 1
+    whole = attribute(lm, "def add(a, b):\n    return", target_text=text, method=method, n_steps=8, group_targets=False)
+    scale = np.nanmax(np.abs(whole.scores))
+    np.testing.assert_allclose(grouped.scores, whole.scores, atol=1e-5 * scale, rtol=0)
+    if whole.deltas is not None:
+        np.testing.assert_allclose(grouped.deltas, whole.deltas, atol=1e-5 * scale, rtol=0)
+
+
+def test_progress_counts_targets_across_groups(lm):
+    seen: list[tuple[int, int, str]] = []
+    res = attribute(
+        lm,
+        "x",
+        target_text=" = [1, 2, 3, 4, 5, 6]\n",
+        method="saliency",
+        progress=lambda done, total, msg: seen.append((done, total, msg)),
+    )
+    n_targets = len(res.target_tokens)
+    assert seen[-1][0] == seen[-1][1]
+    assert [m for _, _, m in seen] == [f"target {k + 1} of {n_targets}" for k in range(n_targets)]
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(seen))

@@ -16,9 +16,10 @@ import torch
 
 from .baselines import Baseline, resolve_baseline, single_token_id
 from .errors import InputError
+from .grouping import group_hooks, plan_target_groups
 from .heads import CausalTargets
 from .kernel import Hooks, default_chunk_size, evaluate_targets
-from .methods import AttributionProblem, get_method
+from .methods import AttributionMethod, AttributionProblem, MethodOutput, get_method
 from .models import SEQUENCE_CLASSIFIER, LoadedModel
 from .quadrature import RULES
 from .result import Attribution, ModelInfo
@@ -50,6 +51,7 @@ def attribute(
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
+    group_targets: bool = True,
     progress: Callable[[int, int, str], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
 ) -> Attribution:
@@ -79,6 +81,8 @@ def attribute(
         integration (str): ``auto`` (default: adaptive without ``n_steps``, Gauss-Legendre with it),
             ``gausslegendre`` or a captum Riemann rule.
         sample, seed, temperature, top_k, top_p: sampling instead of greedy decoding, seeded.
+        group_targets (bool): attribute groups of targets on their own prefixes when the cost model
+            says it saves time (grouping.py); never changes a result. Default: True.
         progress (callable, optional): ``progress(done, total, message)`` between backward passes.
         is_cancelled (callable, optional): polled between passes; True stops with AttributionCancelled.
 
@@ -141,29 +145,40 @@ def attribute(
         targets = _with_probabilities(lm, inputs, targets)
 
     config = lm.model.config
-    problem = AttributionProblem(
-        target_fn=target_fn,
-        inputs=inputs,
-        baselines=baselines,
-        n_targets=n_targets,
-        target_scores=target_scores,
-        baseline_scores=baseline_scores,
-        chunk_size=lambda n_points: (
-            internal_batch_size
-            or default_chunk_size(
-                n_points,
-                len(input_ids),
-                inputs.shape[-1],
-                getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", 12),
-                n_targets * len(tokenizer),
-                lm.device,
-                inputs.element_size(),
-            )
-        ),
-        options={"n_steps": n_steps, "integration": integration, "tolerance": tolerance},
-        hooks=hooks,
-    )
-    out = impl.attribute(problem)
+    n_layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", 12)
+    options = {"n_steps": n_steps, "integration": integration, "tolerance": tolerance}
+
+    def make_problem(a: int, b: int, fn: Any, group_hooks: Hooks) -> AttributionProblem:
+        length = inputs.shape[0] if lm.kind == SEQUENCE_CLASSIFIER else n_sources + b - 1
+        return AttributionProblem(
+            target_fn=fn,
+            inputs=inputs[:length],
+            baselines=baselines[:length],
+            n_targets=b - a,
+            target_scores=target_scores[a:b],
+            baseline_scores=baseline_scores[a:b],
+            chunk_size=lambda n_points: (
+                internal_batch_size
+                or default_chunk_size(
+                    n_points,
+                    length,
+                    inputs.shape[-1],
+                    n_layers,
+                    (b - a) * len(tokenizer),
+                    lm.device,
+                    inputs.element_size(),
+                )
+            ),
+            options=options,
+            hooks=group_hooks,
+        )
+
+    if lm.kind == SEQUENCE_CLASSIFIER or not group_targets:
+        out = impl.attribute(make_problem(0, n_targets, target_fn, hooks))
+    else:
+        out = _attribute_in_groups(
+            impl, lm, step, targets, contrast_id, n_sources, inputs.shape[0], hooks, make_problem
+        )
 
     width = n_sources + (n_targets if lm.kind != SEQUENCE_CLASSIFIER else 0)
     scores = np.full((n_targets, width), np.nan, dtype=np.float32)
@@ -221,6 +236,42 @@ def attribute(
 
 
 # ----------------------------------------------------------------------------------------------
+
+
+def _attribute_in_groups(
+    impl: AttributionMethod,
+    lm: LoadedModel,
+    step: StepFunction,
+    targets: list[Token],
+    contrast_id: int | None,
+    n_sources: int,
+    seq_len: int,
+    hooks: Hooks,
+    make_problem: Callable[..., AttributionProblem],
+) -> MethodOutput:
+    """Run the method once per target group (causal truncation) and stitch the rows together."""
+    n_targets = len(targets)
+    groups = plan_target_groups(n_sources, n_targets)
+    hooks_for = group_hooks(hooks, groups, n_targets)
+    scores = torch.zeros(n_targets, seq_len, dtype=torch.float64, device=lm.device)
+    deltas: list[torch.Tensor] = []
+    points: list[int] = []
+    out = None
+    for a, b in groups:
+        fn = CausalTargets(lm.model, step, [t.id for t in targets[a:b]], contrast_id)
+        out = impl.attribute(make_problem(a, b, fn, hooks_for(a, b)))
+        scores[a:b, : out.scores.shape[1]] = out.scores
+        if out.deltas is not None:
+            deltas.append(out.deltas)
+        if out.n_steps is not None:
+            points.append(out.n_steps)
+    assert out is not None
+    return MethodOutput(
+        scores,
+        torch.cat(deltas) if deltas else None,
+        max(points) if points else None,  # each group converges on its own; report the most used
+        uses_baseline=out.uses_baseline,
+    )
 
 
 def _causal_logits(model: Any, emb: torch.Tensor, n_targets: int) -> torch.Tensor:
