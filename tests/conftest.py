@@ -27,44 +27,40 @@ def tokenizer(lm):
     return lm.tokenizer
 
 
-@pytest.fixture(scope="session")
-def tiny_gpt2(tokenizer):
-    """A 2-layer, 32-wide GPT-2 with random weights and the embedded tokenizer."""
-    from transformers import GPT2Config, GPT2LMHeadModel
+def _tiny_gpt2_config(tokenizer, **overrides):
+    from transformers import GPT2Config
 
-    from tokenlight.engine import from_objects
-
-    torch.manual_seed(0)
-    config = GPT2Config(
+    return GPT2Config(
         vocab_size=len(tokenizer),
         n_positions=64,
         n_embd=32,
         n_layer=2,
         n_head=4,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        **overrides,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tokenizer):
+    """A 2-layer, 32-wide GPT-2 with random weights and the embedded tokenizer."""
+    from transformers import GPT2LMHeadModel
+
+    from tokenlight.engine import from_objects
+
+    torch.manual_seed(0)
+    config = _tiny_gpt2_config(tokenizer, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     return from_objects(GPT2LMHeadModel(config), tokenizer, name="tiny-gpt2")
 
 
 @pytest.fixture(scope="session")
 def tiny_classifier(tokenizer):
     """A 2-layer GPT-2 sequence classifier with three named classes."""
-    from transformers import GPT2Config, GPT2ForSequenceClassification
+    from transformers import GPT2ForSequenceClassification
 
     from tokenlight.engine import from_objects
 
     torch.manual_seed(1)
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
-        n_positions=64,
-        n_embd=32,
-        n_layer=2,
-        n_head=4,
-        num_labels=3,
-        id2label={0: "neg", 1: "neu", 2: "pos"},
-        label2id={"neg": 0, "neu": 1, "pos": 2},
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    labels = {0: "neg", 1: "neu", 2: "pos"}
+    config = _tiny_gpt2_config(tokenizer, num_labels=3, id2label=labels, label2id={v: k for k, v in labels.items()})
     return from_objects(GPT2ForSequenceClassification(config), tokenizer, name="tiny-classifier")

@@ -6,7 +6,12 @@ per-point, per-token terms ``[n, L]`` in float64; the kernel applies quadrature 
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import torch
+
+from ..kernel import ReduceFn, accumulate_path_gradients
+from .base import AttributionMethod, AttributionProblem, MethodOutput
 
 
 def dot_with(direction: torch.Tensor):
@@ -22,3 +27,29 @@ def dot_with(direction: torch.Tensor):
 def abs_sum(grads: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """Σ_d |gᵢ,d| per token: captum's Saliency (abs=True) summed over the embedding."""
     return grads.to(torch.float64).abs().sum(-1)
+
+
+class GradientAtInput(AttributionMethod):
+    """Single-point gradient methods: one forward at x and T backward passes (the batched kernel
+    with one point and weight 1). Subclasses say how a gradient becomes a per-token number."""
+
+    family = "gradient"
+    parameters = ("internal_batch_size",)
+
+    @abstractmethod
+    def _reduce(self, problem: AttributionProblem) -> ReduceFn: ...
+
+    def _attribute(self, problem: AttributionProblem) -> MethodOutput:
+        one = torch.ones(1, dtype=torch.float64)
+        scores = accumulate_path_gradients(
+            problem.target_fn,
+            problem.inputs,
+            problem.inputs,
+            one,
+            one,
+            self._reduce(problem),
+            n_targets=problem.n_targets,
+            chunk_size=1,
+            hooks=problem.hooks,
+        )
+        return MethodOutput(scores)
