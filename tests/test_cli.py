@@ -23,8 +23,9 @@ def _run(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def test_attribute_in_the_terminal_with_colours():
-    proc = _run("attribute", "def add(a, b):", "--max-new-tokens", "4", "--method", "integrated_gradients",
-                "--color", "always")
+    proc = _run(
+        "attribute", "def add(a, b):", "--max-new-tokens", "4", "--method", "integrated_gradients", "--color", "always"
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "\x1b[48;2;" in out  # 24-bit background colours on the prompt's tokens
@@ -72,8 +73,26 @@ def test_file_range_prompt(tmp_path, capsys):
     src = tmp_path / "code.py"
     src.write_text("import os\n\ndef add(a, b):\n    return a + b\n", encoding="utf-8")
     start = src.read_text().index("def")
-    assert main(["attribute", "--file", str(src), "--start", str(start), "--end", str(start + 14),
-                 "--max-new-tokens", "2", "--method", "saliency", "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "attribute",
+                "--file",
+                str(src),
+                "--start",
+                str(start),
+                "--end",
+                str(start + 14),
+                "--max-new-tokens",
+                "2",
+                "--method",
+                "saliency",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["prompt"] == "def add(a, b):"
 
 

@@ -28,6 +28,10 @@ TargetFn = Callable[[torch.Tensor], list[torch.Tensor]]
 ReduceFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+MAX_POINTS_PER_PASS_CPU = 64
+MAX_POINTS_PER_PASS_GPU = 512
+
+
 @dataclass
 class Hooks:
     """How a long computation talks to its caller between chunks.
@@ -195,6 +199,10 @@ def default_chunk_size(
     Per point, a transformer keeps roughly 34·L·d activations per layer for its backward pass
     (attention and MLP inputs, the 4d-wide MLP, norms) plus the kept logits (T·V). We allow half the
     free GPU memory, or 2 GiB on CPU. The result never depends on this number, only the speed.
+
+    It is also capped (64 points on CPU, 512 on a GPU): cancellation and progress happen between
+    passes, and a chunk of 4096 points made a cancelled job hold the worker for half a minute on a
+    2-core CPU, while batching beyond a few dozen points gains a CPU nothing.
     """
     per_point = element_bytes * (34 * seq_len * hidden * max(n_layers, 1) + 2 * vocab_rows)
     if device.type == "cuda":
@@ -202,4 +210,5 @@ def default_chunk_size(
         budget = free // 2
     else:
         budget = 2 * 1024**3
-    return int(max(1, min(n_points, budget // max(per_point, 1))))
+    cap = MAX_POINTS_PER_PASS_GPU if device.type == "cuda" else MAX_POINTS_PER_PASS_CPU
+    return int(max(1, min(n_points, cap, budget // max(per_point, 1))))

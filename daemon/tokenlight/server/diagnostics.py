@@ -1,0 +1,57 @@
+"""A warning over the selection when a method's scores do not add up (large convergence delta).
+
+Completeness says a path method's scores sum to f(x) − f(x′); the delta is how far off they are.
+Above 5% the colours are not to be trusted, and the fix (more steps) is the user's to make, so it is
+said where they look: on the selection, as a diagnostic.
+"""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from . import markdown as md
+from .documents import StoredResult
+from .positions import TextIndex
+from .protocol import DIAGNOSTIC_SOURCE
+
+THRESHOLD = 0.05  # |delta| above this fraction of |f(x) − f(x′)| is "did not converge"
+_ABSOLUTE = 1e-6  # the engine's own floor: a zero change with a rounding-size delta is fine
+
+
+def convergence_message(result: StoredResult) -> str | None:
+    """The warning's text ("Integrated Gradients did not converge for 3 of 8 targets: ..."), or None."""
+    data = result.data
+    if data.deltas is None or data.baseline_scores is None:
+        return None
+    bad = []
+    for t, delta in enumerate(data.deltas):
+        change = data.target_scores[t] - data.baseline_scores[t]
+        if abs(delta) > THRESHOLD * abs(change) + _ABSOLUTE:
+            bad.append((abs(delta), delta, change))
+    if not bad:
+        return None
+    _, delta, change = max(bad)
+    steps = f" (now {data.n_steps})" if data.n_steps is not None else ""
+    return (
+        f"{data.method_label} did not converge for {len(bad)} of {len(data.deltas)} targets: "
+        f"largest delta {md.number(delta)} ({md.percent(delta, change)} of f(x) − f(x′)). Raise nSteps{steps}."
+    )
+
+
+def diagnostics(results: list[StoredResult], index: TextIndex) -> list[types.Diagnostic]:
+    out = []
+    for result in results:
+        message = convergence_message(result)
+        if message is None:
+            continue
+        out.append(
+            types.Diagnostic(
+                range=index.range(result.anchor.start, result.anchor.prompt_end),
+                message=message,
+                severity=types.DiagnosticSeverity.Warning,
+                source=DIAGNOSTIC_SOURCE,
+                code="convergence",
+                data={"resultId": result.id},
+            )
+        )
+    return out

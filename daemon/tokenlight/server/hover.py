@@ -1,0 +1,104 @@
+"""The hover text for one token: raw numbers, what they are, and how they were computed.
+
+Numbers are shown raw (no normalisation: the colours do that), always with the method, step
+function and baseline that produced them, because a score means nothing without them.
+"""
+
+from __future__ import annotations
+
+from . import markdown as md
+from .documents import StoredResult, TokenHit
+
+MAX_TABLE_ROWS = 16
+TOP_SOURCES = 5
+
+
+def hover_markdown(hit: TokenHit) -> str:
+    if hit.side == "source":
+        return _source_hover(hit)
+    return _target_hover(hit)
+
+
+def _provenance(result: StoredResult) -> str:
+    data = result.data
+    parts = [f"**{md.escape(data.method_label)}**", f"step function {md.escape(data.step_function)}"]
+    if data.baseline_scores is not None:
+        parts.append(f"baseline {md.escape(data.baseline)}")
+    if data.n_steps is not None:
+        parts.append(f"{data.n_steps} steps")
+    parts.append(f"{md.escape(data.model['name'])}")
+    return " · ".join(parts)
+
+
+def _pieces_note(hit: TokenHit) -> str:
+    if len(hit.siblings) < 2:
+        return ""
+    return (
+        f"\n\nThis character is split into {len(hit.siblings)} byte-level tokens "
+        f"({', '.join(str(i) for i in hit.siblings)}); shown: token {hit.index}."
+    )
+
+
+def _source_hover(hit: TokenHit) -> str:
+    result, i = hit.result, hit.index
+    data = result.data
+    tok = data.source_tokens[i]
+    n_targets, n_sources = len(data.target_tokens), len(data.source_tokens)
+
+    def score(column: int, target: int | None) -> float:
+        if target is not None:
+            return data.scores[target][column] or 0.0
+        return sum(row[column] or 0.0 for row in data.scores)
+
+    focus = result.focus
+    if focus is None:
+        which = f"sum over all {n_targets} target{'s' if n_targets != 1 else ''} (focus a target to see one)"
+    else:
+        which = f"target {focus} {md.token(data.target_tokens[focus].text)}"
+    value = score(i, focus)
+    rank = 1 + sum(1 for j in range(n_sources) if score(j, focus) > value)
+    special = " (special)" if tok.special else ""
+    lines = [
+        f"**{md.token(tok.text)}**{special} — source token {i} of {n_sources}",
+        "",
+        f"score **{md.number(value)}** for the {which} · rank {rank} of {n_sources}",
+        "",
+        _provenance(result),
+        "",
+        "| # | target | score |",
+        "|--:|:--|--:|",
+    ]
+    for t, target in enumerate(data.target_tokens[:MAX_TABLE_ROWS]):
+        mark = " ◀" if t == focus else ""
+        lines.append(f"| {t} | {md.token(target.text)}{mark} | {md.number(data.scores[t][i])} |")
+    if n_targets > MAX_TABLE_ROWS:
+        lines.append(f"| … | {n_targets - MAX_TABLE_ROWS} more | |")
+    return "\n".join(lines) + _pieces_note(hit)
+
+
+def _target_hover(hit: TokenHit) -> str:
+    result, t = hit.result, hit.index
+    data = result.data
+    tok = data.target_tokens[t]
+    n_sources = len(data.source_tokens)
+    fx = data.target_scores[t]
+    lines = [
+        f"**{md.token(tok.text)}** — target {t} of {len(data.target_tokens)}"
+        f" · probability {md.number(tok.probability)}",
+        "",
+    ]
+    if data.baseline_scores is not None:
+        change = fx - data.baseline_scores[t]
+        base = data.baseline_scores[t]
+        summary = f"f(x) − f(x′) = {md.number(change)} (f(x) = {md.number(fx)}, f(x′) = {md.number(base)})"
+        if data.deltas is not None:
+            delta = data.deltas[t]
+            summary += f" · delta {md.number(delta)} ({md.percent(delta, change)} of f(x) − f(x′))"
+    else:
+        summary = f"f(x) = {md.number(fx)}"
+    lines += [summary, "", _provenance(result), "", "Top source tokens:", "", "| # | source | score |", "|--:|:--|--:|"]
+    row = data.scores[t]
+    ranked = sorted(range(n_sources), key=lambda j: -(row[j] if row[j] is not None else float("-inf")))
+    for j in ranked[:TOP_SOURCES]:
+        lines.append(f"| {j} | {md.token(data.source_tokens[j].text)} | {md.number(row[j])} |")
+    return "\n".join(lines) + _pieces_note(hit)

@@ -1,0 +1,337 @@
+"""The ``tokenlight/*`` messages: names, parameter parsing and error codes, in one place.
+
+This module mirrors DESIGN.md's protocol table and ``docs/protocol.md`` (the extension's
+``protocol.ts`` mirrors it on the other side); a change to one without the others is a bug.
+
+Custom requests arrive from pygls as plain JSON values (dicts), so every parser here checks types
+itself and raises :func:`invalid_params` with a message that says what was expected: a client author
+reads these messages, and the daemon must never crash on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import cattrs
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.protocol import default_converter
+
+if TYPE_CHECKING:
+    from .documents import StoredResult
+    from .positions import TextIndex
+    from .runner import LoadedInfo
+
+ATTRIBUTE = "tokenlight/attribute"
+METHODS = "tokenlight/methods"
+LOAD_MODEL = "tokenlight/loadModel"
+STATUS = "tokenlight/status"
+CLEAR = "tokenlight/clear"
+FOCUS = "tokenlight/focus"
+
+# The client-side command each inlay-hint label part carries: arguments [resultId, targetIndex].
+FOCUS_TARGET_COMMAND = "tokenlight.focusTarget"
+
+TARGET_KINDS = ("generate", "text", "following")
+DIAGNOSTIC_SOURCE = "tokenlight"
+MAX_FOLLOWING_TOKENS = 1024
+
+
+class ErrorCode(IntEnum):
+    """JSON-RPC error codes the daemon answers with (LSP's where LSP has one)."""
+
+    INVALID_PARAMS = -32602  # the request is wrong: fix the params (message says how)
+    INTERNAL_ERROR = -32603  # a bug in Tokenlight: the message and data.traceback help report it
+    UNAUTHORIZED = -32001  # remote mode: initialize without the right token
+    SERVER_NOT_INITIALIZED = -32002  # remote mode: a request before a successful initialize
+    REQUEST_CANCELLED = -32800  # $/cancelRequest or window/workDoneProgress/cancel
+    CONTENT_MODIFIED = -32801  # the selection was edited while the attribution ran
+    REQUEST_FAILED = -32803  # valid request that failed: model not found, out of memory, ...
+
+
+def invalid_params(message: str, **data: Any) -> JsonRpcException:
+    """A -32602 error whose message is exactly what the user reads (no "Invalid Params:" prefix)."""
+    return JsonRpcInvalidParams(message=message, data=data or None)
+
+
+def request_failed(message: str, kind: str) -> JsonRpcException:
+    """A -32803 error: the request was well formed but could not be done (``data.kind`` says why)."""
+    return JsonRpcException(message=message, code=ErrorCode.REQUEST_FAILED, data={"kind": kind})
+
+
+# ----------------------------------------------------------------------------------------------
+# plain JSON params
+
+
+@attrs.define
+class RawRequestMessage:
+    """A ``tokenlight/*`` request whose params stay plain JSON.
+
+    pygls turns untyped params into namedtuples, which renames keys that are not identifiers and
+    drops a key called ``type_name``; our parsers want the JSON the client sent.
+    """
+
+    id: int | str
+    method: str
+    jsonrpc: str
+    params: Any = None
+
+
+def is_custom(method: str) -> bool:
+    return method.startswith("tokenlight/")
+
+
+def converter_factory() -> cattrs.Converter:
+    """pygls' converter, plus: :class:`RawRequestMessage` is built from the JSON as it is."""
+    converter = default_converter()
+    converter.register_structure_hook(RawRequestMessage, lambda obj, cls: cls(**obj))
+    return converter
+
+
+# ----------------------------------------------------------------------------------------------
+# parameter shapes
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """What to attribute: ``generate`` (``max_new_tokens``), ``text`` (force ``text``) or
+    ``following`` (force the document's text after the selection, at most ``max_tokens`` tokens)."""
+
+    kind: str
+    max_new_tokens: int | None = None
+    text: str | None = None
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class AttributeOptions:
+    """``options`` of ``tokenlight/attribute``; None means "the configured default"."""
+
+    n_steps: int | None = None
+    baseline: str | None = None
+    step_function: str | None = None
+    contrast_token: str | None = None
+    internal_batch_size: int | None = None
+
+
+@dataclass(frozen=True)
+class AttributeParams:
+    uri: str
+    range: types.Range
+    target: TargetSpec | None
+    method: str | None
+    options: AttributeOptions
+    work_done_token: int | str | None
+
+
+@dataclass(frozen=True)
+class LoadModelParams:
+    model: str | None
+    device: str | None
+    dtype: str | None
+    work_done_token: int | str | None
+
+
+# ----------------------------------------------------------------------------------------------
+# parsers
+
+
+def parse_attribute(raw: Any) -> AttributeParams:
+    obj = _object(raw, ATTRIBUTE)
+    uri = parse_text_document(obj, ATTRIBUTE)
+    if "range" not in obj:
+        raise invalid_params(f"{ATTRIBUTE}: 'range' is required: the selection as an LSP Range")
+    rng = parse_range(obj["range"], f"{ATTRIBUTE}: range")
+    target = _target(obj.get("target"))
+    method = _optional(obj, "method", str, ATTRIBUTE)
+    options_raw = obj.get("options")
+    if options_raw is None:
+        options = AttributeOptions()
+    else:
+        opts = _object(options_raw, f"{ATTRIBUTE}: options")
+        known = {"nSteps", "baseline", "stepFunction", "contrastToken", "internalBatchSize", "aggregate"}
+        unknown = sorted(set(opts) - known)
+        if unknown:
+            raise invalid_params(
+                f"{ATTRIBUTE}: unknown option(s) {', '.join(map(repr, unknown))}; "
+                f"the options are: {', '.join(sorted(known))}"
+            )
+        aggregate = opts.get("aggregate")
+        if aggregate not in (None, "token"):
+            raise invalid_params(
+                f'{ATTRIBUTE}: options.aggregate {aggregate!r} is not supported yet; use "token" (the default)'
+            )
+        options = AttributeOptions(
+            n_steps=_optional_int(opts, "nSteps", f"{ATTRIBUTE}: options", minimum=1),
+            baseline=_optional(opts, "baseline", str, f"{ATTRIBUTE}: options"),
+            step_function=_optional(opts, "stepFunction", str, f"{ATTRIBUTE}: options"),
+            contrast_token=_optional(opts, "contrastToken", str, f"{ATTRIBUTE}: options"),
+            internal_batch_size=_optional_int(opts, "internalBatchSize", f"{ATTRIBUTE}: options", minimum=1),
+        )
+    return AttributeParams(uri, rng, target, method, options, _work_done_token(obj, ATTRIBUTE))
+
+
+def parse_load_model(raw: Any) -> LoadModelParams:
+    obj = _object(raw, LOAD_MODEL)
+    if "model" not in obj:
+        raise invalid_params(
+            f"{LOAD_MODEL}: 'model' is required: a model folder, a cached Hugging Face id, "
+            "or null for the embedded tokenlight-tiny-py"
+        )
+    return LoadModelParams(
+        model=_optional(obj, "model", str, LOAD_MODEL) or None,
+        device=_optional(obj, "device", str, LOAD_MODEL),
+        dtype=_optional(obj, "dtype", str, LOAD_MODEL),
+        work_done_token=_work_done_token(obj, LOAD_MODEL),
+    )
+
+
+def parse_text_document(raw: Any, method: str) -> str:
+    """``{textDocument: {uri}}`` -> the uri."""
+    obj = _object(raw, method)
+    doc = obj.get("textDocument")
+    if not isinstance(doc, dict) or not isinstance(doc.get("uri"), str):
+        raise invalid_params(f'{method}: \'textDocument\' must be {{"uri": "file:///..."}}')
+    return doc["uri"]
+
+
+def parse_focus(raw: Any) -> tuple[str, int | None]:
+    """``{id, target}`` -> (result id, target index or None for "all targets")."""
+    obj = _object(raw, FOCUS)
+    result_id = obj.get("id")
+    if not isinstance(result_id, str):
+        raise invalid_params(f"{FOCUS}: 'id' must be the id of a tokenlight/attribute result (a string)")
+    target = obj.get("target")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, int)):
+        raise invalid_params(f"{FOCUS}: 'target' must be a target index (0-based) or null for the sum over targets")
+    return result_id, target
+
+
+def parse_range(raw: Any, what: str) -> types.Range:
+    obj = _object(raw, what)
+    return types.Range(start=_position(obj.get("start"), f"{what}.start"), end=_position(obj.get("end"), f"{what}.end"))
+
+
+def _position(raw: Any, what: str) -> types.Position:
+    if not isinstance(raw, dict):
+        raise invalid_params(f'{what} must be a position {{"line": n, "character": n}}')
+    line, character = raw.get("line"), raw.get("character")
+    for name, value in (("line", line), ("character", character)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise invalid_params(f"{what}.{name} must be a whole number ≥ 0 (got {value!r})")
+    return types.Position(line=line, character=character)
+
+
+def _target(raw: Any) -> TargetSpec | None:
+    if raw is None:
+        return None
+    obj = _object(raw, f"{ATTRIBUTE}: target")
+    kind = obj.get("kind")
+    where = f"{ATTRIBUTE}: target"
+    if kind == "generate":
+        return TargetSpec("generate", max_new_tokens=_optional_int(obj, "maxNewTokens", where, minimum=1))
+    if kind == "text":
+        text = obj.get("text")
+        if not isinstance(text, str) or text == "":
+            raise invalid_params(f"{where}: kind \"text\" needs 'text', the non-empty text to force-decode")
+        return TargetSpec("text", text=text)
+    if kind == "following":
+        max_tokens = _optional_int(obj, "maxTokens", where, minimum=1)
+        if max_tokens is not None and max_tokens > MAX_FOLLOWING_TOKENS:
+            raise invalid_params(f"{where}: maxTokens must be at most {MAX_FOLLOWING_TOKENS} (got {max_tokens})")
+        return TargetSpec("following", max_tokens=max_tokens)
+    raise invalid_params(f"{where}: 'kind' must be one of {', '.join(map(repr, TARGET_KINDS))} (got {kind!r})")
+
+
+def _work_done_token(obj: dict[str, Any], method: str) -> int | str | None:
+    token = obj.get("workDoneToken")
+    if token is None or (isinstance(token, (int, str)) and not isinstance(token, bool)):
+        return token
+    raise invalid_params(f"{method}: 'workDoneToken' must be a string or an integer")
+
+
+def _object(raw: Any, what: str) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise invalid_params(f"{what}: expected an object, got {type(raw).__name__}")
+    return raw
+
+
+def _optional(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise invalid_params(f"{where}: '{key}' must be a {kind.__name__} (got {value!r})")
+    return value
+
+
+def _optional_int(obj: dict[str, Any], key: str, where: str, *, minimum: int) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise invalid_params(f"{where}: '{key}' must be a whole number ≥ {minimum} (got {value!r})")
+    return value
+
+
+# ----------------------------------------------------------------------------------------------
+# result shapes
+
+
+def attribute_result(stored: StoredResult, index: TextIndex, elapsed_ms: float) -> dict[str, Any]:
+    """The ``tokenlight/attribute`` result: tokens with LSP ranges (null for special tokens and for
+    targets that are not document text), scores with null after each target's causal boundary."""
+    data, anchor = stored.data, stored.anchor
+
+    def place(base: int, start: int | None, end: int | None) -> dict[str, Any] | None:
+        if start is None or end is None:
+            return None
+        rng = index.range(base + start, base + end)
+        return {
+            "start": {"line": rng.start.line, "character": rng.start.character},
+            "end": {"line": rng.end.line, "character": rng.end.character},
+        }
+
+    return {
+        "id": stored.id,
+        "model": dict(data.model),
+        "method": data.method,
+        "stepFunction": data.step_function,
+        "baseline": data.baseline,
+        "nSteps": data.n_steps,
+        "target": {"kind": stored.kind, "text": data.continuation},
+        "sourceTokens": [
+            {"text": t.text, "range": place(anchor.start, t.start, t.end), "special": t.special}
+            for t in data.source_tokens
+        ],
+        "targetTokens": [
+            {
+                "text": t.text,
+                "range": place(anchor.prompt_end, t.start, t.end) if stored.following else None,
+                "probability": t.probability,
+                "special": t.special,
+            }
+            for t in data.target_tokens
+        ],
+        "scores": data.scores,
+        "deltas": data.deltas,
+        "targetScores": data.target_scores,
+        "baselineScores": data.baseline_scores,
+        "notes": data.notes,
+        "elapsedMs": round(elapsed_ms, 3),
+        "computeMs": round(data.elapsed_ms, 3),
+        "cached": data.cached,
+    }
+
+
+def load_model_result(info: LoadedInfo) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "device": info.device,
+        "dtype": info.dtype,
+        "parameters": info.parameters,
+        "contextLength": info.context_length,
+    }

@@ -1,0 +1,303 @@
+"""What runs on the worker thread: importing the engine, keeping a model resident, attributing.
+
+This is the only server module that touches the engine, and it imports it inside functions: the
+event loop imports this module at start-up, and torch (≈1.4 s) plus transformers (≈2.7 s) must not
+delay ``initialize``. Every function here is called from the worker thread only, one at a time, so the
+runner needs no locks; it hands back plain Python data (:class:`ResultData`) that the event loop can
+read without numpy or torch.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..cache import ResultCache, cache_key
+from .protocol import TargetSpec, request_failed
+
+if TYPE_CHECKING:
+    from ..engine import Attribution, LoadedModel
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[str, "int | None"], None]  # (message, percentage or None)
+IsCancelled = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """Which model a job needs; the runner loads it when it differs from the resident one."""
+
+    name: str | None  # None: the embedded model
+    device: str = "auto"
+    dtype: str = "auto"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One attribution, in engine terms (code-point text, no LSP)."""
+
+    model: ModelRequest
+    prompt: str
+    target: TargetSpec  # for "following", ``text`` holds the document text after the selection
+    method: str
+    n_steps: int | None
+    baseline: str
+    step_function: str
+    contrast_token: str | None
+    internal_batch_size: int | None
+
+
+@dataclass(frozen=True)
+class TokenData:
+    text: str
+    start: int | None  # code points into the prompt (sources) or the continuation (targets)
+    end: int | None
+    special: bool
+    probability: float | None = None
+
+
+@dataclass(frozen=True)
+class ResultData:
+    """An :class:`~tokenlight.engine.Attribution` as plain Python: lists, floats, None for NaN."""
+
+    model: dict[str, str]
+    method: str
+    method_label: str
+    has_delta: bool
+    step_function: str
+    baseline: str
+    n_steps: int | None
+    prompt: str
+    continuation: str
+    target_kind: str
+    source_tokens: list[TokenData]
+    target_tokens: list[TokenData]
+    scores: list[list[float | None]]
+    deltas: list[float] | None
+    target_scores: list[float]
+    baseline_scores: list[float] | None
+    notes: list[str]
+    elapsed_ms: float  # the computation's own time (for a cached result: when it was computed)
+    cached: bool
+
+
+@dataclass(frozen=True)
+class LoadedInfo:
+    name: str
+    device: str
+    dtype: str
+    parameters: int
+    context_length: int | None
+
+
+class Runner:
+    """The engine behind the worker: one resident model, the results cache, the method list."""
+
+    def __init__(self, cache: ResultCache) -> None:
+        self.cache = cache
+        self.lm: LoadedModel | None = None
+        self.loaded: ModelRequest | None = None
+        self.info: LoadedInfo | None = None
+        self._labels: dict[str, str] = {}
+
+    # ------------------------------------------------------------------------------------------
+    def methods(self) -> list[dict[str, Any]]:
+        """Import the engine (the slow part of start-up) and describe every method."""
+        os.environ.setdefault("MPLBACKEND", "Agg")  # captum.attr imports pyplot: never open a display
+        from ..engine import list_methods
+
+        described = [cls.describe() for cls in list_methods()]
+        self._labels = {m["id"]: m["label"] for m in described}
+        return described
+
+    def load(self, request: ModelRequest, report: Report) -> LoadedInfo:
+        """Make ``request`` the resident model (no-op when it already is)."""
+        if self.lm is not None and self.loaded == request and self.info is not None:
+            return self.info
+        from ..engine import load_model
+
+        name = request.name or "tokenlight-tiny-py"
+        report(f"loading model {name}", None)
+        self.unload()
+        started = time.perf_counter()
+        try:
+            lm = load_model(request.name, device=request.device, dtype=request.dtype)
+        except MemoryError as exc:
+            raise request_failed(f"not enough memory to load {name}: {exc}", "OutOfMemory") from exc
+        except RuntimeError as exc:
+            if _is_out_of_memory(exc):
+                self.unload()
+                raise request_failed(
+                    f"out of memory loading {name} on {request.device}: choose a smaller model, dtype bfloat16, "
+                    "or device cpu",
+                    "OutOfMemory",
+                ) from exc
+            raise
+        self.lm, self.loaded = lm, request
+        self.info = LoadedInfo(lm.name, str(lm.device), lm.dtype_name, lm.parameters, lm.context_length)
+        log.info("loaded %s on %s (%s) in %.1f s", lm.name, lm.device, lm.dtype_name, time.perf_counter() - started)
+        return self.info
+
+    def unload(self) -> None:
+        """Release the resident model (before loading another: two at once may not fit)."""
+        if self.lm is None:
+            return
+        device = self.lm.device
+        self.lm, self.loaded, self.info = None, None, None
+        gc.collect()
+        if device.type == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+
+    def attribute(self, job: Job, report: Report, is_cancelled: IsCancelled) -> ResultData:
+        """Attribute ``job`` (from the cache when the same request was computed before)."""
+        if not self._labels:
+            self.methods()
+        if job.method not in self._labels:
+            from .protocol import invalid_params
+
+            raise invalid_params(
+                f"unknown method {job.method!r}; choose one of: {', '.join(self._labels)}",
+                validMethods=list(self._labels),
+            )
+        from ..engine import attribute
+
+        self.load(job.model, report)
+        lm = self.lm
+        assert lm is not None
+        key = cache_key(self._key_material(lm, job))
+        hit = self.cache.get(key)
+        if hit is not None:
+            return self._plain(hit, cached=True)
+
+        def progress(done: int, total: int, message: str) -> None:
+            report(message, int(100 * done / total) if total else None)
+
+        report("starting", 0)
+        kwargs: dict[str, Any] = {
+            "method": job.method,
+            "n_steps": job.n_steps,
+            "baseline": job.baseline,
+            "step_function": job.step_function,
+            "contrast_token": job.contrast_token,
+            "internal_batch_size": job.internal_batch_size,
+            "progress": progress,
+            "is_cancelled": is_cancelled,
+        }
+        target = job.target
+        if target.kind == "generate":
+            kwargs["max_new_tokens"] = target.max_new_tokens
+        else:
+            kwargs["target_text"] = target.text
+            if target.kind == "following":
+                kwargs["max_target_tokens"] = target.max_tokens
+        try:
+            result = attribute(lm, job.prompt, **kwargs)
+        except RuntimeError as exc:
+            if not _is_out_of_memory(exc):
+                raise
+            self._release_cuda_cache()
+            raise request_failed(
+                f"out of memory attributing on {lm.device}: select less text, ask for fewer target tokens, "
+                "lower nSteps, or set internalBatchSize to a small number",
+                "OutOfMemory",
+            ) from exc
+        self.cache.put(key, result)
+        return self._plain(result, cached=False)
+
+    # ------------------------------------------------------------------------------------------
+    def memory_bytes(self) -> int | None:
+        """Bytes in use: allocated GPU memory when the model is on CUDA, else this process's RSS."""
+        lm = self.lm
+        if lm is not None and lm.device.type == "cuda" and "torch" in sys.modules:
+            import torch
+
+            return int(torch.cuda.memory_allocated(lm.device))
+        return process_rss()
+
+    def _key_material(self, lm: LoadedModel, job: Job) -> dict[str, Any]:
+        from .. import __version__
+
+        return {
+            "tokenlight": __version__,
+            "model": lm.identity,
+            "device": lm.device.type,
+            "dtype": lm.dtype_name,
+            "method": job.method,
+            "options": {
+                "nSteps": job.n_steps,
+                "baseline": job.baseline,
+                "stepFunction": job.step_function,
+                "contrastToken": job.contrast_token,
+                "internalBatchSize": job.internal_batch_size,
+            },
+            "prompt": job.prompt,
+            "target": {
+                "kind": job.target.kind,
+                "maxNewTokens": job.target.max_new_tokens,
+                "text": job.target.text,
+                "maxTokens": job.target.max_tokens,
+            },
+        }
+
+    def _plain(self, res: Attribution, *, cached: bool) -> ResultData:
+        def floats(values: Any) -> list[float]:
+            return [float(v) for v in values.tolist()]
+
+        return ResultData(
+            model={"name": res.model.name, "device": res.model.device, "dtype": res.model.dtype},
+            method=res.method,
+            method_label=self._labels.get(res.method, res.method),
+            has_delta=res.deltas is not None,
+            step_function=res.step_function,
+            baseline=res.baseline,
+            n_steps=res.n_steps,
+            prompt=res.prompt,
+            continuation=res.continuation,
+            target_kind=res.target_kind,
+            source_tokens=[TokenData(t.text, t.start, t.end, t.special) for t in res.source_tokens],
+            target_tokens=[TokenData(t.text, t.start, t.end, t.special, t.probability) for t in res.target_tokens],
+            scores=[[None if math.isnan(v) else v for v in row] for row in res.scores.tolist()],
+            deltas=None if res.deltas is None else floats(res.deltas),
+            target_scores=floats(res.target_scores),
+            baseline_scores=None if res.baseline_scores is None else floats(res.baseline_scores),
+            notes=list(res.notes),
+            elapsed_ms=float(res.elapsed_ms),
+            cached=cached,
+        )
+
+    def _release_cuda_cache(self) -> None:
+        if self.lm is not None and self.lm.device.type == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+def process_rss() -> int | None:
+    """Resident set size of this process in bytes (Linux /proc; elsewhere the peak from getrusage)."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            pages = int(fh.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(peak if sys.platform == "darwin" else peak * 1024)
+    except (ImportError, OSError):
+        return None

@@ -1,0 +1,163 @@
+"""``tokenlight serve``: the daemon's command line (stdio by default, or --tcp / --ws).
+
+In stdio mode standard output *is* the protocol, so it is taken for the protocol alone before
+anything else runs: Python's ``sys.stdout`` and the process's file descriptor 1 both go to stderr,
+and a stray ``print`` (ours or a library's, even from C) cannot corrupt a message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import BinaryIO, NoReturn
+
+from ..cache import ResultCache, default_max_bytes
+from .transport import TransportError, check_bind, parse_address, serve_tcp, serve_ws, websockets_available
+
+log = logging.getLogger("tokenlight.server")
+
+ENV_TOKEN = "TOKENLIGHT_TOKEN"
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line (the CLI's convention)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="tokenlight serve",
+        description="Run the Tokenlight language server (LSP over stdio, or TCP / WebSocket for remote use).",
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--stdio", action="store_true", help="speak LSP on stdin/stdout (the default)")
+    where.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP (host defaults to 127.0.0.1)")
+    where.add_argument("--ws", metavar="HOST:PORT", help="listen for WebSocket clients (needs websockets)")
+    parser.add_argument(
+        "--token",
+        help=f"remote mode: clients must send this as initializationOptions.token (default: ${ENV_TOKEN}); "
+        "required to bind anything but a loopback address",
+    )
+    parser.add_argument("--log-file", type=Path, help="write the log here instead of stderr")
+    parser.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error"), help="default: info"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="results cache folder (default: $TOKENLIGHT_CACHE_DIR or ~/.cache/tokenlight/results)",
+    )
+    parser.add_argument(
+        "--cache-max-mb", type=float, help="results cache size limit in MiB; 0 disables it (default: 256)"
+    )
+    # vscode-languageclient appends this for Node servers; accepted and ignored elsewhere
+    parser.add_argument("--clientProcessId", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the daemon until the client exits (stdio) or forever (tcp/ws); 2 on bad options."""
+    args = build_parser().parse_args(argv)
+    token = args.token or os.environ.get(ENV_TOKEN) or None
+    prog = "tokenlight serve"
+    try:
+        address = parse_address(args.tcp or args.ws) if (args.tcp or args.ws) else None
+        if address is not None:
+            check_bind(address, token)
+        if args.ws and not websockets_available():
+            from .transport import WEBSOCKETS_HINT
+
+            raise TransportError(WEBSOCKETS_HINT)
+    except TransportError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+
+    os.environ.setdefault("MPLBACKEND", "Agg")  # captum.attr imports pyplot: never open a display
+    protocol_out = _take_stdout() if address is None else None
+    _configure_logging(args.log_file, args.log_level)
+
+    from .app import build_server
+
+    max_bytes = default_max_bytes() if args.cache_max_mb is None else int(args.cache_max_mb * 1024 * 1024)
+    server = build_server(token=token if address is not None else None, cache=ResultCache(args.cache_dir, max_bytes))
+    log.info("tokenlight %s serving on %s", server.version, address or "stdio")
+    try:
+        if args.tcp:
+            assert address is not None
+            serve_tcp(server, address)
+        elif args.ws:
+            assert address is not None
+            serve_ws(server, address)
+        else:
+            server.start_io(sys.stdin.buffer, protocol_out)
+    except TransportError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. the port is taken
+        print(f"{prog}: error: cannot listen on {address}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.worker.stop()
+    if server.worker.busy:
+        # a job is inside torch; interpreter shutdown under a running daemon thread can crash it
+        logging.shutdown()
+        os._exit(0)
+    return 0
+
+
+def _take_stdout() -> BinaryIO:
+    """Reserve file descriptor 1 for the protocol and send everything else on it to stderr."""
+    try:
+        protocol_fd = os.dup(sys.stdout.fileno())
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        out = sys.stdout.buffer
+    else:
+        out = os.fdopen(protocol_fd, "wb")
+    sys.stdout = sys.stderr
+    return out
+
+
+def _configure_logging(log_file: Path | None, level: str) -> None:
+    handler: logging.Handler
+    if log_file is not None:
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("tokenlight").setLevel(level.upper())
+    # pygls logs every message body at INFO: only its warnings unless we are debugging
+    logging.getLogger("pygls").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    handler.addFilter(_UserErrorsWithoutTraceback())
+
+
+class _UserErrorsWithoutTraceback(logging.Filter):
+    """pygls logs every JSON-RPC error a handler raises with ``logger.exception``. Ours are answers to
+    bad input ("unknown method 'x'; choose one of ..."), already sent to the client: a traceback in
+    the daemon log (shown in the editor's output channel) would read as a crash. Keep them as one
+    line at INFO; a real fault (any other exception) keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.name.startswith("pygls"):
+            from pygls.exceptions import JsonRpcException
+
+            error = record.exc_info[1]
+            if isinstance(error, JsonRpcException):
+                record.msg = f"{record.getMessage()}: {error.message}"
+                record.args = ()
+                record.exc_info = None
+                record.exc_text = None
+                record.levelno, record.levelname = logging.INFO, "INFO"
+                return logging.getLogger("tokenlight").isEnabledFor(logging.INFO)
+        return True

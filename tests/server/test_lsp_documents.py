@@ -1,0 +1,156 @@
+"""Positions in UTF-16 with emoji, CJK and combining characters; following targets; results that
+move with edits before them and are dropped by edits inside them."""
+
+from __future__ import annotations
+
+from lsp_harness import lsp_range, text_at, utf16_units
+
+# line 1 holds a 4-byte emoji (2 UTF-16 units), CJK (1 unit each, 3 UTF-8 bytes) and an "e" with a
+# combining acute accent (two code points); the selection starts after a line and mid-line
+UNICODE = 'print("start")\nname = "😋 漢字 e\u0301 🇫🇷"  # ok\nvalue = name * 2\n'
+
+
+def test_utf16_ranges_map_back_to_token_text(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, UNICODE)
+    line1 = UNICODE.splitlines()[1]
+    end_units = utf16_units(line1)
+    res = daemon.attribute(
+        uri, lsp_range((1, 4), (1, end_units)), target={"kind": "generate", "maxNewTokens": 2}, options={"nSteps": 4}
+    )
+    sources = [t for t in res["sourceTokens"] if not t["special"]]
+    for tok in sources:
+        assert text_at(UNICODE, tok["range"]) == tok["text"], tok
+    emoji = [t for t in sources if t["text"] == "😋"]
+    assert emoji, "the emoji is split into byte-level tokens, each carrying the whole character"
+    start = emoji[0]["range"]["start"]["character"]
+    assert emoji[0]["range"]["end"]["character"] - start == 2  # a surrogate pair in UTF-16
+    assert start == utf16_units(line1[: line1.index("😋")])
+    cjk = next(t for t in sources if t["text"] == "字")
+    assert cjk["range"]["end"]["character"] - cjk["range"]["start"]["character"] == 1
+    # the last token ends exactly at the selection's end, in UTF-16 units
+    assert sources[-1]["range"]["end"] == {"line": 1, "character": end_units}
+    # the tokens cover the selection in order (byte pieces of one character repeat its range)
+    distinct = dict.fromkeys(_range_key(t["range"]) for t in sources)
+    assert "".join(text_at(UNICODE, _as_range(key)) for key in distinct) == line1[4:]
+
+
+def _range_key(rng):
+    return (rng["start"]["line"], rng["start"]["character"], rng["end"]["line"], rng["end"]["character"])
+
+
+def _as_range(key):
+    return {"start": {"line": key[0], "character": key[1]}, "end": {"line": key[2], "character": key[3]}}
+
+
+def test_hover_on_characters_after_an_emoji(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, UNICODE)
+    line1 = UNICODE.splitlines()[1]
+    res = daemon.attribute(
+        uri,
+        lsp_range((1, 0), (1, utf16_units(line1))),
+        target={"kind": "generate", "maxNewTokens": 1},
+        options={"nSteps": 4},
+    )
+    column = utf16_units(line1[: line1.index("字")])
+    hover = daemon.hover(uri, 1, column)
+    assert hover is not None and hover.contents.value.startswith("**字**")
+    assert "byte-level tokens" in hover.contents.value  # 字 is three byte pieces
+    assert (hover.range.start.character, hover.range.end.character) == (column, column + 1)
+    assert res["id"]
+
+
+def test_following_targets_have_document_ranges_and_hovers(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, UNICODE)
+    line1 = UNICODE.splitlines()[1]
+    res = daemon.attribute(
+        uri, lsp_range((0, 0), (1, 7)), target={"kind": "following", "maxTokens": 5}, options={"nSteps": 8}
+    )
+    targets = res["targetTokens"]
+    assert len(targets) == 5
+    for tok in targets:
+        assert tok["range"] is not None and text_at(UNICODE, tok["range"]) == tok["text"]
+    assert targets[0]["range"]["start"] == {"line": 1, "character": 7}
+    assert res["target"]["kind"] == "following" and line1[7:].startswith(res["target"]["text"])
+    assert daemon.inlay_hints(uri) == []  # the targets are in the document already: no ghost text
+
+    rng = targets[1]["range"]
+    hover = daemon.hover(uri, rng["start"]["line"], rng["start"]["character"])
+    assert hover is not None
+    value = hover.contents.value
+    assert "target 1 of 5" in value and "probability" in value
+    assert "f(x) − f(x′) =" in value and "delta" in value and "Top source tokens" in value
+    assert f"{targets[1]['probability']:.6g}" in value
+
+
+def test_edit_before_a_result_moves_it(daemon, new_uri):
+    uri = new_uri()
+    text = "# header\ndef add(a, b):\n    return a + b\n"
+    daemon.open(uri, text)
+    res = daemon.attribute(
+        uri, lsp_range((1, 0), (1, 14)), target={"kind": "generate", "maxNewTokens": 2}, options={"nSteps": 1}
+    )
+    daemon.settle()
+    assert daemon.diagnostics[uri][0].range.start.line == 1
+    # insert two lines and a wide character above the result
+    edited = "# header 😋\n\n\n" + text.split("\n", 1)[1]
+    daemon.edit(uri, (0, 8), (0, 8), " 😋\n\n", edited)
+    (hint,) = daemon.inlay_hints(uri)
+    assert (hint.position.line, hint.position.character) == (3, 14)
+    hover = daemon.hover(uri, 3, 5)
+    assert hover is not None and hover.contents.value.startswith("**·add**")
+    daemon.settle()
+    (diag,) = daemon.diagnostics[uri]
+    assert (diag.range.start.line, diag.range.end.line, diag.range.end.character) == (3, 3, 14)
+    # an edit on the same line, before the selection's start, shifts columns
+    edited2 = edited.replace("def add", "  def add", 1)
+    daemon.edit(uri, (3, 0), (3, 0), "  ", edited2)
+    (hint,) = daemon.inlay_hints(uri)
+    assert (hint.position.line, hint.position.character) == (3, 16)
+    assert res["id"]
+
+
+def test_edit_inside_a_result_drops_it_with_hints_and_diagnostics(daemon, new_uri):
+    uri = new_uri()
+    text = "def add(a, b):\n    return a + b\n"
+    daemon.open(uri, text)
+    res = daemon.attribute(
+        uri, lsp_range((0, 0), (0, 14)), target={"kind": "generate", "maxNewTokens": 2}, options={"nSteps": 1}
+    )
+    daemon.settle()
+    assert daemon.diagnostics[uri] and daemon.inlay_hints(uri)
+    daemon.edit(uri, (0, 4), (0, 7), "plus", text.replace("add", "plus", 1))
+    daemon.settle()
+    assert daemon.diagnostics[uri] == []
+    assert daemon.inlay_hints(uri) == []
+    assert daemon.hover(uri, 0, 5) is None
+    error = _focus_error(daemon, res["id"])
+    assert "dropped when its text was edited" in error
+
+
+def test_edit_after_the_selection_keeps_a_generated_result_but_drops_a_following_one(daemon, new_uri):
+    uri = new_uri()
+    text = "def add(a, b):\n    return a + b\n"
+    daemon.open(uri, text)
+    rng = lsp_range((0, 0), (0, 14))
+    generated = daemon.attribute(uri, rng, target={"kind": "generate", "maxNewTokens": 2}, options={"nSteps": 4})
+    daemon.edit(uri, (1, 15), (1, 16), "c", text.replace("a + b", "a + c"))
+    assert daemon.hover(uri, 0, 1) is not None and len(daemon.inlay_hints(uri)) == 1
+    following = daemon.attribute(uri, rng, target={"kind": "following", "maxTokens": 3}, options={"nSteps": 4})
+    assert daemon.inlay_hints(uri) == []  # the following result replaced the generated one
+    # typing inside the attributed following text ("\n    return") drops it
+    daemon.edit(uri, (1, 4), (1, 4), "x", text.replace("a + b", "a + c").replace("    return", "    xreturn"))
+    assert daemon.hover(uri, 0, 1) is None
+    assert generated["id"] != following["id"]
+
+
+def _focus_error(daemon, result_id: str) -> str:
+    from pygls.exceptions import JsonRpcException
+
+    try:
+        daemon.call("tokenlight/focus", {"id": result_id, "target": 0})
+    except JsonRpcException as exc:
+        return exc.message
+    raise AssertionError("focus on a dropped result should fail")

@@ -1,0 +1,161 @@
+"""Open, attribute, hover, inlay hints, diagnostics, focus and clear through a real client over pipes."""
+
+from __future__ import annotations
+
+import math
+
+from lsp_harness import lsp_range, text_at
+from lsprotocol import types
+
+SOURCE = "def add(a, b):\n    return a + b\n\nprint(add(1, 2))\n"
+
+
+def test_attribute_result_shape_and_inlay_hints(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+    res = daemon.attribute(
+        uri, lsp_range((0, 0), (1, 16)), target={"kind": "generate", "maxNewTokens": 3}, options={"nSteps": 8}
+    )
+    assert res["model"] == {"name": "tokenlight-tiny-py", "device": "cpu", "dtype": "float32"}
+    assert res["method"] == "integrated_gradients" and res["nSteps"] == 8 and res["cached"] is False
+    sources, targets = res["sourceTokens"], res["targetTokens"]
+    assert sources[0] == {"text": "<|endoftext|>", "range": None, "special": True}
+    for tok in sources[1:]:
+        assert text_at(SOURCE, tok["range"]) == tok["text"]
+    assert 1 <= len(targets) <= 3 and all(t["range"] is None for t in targets)
+    assert all(0.0 <= t["probability"] <= 1.0 for t in targets)
+    width = len(sources) + len(targets)
+    assert [len(row) for row in res["scores"]] == [width] * len(targets)
+    for t, row in enumerate(res["scores"]):
+        # causal boundary: target t sees the sources and the targets before it, then null
+        assert all(isinstance(v, float) and math.isfinite(v) for v in row[: len(sources) + t])
+        assert row[len(sources) + t :] == [None] * (len(targets) - t)
+    assert len(res["deltas"]) == len(targets) == len(res["targetScores"]) == len(res["baselineScores"])
+    assert res["elapsedMs"] >= 0 and res["computeMs"] > 0
+
+    hints = daemon.inlay_hints(uri)
+    assert len(hints) == 1
+    hint = hints[0]
+    assert (hint.position.line, hint.position.character) == (1, 16)  # the selection's end
+    assert isinstance(hint.label, list) and len(hint.label) == len(targets)
+    for k, part in enumerate(hint.label):
+        assert part.command is not None and part.command.command == "tokenlight.focusTarget"
+        assert list(part.command.arguments) == [res["id"], k]
+        assert "probability" in part.tooltip.value and "delta" in part.tooltip.value
+    assert "".join(p.value for p in hint.label).replace("↵", "\n") == res["target"]["text"].replace("\r", "")
+
+
+def test_hover_on_source_token_names_method_and_focus(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+    res = daemon.attribute(
+        uri, lsp_range((0, 0), (1, 16)), target={"kind": "generate", "maxNewTokens": 3}, options={"nSteps": 8}
+    )
+    n_targets = len(res["targetTokens"])
+    index = next(i for i, t in enumerate(res["sourceTokens"]) if t["text"] == " add")
+    hover = daemon.hover(uri, 0, 5)  # inside " add"
+    assert hover is not None
+    text = hover.contents.value
+    assert hover.contents.kind == types.MarkupKind.Markdown
+    assert "Integrated Gradients" in text and "step function logit" in text and "baseline zero" in text
+    assert f"sum over all {n_targets} targets" in text
+    total = sum(row[index] for row in res["scores"])
+    assert f"{total:.6g}" in text
+    assert text.count("\n| ") == 1 + n_targets  # the header row and one row per target
+    rng = hover.range
+    assert (rng.start.line, rng.start.character, rng.end.line, rng.end.character) == (0, 3, 0, 7)
+
+    assert daemon.call("tokenlight/focus", {"id": res["id"], "target": n_targets - 1}) is None
+    focused = daemon.hover(uri, 0, 5).contents.value
+    assert f"target {n_targets - 1}" in focused and "sum over all" not in focused
+    assert f"{res['scores'][n_targets - 1][index]:.6g}" in focused
+    daemon.call("tokenlight/focus", {"id": res["id"], "target": None})
+    assert "sum over all" in daemon.hover(uri, 0, 5).contents.value
+
+    assert daemon.hover(uri, 3, 2) is None  # outside the selection: no token there
+
+
+def test_hover_escapes_markup_in_tokens(daemon, new_uri):
+    uri = new_uri()
+    text = "x = '<script>alert(`**hi**`)</script>'\n"
+    daemon.open(uri, text)
+    res = daemon.attribute(
+        uri,
+        lsp_range((0, 0), (0, len(text) - 1)),
+        target={"kind": "generate", "maxNewTokens": 1},
+        options={"nSteps": 4},
+    )
+    for tok in res["sourceTokens"][1:]:
+        rng = tok["range"]
+        hover = daemon.hover(uri, rng["start"]["line"], rng["start"]["character"])
+        value = hover.contents.value
+        first_line = value.splitlines()[0]
+        # every ASCII punctuation character of the token is backslash-escaped: no tag, no code span
+        assert "<script" not in value and "</script" not in value
+        for ch in tok["text"]:
+            if ch in "<>`*()'=/":
+                assert "\\" + ch in first_line
+
+
+def test_diagnostic_for_unconverged_result_and_cleared_when_replaced(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+    rng = lsp_range((0, 0), (1, 16))
+    daemon.attribute(uri, rng, target={"kind": "generate", "maxNewTokens": 4}, options={"nSteps": 1})
+    daemon.settle()
+    (diag,) = daemon.diagnostics[uri]
+    assert diag.severity == types.DiagnosticSeverity.Warning and diag.source == "tokenlight"
+    assert diag.message.startswith("Integrated Gradients did not converge for ")
+    assert "largest delta" in diag.message and "Raise nSteps (now 1)." in diag.message
+    assert (diag.range.start.line, diag.range.start.character, diag.range.end.line, diag.range.end.character) == (
+        0,
+        0,
+        1,
+        16,
+    )
+    # the same selection again, converged: the new result replaces the old one and its warning
+    res = daemon.attribute(uri, rng, target={"kind": "generate", "maxNewTokens": 4}, options={"nSteps": 64})
+    daemon.settle()
+    changes = [abs(f - b) for f, b in zip(res["targetScores"], res["baselineScores"], strict=True)]
+    assert all(abs(d) <= 0.05 * c for d, c in zip(res["deltas"], changes, strict=True))
+    assert daemon.diagnostics[uri] == []
+    assert len(daemon.inlay_hints(uri)) == 1  # replaced, not added
+
+
+def test_empty_selection_is_bos_only(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+    res = daemon.attribute(
+        uri, lsp_range((2, 0), (2, 0)), target={"kind": "generate", "maxNewTokens": 2}, options={"nSteps": 4}
+    )
+    assert res["sourceTokens"] == [{"text": "<|endoftext|>", "range": None, "special": True}]
+    assert all(len(row) == 1 + len(res["targetTokens"]) for row in res["scores"])
+    (hint,) = daemon.inlay_hints(uri)
+    assert (hint.position.line, hint.position.character) == (2, 0)
+
+
+def test_clear_drops_hints_diagnostics_and_hover(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+    daemon.attribute(
+        uri, lsp_range((0, 0), (0, 14)), target={"kind": "generate", "maxNewTokens": 2}, options={"nSteps": 1}
+    )
+    daemon.settle()
+    assert daemon.diagnostics[uri] and daemon.inlay_hints(uri) and daemon.hover(uri, 0, 1)
+    assert daemon.call("tokenlight/clear", {"textDocument": {"uri": uri}}) is None
+    daemon.settle()
+    assert daemon.diagnostics[uri] == []
+    assert daemon.inlay_hints(uri) == []
+    assert daemon.hover(uri, 0, 1) is None
+
+
+def test_forced_text_target(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+    res = daemon.attribute(
+        uri, lsp_range((0, 0), (0, 14)), target={"kind": "text", "text": "\n    return"}, options={"nSteps": 4}
+    )
+    assert "".join(t["text"] for t in res["targetTokens"]) == "\n    return"
+    assert res["target"] == {"kind": "text", "text": "\n    return"}
+    (hint,) = daemon.inlay_hints(uri)
+    assert len(hint.label) == len(res["targetTokens"])

@@ -1,0 +1,189 @@
+"""The server's pure parts in-process: positions in every encoding, anchors under edits, markdown
+escaping, settings, parameter parsing, progress throttling and bind checks."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.workspace import TextDocument
+from pygls.workspace.position_codec import PositionCodec
+
+from tokenlight.server import markdown as md
+from tokenlight.server import progress as progress_mod
+from tokenlight.server.documents import Anchor
+from tokenlight.server.positions import PositionError, TextIndex
+from tokenlight.server.protocol import parse_attribute
+from tokenlight.server.settings import Settings
+from tokenlight.server.transport import TransportError, check_bind, is_loopback, parse_address
+
+TEXT = 'a = "😋"\n漢字 e\u0301\r\nlast'
+
+
+def _index(text: str, encoding: str = types.PositionEncodingKind.Utf16) -> TextIndex:
+    return TextIndex(TextDocument("file:///t.py", text, position_codec=PositionCodec(encoding)))
+
+
+@pytest.mark.parametrize(
+    ("encoding", "emoji_end"),
+    [
+        (types.PositionEncodingKind.Utf16, 7),
+        (types.PositionEncodingKind.Utf8, 9),
+        (types.PositionEncodingKind.Utf32, 6),
+    ],
+)
+def test_positions_in_each_encoding(encoding, emoji_end):
+    index = _index(TEXT, encoding)
+    emoji = TEXT.index("😋")
+    assert index.position(emoji + 1) == types.Position(line=0, character=emoji_end)
+    assert index.offset(types.Position(line=0, character=emoji_end)) == emoji + 1
+    assert index.position(len(TEXT)) == types.Position(line=2, character=4)
+    assert index.offset(types.Position(line=1, character=0)) == TEXT.index("漢")
+
+
+@given(st.lists(st.sampled_from(["a", "é", "e\u0301", "😋", "字", "\n", "\r\n", " ", "🇫🇷"]), max_size=30).map("".join))
+def test_offsets_and_positions_round_trip(text):
+    index = _index(text)
+    for offset in range(len(text) + 1):
+        if 0 < offset < len(text) and text[offset - 1] == "\r" and text[offset] == "\n":
+            continue  # between \r and \n is not a position
+        assert index.offset(index.position(offset)) == offset
+
+
+def test_positions_outside_the_document_are_errors():
+    index = _index("ab\ncd\n")
+    assert index.offset(types.Position(line=2, character=0)) == 6  # after the final newline
+    for line, character in ((2, 1), (5, 0), (0, 3)):
+        with pytest.raises(PositionError):
+            index.offset(types.Position(line=line, character=character))
+    with pytest.raises(PositionError, match="before it starts"):
+        index.selection(types.Range(types.Position(1, 0), types.Position(0, 1)))
+    assert index.clamped_offset(types.Position(line=0, character=99)) == 2
+
+
+def test_anchor_moves_with_edits_before_and_dies_with_edits_inside():
+    def anchor(following: bool = False) -> Anchor:
+        return Anchor("u", 10, 20, 30 if following else 20)
+
+    a = anchor()
+    assert a.apply_edit(0, 2, 5) and (a.start, a.prompt_end, a.end) == (13, 23, 23)  # before: moves
+    a = anchor()
+    assert a.apply_edit(10, 10, 3) and a.start == 13  # insertion at the start: moves
+    a = anchor()
+    assert a.apply_edit(20, 20, 3) and (a.start, a.end) == (10, 20)  # insertion at the end: stays
+    a = anchor()
+    assert a.apply_edit(25, 26, 0) and a.end == 20  # after: untouched
+    for edit in ((15, 15, 1), (5, 11, 0), (19, 25, 2), (0, 100, 0)):
+        a = anchor()
+        assert not a.apply_edit(*edit) and not a.alive
+    f = anchor(following=True)
+    assert not f.apply_edit(20, 20, 1)  # inserting between selection and following text
+    f = anchor(following=True)
+    assert f.apply_edit(30, 31, 0)  # just after the attributed following text
+    empty = Anchor("u", 5, 5, 5)
+    assert empty.apply_edit(5, 5, 2) and empty.start == 7
+    assert not Anchor("u", 5, 5, 5).apply_edit(4, 6, 0)
+
+
+def test_markdown_escaping_shows_tokens_as_themselves():
+    assert md.token("<script>") == "\\<script\\>"
+    assert md.token("`**x**`") == "\\`\\*\\*x\\*\\*\\`"
+    assert md.token("a|b") == "a\\|b"
+    assert md.token(" self\n") == "·self↵"
+    assert md.token("") == "◦"
+    assert md.number(None) == "—" and md.number(0.123456789) == "0.123457"
+    assert md.percent(1, 4) == "25%" and md.percent(1, 0) == "n/a"
+
+
+def test_settings_update_reports_problems_and_keeps_the_rest():
+    settings, problems = Settings().updated({"nSteps": 0, "model": "gpt2", "bogus": 1, "colorScheme": "x"})
+    assert settings.model == "gpt2" and settings.n_steps is None
+    assert problems == [
+        "tokenlight.nSteps must be at least 1, got 0 (ignored)",
+        "unknown setting tokenlight.bogus (ignored)",
+    ]
+    back, _ = settings.updated({"model": None})
+    assert back.model is None
+    assert Settings().updated("x")[1] == ["tokenlight settings must be an object, got str"]
+
+
+def test_attribute_params_parse_and_reject():
+    p = parse_attribute(
+        {
+            "textDocument": {"uri": "file:///x"},
+            "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 1}},
+            "target": {"kind": "following", "maxTokens": 4},
+            "options": {"nSteps": 5, "internalBatchSize": 2},
+            "workDoneToken": 7,
+        }
+    )
+    assert p.target.kind == "following" and p.target.max_tokens == 4
+    assert p.options.n_steps == 5 and p.work_done_token == 7
+    rng = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}
+    with pytest.raises(JsonRpcException, match="maxTokens must be at most 1024"):
+        parse_attribute(
+            {"textDocument": {"uri": "u"}, "range": rng, "target": {"kind": "following", "maxTokens": 5000}}
+        )
+    with pytest.raises(JsonRpcException, match="aggregate"):
+        parse_attribute({"textDocument": {"uri": "u"}, "range": rng, "options": {"aggregate": "word"}})
+    with pytest.raises(JsonRpcException, match=r"range\.start must be a position"):
+        parse_attribute({"textDocument": {"uri": "u"}, "range": {}})
+
+
+class _FakeProgress:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, object]] = []
+        self.tokens: dict = {}
+
+    def begin(self, token, value):
+        self.sent.append(("begin", value))
+
+    def report(self, token, value):
+        self.sent.append(("report", value))
+
+    def end(self, token, value):
+        self.sent.append(("end", value))
+
+
+class _FakeServer:
+    def __init__(self) -> None:
+        self.work_done_progress = _FakeProgress()
+
+
+def test_progress_is_throttled_but_phases_and_the_end_get_through(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(progress_mod.time, "monotonic", lambda: clock[0])
+    server = _FakeServer()
+    work = progress_mod.WorkDone(server, "tok", "Tokenlight: attribute")  # type: ignore[arg-type]
+    work.report("loading model m", None)
+    work.report("starting", 0)  # a new phase: sent at once
+    for k in range(50):  # 50 engine reports within 49 ms: one goes out
+        clock[0] += 0.001
+        work.report(f"target {k // 10 + 1} of 5", k)
+    clock[0] += 0.2
+    work.report("target 5 of 5", 99)  # after the interval: sent
+    work.report("target 5 of 5", 100)  # the final one: always sent
+    work.end("done")
+    work.report("target 5 of 5", 100)  # after the end: nothing
+    kinds = [kind for kind, _ in server.work_done_progress.sent]
+    messages = [getattr(value, "message", None) for _, value in server.work_done_progress.sent]
+    assert kinds == ["begin", "report", "report", "report", "report", "report", "end"]
+    assert messages[1:4] == ["loading model m", "starting", "target 1 of 5"]
+    assert messages[-1] == "done"
+    assert progress_mod.WorkDone(_FakeServer(), None, "x").token is None  # no token: no messages
+
+
+def test_bind_addresses_and_the_token_rule():
+    assert parse_address("8765") == parse_address(":8765") == parse_address("127.0.0.1:8765")
+    assert parse_address("[::1]:9").host == "::1" and str(parse_address("[::1]:9")) == "[::1]:9"
+    for bad in ("host:port", "1:70000"):
+        with pytest.raises(TransportError):
+            parse_address(bad)
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
+    check_bind(parse_address("127.0.0.1:1"), None)
+    check_bind(parse_address("0.0.0.0:1"), "token")
+    with pytest.raises(TransportError, match="--token"):
+        check_bind(parse_address("0.0.0.0:1"), None)
