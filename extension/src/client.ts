@@ -1,0 +1,340 @@
+/**
+ * The daemon's lifetime: find the interpreter, check it can run the daemon, start the language
+ * client over stdio (or connect to a remote daemon over TCP), restart it serialised, and say
+ * clearly — once — when it crashed.
+ */
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as vscode from "vscode";
+import {
+    CloseAction,
+    DidChangeConfigurationNotification,
+    ErrorAction,
+    LanguageClient,
+    State,
+    type CloseHandlerResult,
+    type DidChangeConfigurationParams,
+    type ErrorHandler,
+    type ErrorHandlerResult,
+    type LanguageClientOptions,
+    type ServerOptions,
+    type StreamInfo,
+} from "vscode-languageclient/node";
+import { connectTcp, parseServerAddress } from "./address";
+import type { Log } from "./log";
+import { describeError } from "./log";
+import type { InitializationOptions } from "./protocol";
+import {
+    diagnoseStderr,
+    findInterpreter,
+    findRepoRoot,
+    launchProblem,
+    parsePreflight,
+    PREFLIGHT_SCRIPT,
+    type Interpreter,
+    type PreflightOutcome,
+} from "./python";
+import { activeInterpreter } from "./pythonExtension";
+import { SECTION, type Settings } from "./settings";
+
+export type DaemonState = "stopped" | "starting" | "running" | "failed";
+
+/** The language client's own policy, kept: more crashes than this in the window stop restarts. */
+const MAX_RESTARTS = 4;
+const RESTART_WINDOW_MS = 3 * 60 * 1000;
+const PREFLIGHT_TIMEOUT_MS = 30_000;
+const STDERR_TAIL_CHARS = 4000;
+
+export class Daemon implements vscode.Disposable {
+    private client: LanguageClient | undefined;
+    private restarting: Promise<void> | undefined;
+    private restartQueued = false;
+    private starting = false;
+    private crashes: number[] = [];
+    private stderrTail = "";
+    private interpreter: Interpreter | undefined;
+    private stateValue: DaemonState = "stopped";
+    private readonly clientDisposables: vscode.Disposable[] = [];
+
+    private readonly stateEmitter = new vscode.EventEmitter<DaemonState>();
+    /** Fires with the new state whenever it changes. */
+    readonly onDidChangeState = this.stateEmitter.event;
+
+    private readonly resultsLostEmitter = new vscode.EventEmitter<void>();
+    /** Fires when the daemon's results died with it (crash, restart, stop): clear what is shown. */
+    readonly onDidLoseResults = this.resultsLostEmitter.event;
+
+    constructor(
+        private readonly extensionPath: string,
+        private readonly settings: Settings,
+        private readonly log: Log,
+    ) {}
+
+    get state(): DaemonState {
+        return this.stateValue;
+    }
+
+    /** The language client while the daemon is up, else undefined. */
+    get running(): LanguageClient | undefined {
+        return this.stateValue === "running" ? this.client : undefined;
+    }
+
+    /** A one-line description of the daemon process, for the status bar tooltip. */
+    get description(): string {
+        const address = this.settings.serverAddress;
+        if (address !== undefined) {
+            return `remote daemon at ${address}`;
+        }
+        return this.interpreter === undefined ? "no daemon" : `${this.interpreter.path} -m tokenlight serve`;
+    }
+
+    /** Resolves once a start or restart in progress (if any) has finished, however it ended. */
+    async settled(): Promise<void> {
+        await this.restarting;
+    }
+
+    /**
+     * Stop the current daemon (if any) and start a new one. Calls during a restart do not start a
+     * second one in parallel: they queue exactly one more restart and share its promise.
+     */
+    restart(): Promise<void> {
+        if (this.restarting !== undefined) {
+            this.restartQueued = true;
+            return this.restarting;
+        }
+        this.restarting = (async () => {
+            do {
+                this.restartQueued = false;
+                await this.stopClient();
+                await this.startClient();
+            } while (this.restartQueued);
+        })().finally(() => {
+            this.restarting = undefined;
+        });
+        return this.restarting;
+    }
+
+    /**
+     * Tell the running daemon the new request defaults (`workspace/didChangeConfiguration`, under
+     * the `tokenlight` key the daemon reads).
+     */
+    async pushSettings(): Promise<void> {
+        const client = this.running;
+        if (client === undefined) {
+            return;
+        }
+        const params: DidChangeConfigurationParams = { settings: { [SECTION]: this.settings.daemonSettings() } };
+        try {
+            await client.sendNotification(DidChangeConfigurationNotification.type, params);
+        } catch (error) {
+            this.log.warn(`Sending settings to the daemon: ${describeError(error)}`);
+        }
+    }
+
+    async stop(): Promise<void> {
+        await this.restarting;
+        await this.stopClient();
+    }
+
+    dispose(): void {
+        void this.stopClient();
+        this.stateEmitter.dispose();
+        this.resultsLostEmitter.dispose();
+    }
+
+    private setState(state: DaemonState): void {
+        if (state !== this.stateValue) {
+            this.stateValue = state;
+            this.stateEmitter.fire(state);
+        }
+    }
+
+    private async stopClient(): Promise<void> {
+        const client = this.client;
+        this.client = undefined;
+        while (this.clientDisposables.length > 0) {
+            this.clientDisposables.pop()?.dispose();
+        }
+        if (client !== undefined) {
+            try {
+                if (client.needsStop()) {
+                    await client.stop(5000);
+                }
+            } catch (error) {
+                this.log.warn(`Stopping the daemon: ${describeError(error)}`);
+            }
+            this.resultsLostEmitter.fire();
+        }
+        this.setState("stopped");
+    }
+
+    private async startClient(): Promise<void> {
+        this.setState("starting");
+        const serverOptions = await this.serverOptions();
+        if (serverOptions === undefined) {
+            this.setState("failed");
+            return;
+        }
+        const initializationOptions: InitializationOptions = { tokenlight: this.settings.daemonSettings() };
+        const token = this.settings.serverToken;
+        if (token !== undefined) {
+            initializationOptions.token = token;
+        }
+        const clientOptions: LanguageClientOptions = {
+            // Attribution works on any text: prose, code, untitled scratch buffers.
+            documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
+            // No `synchronize.configurationSection`: it would push the whole `tokenlight` section,
+            // extension-only keys and the token included; pushSettings sends the daemon's keys.
+            outputChannel: this.log.channel,
+            initializationOptions,
+            errorHandler: this.errorHandler(),
+        };
+        const client = new LanguageClient("tokenlight", "Tokenlight", serverOptions, clientOptions);
+        this.client = client;
+        this.clientDisposables.push(
+            client.onDidChangeState((event) => {
+                if (this.client !== client) {
+                    return;
+                }
+                if (event.newState === State.Running) {
+                    this.setState("running");
+                } else if (event.newState === State.Starting) {
+                    this.setState("starting");
+                } else if (!this.starting) {
+                    this.setState("stopped");
+                }
+            }),
+        );
+        this.starting = true;
+        try {
+            await client.start();
+            this.log.info(`Daemon started: ${this.description}`);
+            this.setState("running");
+        } catch (error) {
+            this.setState("failed");
+            const diagnosis =
+                this.interpreter === undefined ? undefined : diagnoseStderr(this.stderrTail, this.interpreter, this.repoRoot());
+            void this.log.notifyError(diagnosis ?? `Tokenlight: the daemon failed to start: ${describeError(error)}`);
+        } finally {
+            this.starting = false;
+        }
+    }
+
+    private repoRoot(): string | undefined {
+        return findRepoRoot(this.extensionPath, fs.existsSync);
+    }
+
+    /** How to reach a daemon: connect to the configured address, or spawn one (after a preflight). */
+    private async serverOptions(): Promise<ServerOptions | undefined> {
+        const raw = this.settings.serverAddress;
+        if (raw !== undefined) {
+            return this.remoteServerOptions(raw);
+        }
+        const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
+        const interpreter = await findInterpreter({
+            setting: this.settings.pythonPath,
+            activeEnvironment: () => activeInterpreter(vscode.workspace.workspaceFolders?.[0]?.uri),
+            workspaceFolders: folders,
+            extensionPath: this.extensionPath,
+            exists: fs.existsSync,
+            platform: process.platform,
+            home: os.homedir(),
+        });
+        this.interpreter = interpreter;
+        this.log.info(`Python: ${interpreter.path} (${interpreter.source})`);
+        const problem = launchProblem(interpreter, await preflight(interpreter.path), this.repoRoot());
+        if (problem !== undefined) {
+            void this.log.notifyError(problem);
+            return undefined;
+        }
+        const cwd = folders[0] ?? this.repoRoot() ?? os.homedir();
+        return (): Promise<ChildProcess> => {
+            this.stderrTail = "";
+            const child = spawn(interpreter.path, ["-m", "tokenlight", "serve"], {
+                cwd,
+                env: { ...process.env, PYTHONUNBUFFERED: "1" },
+            });
+            // The language client copies stderr into the log; keep a tail to explain early exits.
+            child.stderr?.on("data", (chunk: Buffer) => {
+                this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-STDERR_TAIL_CHARS);
+            });
+            return Promise.resolve(child);
+        };
+    }
+
+    private remoteServerOptions(raw: string): ServerOptions | undefined {
+        const address = parseServerAddress(raw);
+        this.interpreter = undefined;
+        if (address.kind === "invalid") {
+            void this.log.notifyError(`Tokenlight: tokenlight.server.address: ${address.reason}.`);
+            return undefined;
+        }
+        if (address.kind === "ws") {
+            void this.log.notifyError(
+                "Tokenlight: WebSocket daemons (ws://) are not supported from the extension yet. " +
+                    "Start the daemon with TCP (tokenlight serve --tcp) and set tokenlight.server.address to tcp://host:port.",
+            );
+            return undefined;
+        }
+        return async (): Promise<StreamInfo> => {
+            const socket = await connectTcp(address.host, address.port);
+            return { reader: socket, writer: socket };
+        };
+    }
+
+    private errorHandler(): ErrorHandler {
+        return {
+            error: (_error, _message, count): ErrorHandlerResult => ({
+                // A few bad messages in a row are survivable; a stream of them is a dead connection.
+                action: count !== undefined && count <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown,
+                handled: true,
+            }),
+            closed: (): CloseHandlerResult => {
+                this.resultsLostEmitter.fire();
+                if (this.starting) {
+                    // A daemon that dies while starting is reported by startClient, not restarted.
+                    return { action: CloseAction.DoNotRestart, handled: true };
+                }
+                const now = Date.now();
+                this.crashes = this.crashes.filter((t) => now - t < RESTART_WINDOW_MS);
+                this.crashes.push(now);
+                if (this.crashes.length <= MAX_RESTARTS) {
+                    const tail = this.stderrTail.trim().split(/\r?\n/).pop() ?? "";
+                    this.log.error(`Daemon stopped unexpectedly; restarting. Last stderr line: ${tail}`);
+                    void vscode.window
+                        .showWarningMessage(
+                            "Tokenlight: the daemon stopped unexpectedly and was restarted; its attributions were cleared.",
+                            "Show Log",
+                        )
+                        .then((choice) => (choice === "Show Log" ? this.log.show() : undefined));
+                    return { action: CloseAction.Restart, handled: true };
+                }
+                void this.log.notifyError(
+                    `Tokenlight: the daemon crashed ${this.crashes.length} times in 3 minutes and was not restarted. ` +
+                        "Check the log, then run Tokenlight: Restart Daemon.",
+                );
+                return { action: CloseAction.DoNotRestart, handled: true };
+            },
+        };
+    }
+}
+
+/** Runs the preflight script: can this interpreter import the daemon? (Never imports torch.) */
+function preflight(python: string): Promise<PreflightOutcome> {
+    return new Promise((resolve) => {
+        execFile(python, ["-c", PREFLIGHT_SCRIPT], { timeout: PREFLIGHT_TIMEOUT_MS }, (error, stdout, stderr) => {
+            if (error !== null && (error as NodeJS.ErrnoException).code === "ENOENT") {
+                resolve({ kind: "notFound" });
+                return;
+            }
+            const report = parsePreflight(stdout);
+            if (report !== undefined) {
+                resolve({ kind: "ran", report });
+                return;
+            }
+            const detail = (stderr.trim() || error?.message || "unexpected output").split(/\r?\n/).slice(-3).join(" ");
+            resolve({ kind: "failed", detail });
+        });
+    });
+}

@@ -1,0 +1,20 @@
+/**
+ * Every command id the extension registers; package.json's `contributes.commands` lists exactly
+ * these (a unit test checks both directions). The focus command's id is also the daemon's: its
+ * inlay hints carry it (protocol.ts).
+ */
+import { FOCUS_TARGET_COMMAND } from "./protocol";
+
+export const COMMAND_IDS = {
+    attributeContinuation: "tokenlight.attributeContinuation",
+    attributeFollowing: "tokenlight.attributeFollowing",
+    switchMethod: "tokenlight.switchMethod",
+    switchModel: "tokenlight.switchModel",
+    focusTarget: FOCUS_TARGET_COMMAND,
+    showMatrix: "tokenlight.showMatrix",
+    clear: "tokenlight.clear",
+    restartDaemon: "tokenlight.restartDaemon",
+    showLog: "tokenlight.showLog",
+} as const;
+
+export type CommandName = keyof typeof COMMAND_IDS;

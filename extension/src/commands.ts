@@ -1,0 +1,371 @@
+/**
+ * Every command, as a small factory over the context: `(ctx) => handler`. Commands that need the
+ * daemon get the client through `requireClient`, which explains itself while the daemon is down.
+ */
+import * as vscode from "vscode";
+import { ResponseError } from "vscode-languageclient/node";
+import type { CommandName } from "./commandIds";
+import { activeUri, render, requireClient, type Ctx } from "./context";
+import { describeError } from "./log";
+import { withRequestProgress } from "./progress";
+import * as proto from "./protocol";
+import type { Range, StoredResult } from "./results";
+import { SECTION } from "./settings";
+
+type Handler = (...args: unknown[]) => unknown;
+type Factory = (ctx: Ctx) => Handler;
+
+const RECENT_MODELS_KEY = "tokenlight.recentModels";
+const MAX_RECENT_MODELS = 8;
+
+function toRange(range: vscode.Range): Range {
+    return {
+        start: { line: range.start.line, character: range.start.character },
+        end: { line: range.end.line, character: range.end.character },
+    };
+}
+
+function isCancellation(error: unknown): boolean {
+    return (
+        error instanceof vscode.CancellationError ||
+        (error instanceof ResponseError && error.code === proto.ErrorCodes.RequestCancelled)
+    );
+}
+
+/** Settings the commands change go to the workspace when one is open, else to the user settings. */
+function configurationTarget(): vscode.ConfigurationTarget {
+    return vscode.workspace.workspaceFolders === undefined
+        ? vscode.ConfigurationTarget.Global
+        : vscode.ConfigurationTarget.Workspace;
+}
+
+/**
+ * What an attribute command attributes: the selection, or with nothing selected the current line
+ * up to the cursor (the prompt typed so far).
+ */
+function promptRange(editor: vscode.TextEditor): vscode.Range | undefined {
+    const selection = editor.selection;
+    if (!selection.isEmpty) {
+        return selection;
+    }
+    const range = new vscode.Range(selection.active.line, 0, selection.active.line, selection.active.character);
+    return editor.document.getText(range).trim() === "" ? undefined : range;
+}
+
+/**
+ * Sends one attribution with a progress notification and stores the result (replacing the
+ * document's previous one). The result's ranges are where the daemon put them when it answered:
+ * it has followed every edit up to then, and refused (ContentModified) if the text was edited.
+ */
+async function runAttribution(
+    ctx: Ctx,
+    uri: string,
+    selection: Range,
+    request: StoredResult["request"],
+): Promise<void> {
+    const client = await requireClient(ctx);
+    if (client === undefined) {
+        return;
+    }
+    const method = request.method ?? ctx.settings.method;
+    const params: proto.AttributeParams = {
+        textDocument: { uri },
+        range: selection,
+        target: request.target,
+        method,
+        options: request.options,
+    };
+    try {
+        const result = await ctx.status.track(
+            withRequestProgress(client, `Tokenlight: ${method}`, (workDoneToken, token) =>
+                client.sendRequest(proto.attribute, { ...params, workDoneToken }, token),
+            ),
+        );
+        ctx.store.set({ uri, result, selection, request: { ...request, method }, focus: null });
+        ctx.status.setModel(result.model);
+        ctx.log.info(
+            `${result.id}: ${result.method} on ${result.model.name}, ${result.sourceTokens.length} × ` +
+                `${result.targetTokens.length} tokens in ${Math.round(result.elapsedMs)} ms${result.cached ? " (cached)" : ""}`,
+        );
+        // The engine's caveats go to the log: the ones that matter per token (a large delta)
+        // already reach the user as the daemon's diagnostics.
+        for (const note of result.notes ?? []) {
+            ctx.log.info(`${result.id}: ${note}`);
+        }
+        render(ctx, uri);
+    } catch (error) {
+        if (isCancellation(error)) {
+            ctx.log.info("Attribution cancelled.");
+            return;
+        }
+        const message = describeError(error);
+        ctx.log.error("tokenlight/attribute failed", error);
+        void vscode.window.showErrorMessage(`Tokenlight: ${message}`);
+    }
+}
+
+function attributeCommand(kind: "generate" | "following"): Factory {
+    return (ctx) => async () => {
+        const editor = vscode.window.activeTextEditor;
+        if (editor === undefined) {
+            void vscode.window.showInformationMessage("Tokenlight: open a document and select the text to attribute.");
+            return;
+        }
+        const range = promptRange(editor);
+        if (range === undefined) {
+            void vscode.window.showInformationMessage("Tokenlight: select the text to attribute (the prompt).");
+            return;
+        }
+        const target: proto.AttributeTarget =
+            kind === "generate"
+                ? { kind: "generate", maxNewTokens: ctx.settings.maxNewTokens }
+                : { kind: "following", maxTokens: ctx.settings.maxNewTokens };
+        await runAttribution(ctx, editor.document.uri.toString(), toRange(range), {
+            target,
+            method: ctx.settings.method,
+            options: ctx.settings.attributeOptions(),
+        });
+    };
+}
+
+export const attributeContinuation: Factory = attributeCommand("generate");
+export const attributeFollowing: Factory = attributeCommand("following");
+
+interface MethodItem extends vscode.QuickPickItem {
+    method: proto.MethodInfo;
+}
+
+/** Pick a method from the daemon's list, make it the setting, and re-run the current attribution with it. */
+export const switchMethod: Factory = (ctx) => async () => {
+    const client = await requireClient(ctx);
+    if (client === undefined) {
+        return;
+    }
+    let methods: proto.MethodInfo[];
+    try {
+        methods = await ctx.status.track(client.sendRequest(proto.methods, {}));
+    } catch (error) {
+        void ctx.log.notifyError(`Tokenlight: could not list the methods: ${describeError(error)}`);
+        return;
+    }
+    const current = ctx.settings.method;
+    const items: MethodItem[] = methods.map((method) => ({
+        label: method.id === current ? `$(check) ${method.label}` : method.label,
+        description: `${method.id} · ${method.family}${method.convergenceDelta ? " · convergence delta" : ""}`,
+        detail: method.description,
+        method,
+    }));
+    const picked = await vscode.window.showQuickPick(items, {
+        title: "Tokenlight: attribution method",
+        placeHolder: `Current: ${current}`,
+        matchOnDescription: true,
+        matchOnDetail: true,
+    });
+    if (picked === undefined) {
+        return;
+    }
+    const id = picked.method.id;
+    await vscode.workspace.getConfiguration(SECTION).update("method", id, configurationTarget());
+    ctx.status.render();
+    const stored = ctx.store.current(activeUri());
+    if (stored !== undefined && stored.result.method !== id) {
+        await runAttribution(ctx, stored.uri, stored.selection, { ...stored.request, method: id });
+    }
+};
+
+interface ModelItem extends vscode.QuickPickItem {
+    /** null: the embedded default model. */
+    model: string | null;
+}
+
+/** Recent models first, most recent first, without duplicates, at most MAX_RECENT_MODELS. */
+export function rememberModel(recent: readonly string[], model: string): string[] {
+    return [model, ...recent.filter((m) => m !== model)].slice(0, MAX_RECENT_MODELS);
+}
+
+function pickModel(recent: readonly string[], current: string | undefined): Promise<ModelItem | undefined> {
+    const base: ModelItem[] = [
+        { label: "tokenlight-tiny-py", description: "embedded default (offline, tiny)", model: null },
+        ...recent.map((model) => ({
+            label: model,
+            description: model === current ? "current" : "recent",
+            model,
+        })),
+    ];
+    const pick = vscode.window.createQuickPick<ModelItem>();
+    pick.title = "Tokenlight: switch model";
+    pick.placeholder = "A recent model, or type a Hugging Face id (cached) or a model folder";
+    pick.items = base;
+    pick.onDidChangeValue((value) => {
+        const typed = value.trim();
+        const known = base.some((item) => item.model === typed);
+        pick.items =
+            typed === "" || known
+                ? base
+                : [{ label: typed, description: "load this model", model: typed, alwaysShow: true }, ...base];
+    });
+    return new Promise((resolve) => {
+        pick.onDidAccept(() => {
+            resolve(pick.selectedItems[0]);
+            pick.hide();
+        });
+        pick.onDidHide(() => {
+            resolve(undefined);
+            pick.dispose();
+        });
+        pick.show();
+    });
+}
+
+/** Load another model (with progress), remember it, and make it the setting. */
+export const switchModel: Factory = (ctx) => async () => {
+    const client = await requireClient(ctx);
+    if (client === undefined) {
+        return;
+    }
+    const recent = ctx.extension.globalState.get<string[]>(RECENT_MODELS_KEY, []);
+    const picked = await pickModel(recent, ctx.settings.model);
+    if (picked === undefined) {
+        return;
+    }
+    const title = `Tokenlight: loading ${picked.model ?? "the embedded model"}`;
+    try {
+        const loaded = await ctx.status.track(
+            withRequestProgress(client, title, (workDoneToken, token) =>
+                client.sendRequest(
+                    proto.loadModel,
+                    { model: picked.model, device: ctx.settings.device, dtype: ctx.settings.dtype, workDoneToken },
+                    token,
+                ),
+            ),
+        );
+        if (picked.model !== null) {
+            await ctx.extension.globalState.update(RECENT_MODELS_KEY, rememberModel(recent, picked.model));
+        }
+        // The daemon already switched; the setting keeps the choice across restarts.
+        await vscode.workspace.getConfiguration(SECTION).update("model", picked.model ?? "", configurationTarget());
+        ctx.status.setModel({ name: loaded.name, device: loaded.device, dtype: loaded.dtype });
+        const params = loaded.parameters > 0 ? `, ${(loaded.parameters / 1e6).toFixed(1)}M parameters` : "";
+        void vscode.window.showInformationMessage(
+            `Tokenlight: ${loaded.name} loaded on ${loaded.device} (${loaded.dtype}${params}).`,
+        );
+    } catch (error) {
+        if (isCancellation(error)) {
+            return;
+        }
+        void ctx.log.notifyError(`Tokenlight: could not load ${picked.model ?? "the embedded model"}: ${describeError(error)}`);
+    }
+};
+
+interface TargetItem extends vscode.QuickPickItem {
+    target: number | null;
+}
+
+async function pickTarget(stored: StoredResult): Promise<number | null | undefined> {
+    const items: TargetItem[] = [
+        {
+            label: "$(symbol-operator) Sum over all targets",
+            description: stored.focus === null ? "current" : undefined,
+            target: null,
+        },
+        ...stored.result.targetTokens.map((token, t) => ({
+            label: `${t + 1}. ${JSON.stringify(token.text)}`,
+            description: `p=${token.probability.toFixed(3)}${stored.focus === t ? " · current" : ""}`,
+            target: t,
+        })),
+    ];
+    const picked = await vscode.window.showQuickPick(items, { title: "Tokenlight: colour the prompt by target" });
+    return picked === undefined ? undefined : picked.target;
+}
+
+/**
+ * Colour by one target (args `[resultId, index]` from an inlay hint click or the matrix; a click
+ * on the focused target goes back to the sum), or pick one when called from the palette.
+ */
+export const focusTarget: Factory = (ctx) => async (resultId?: unknown, index?: unknown) => {
+    let stored: StoredResult | undefined;
+    let target: number | null | undefined;
+    if (typeof resultId === "string") {
+        stored = ctx.store.byId(resultId);
+        if (stored === undefined) {
+            void vscode.window.showInformationMessage("Tokenlight: that attribution is no longer shown; run it again.");
+            return;
+        }
+        const requested = typeof index === "number" && Number.isInteger(index) ? index : null;
+        target = requested !== null && requested === stored.focus ? null : requested;
+    } else {
+        stored = ctx.store.current(activeUri());
+        if (stored === undefined) {
+            void vscode.window.showInformationMessage("Tokenlight: no attribution to focus; run Attribute Continuation first.");
+            return;
+        }
+        target = await pickTarget(stored);
+        if (target === undefined) {
+            return;
+        }
+    }
+    if (target !== null && (target < 0 || target >= stored.result.targetTokens.length)) {
+        return;
+    }
+    const client = ctx.daemon.running;
+    if (client !== undefined) {
+        try {
+            // The daemon's hovers describe the focused target; colours are the extension's.
+            await client.sendRequest(proto.focus, { id: stored.result.id, target });
+        } catch (error) {
+            ctx.log.warn(`tokenlight/focus: ${describeError(error)}`);
+        }
+    }
+    ctx.store.setFocus(stored.uri, target);
+    render(ctx, stored.uri);
+};
+
+export const showMatrix: Factory = (ctx) => () => {
+    const stored = ctx.store.current(activeUri());
+    if (stored === undefined) {
+        void vscode.window.showInformationMessage("Tokenlight: no attribution to show; run Attribute Continuation first.");
+        return;
+    }
+    ctx.matrix.show(stored);
+};
+
+/** Clear the active document's attribution, here and in the daemon (hints, hovers, diagnostics). */
+export const clear: Factory = (ctx) => async () => {
+    const uri = activeUri() ?? ctx.store.current()?.uri;
+    if (uri === undefined) {
+        return;
+    }
+    const stored = ctx.store.get(uri);
+    ctx.store.delete(uri);
+    ctx.matrix.drop(stored?.result.id);
+    render(ctx, uri);
+    const client = ctx.daemon.running;
+    if (client !== undefined) {
+        try {
+            await client.sendRequest(proto.clear, { textDocument: { uri } });
+        } catch (error) {
+            ctx.log.warn(`tokenlight/clear: ${describeError(error)}`);
+        }
+    }
+};
+
+export const restartDaemon: Factory = (ctx) => async () => {
+    await ctx.daemon.restart();
+};
+
+export const showLog: Factory = (ctx) => () => {
+    ctx.log.show();
+};
+
+/** Every command's factory, by name; extension.ts registers each under COMMAND_IDS[name]. */
+export const COMMANDS: Readonly<Record<CommandName, Factory>> = {
+    attributeContinuation,
+    attributeFollowing,
+    switchMethod,
+    switchModel,
+    focusTarget,
+    showMatrix,
+    clear,
+    restartDaemon,
+    showLog,
+};

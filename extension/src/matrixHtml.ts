@@ -1,0 +1,228 @@
+/**
+ * The Attribution Matrix webview's HTML, pure (unit-tested for escaping and CSP).
+ *
+ * Every token string is escaped here, server-side: a token may well be `<script>` or
+ * `<img src=x onerror=…>`. Colours go through classes in a nonce'd `<style>` (the CSP forbids
+ * inline `style` attributes), using the same palette and levels as the editor decorations. The
+ * only script is nonce'd and turns clicks on cells into `{type: "focus", target}` messages.
+ */
+import {
+    divergingRgb,
+    hex,
+    LEVELS,
+    maxAbs,
+    quantise,
+    textRgb,
+    type Normalization,
+    type Palette,
+    type Quantised,
+} from "./palette";
+import type { AttributeResult } from "./protocol";
+
+export interface MatrixInput {
+    result: AttributeResult;
+    focus: number | null;
+    palette: Palette;
+    normalization: Normalization;
+    fixedScale: number;
+    /** `webview.cspSource`. */
+    cspSource: string;
+    /** A fresh random nonce per render. */
+    nonce: string;
+}
+
+const ESCAPES: Record<string, string> = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    '"': "&quot;",
+    "'": "&#39;",
+};
+
+/**
+ * Escapes text for HTML text and for double- or single-quoted attribute values. With
+ * `singleQuotes` false, `'` is kept (for the CSP, whose `'none'` must read as written inside a
+ * double-quoted attribute).
+ */
+export function escapeHtml(text: string, singleQuotes = true): string {
+    return text.replace(singleQuotes ? /[&<>"']/g : /[&<>"]/g, (ch) => ESCAPES[ch]);
+}
+
+// Bidi overrides and zero-width characters could reorder or hide what a token looks like.
+const INVISIBLE = /[\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g;
+
+/**
+ * A one-line visible form of a token: newline ↵, tab ⇥, other control and invisible characters as
+ * `\uXXXX` (as the CLI's colors.sanitize), spaces as `·` so leading spaces show.
+ */
+export function visibleToken(text: string): string {
+    return text
+        .replace(/\r\n|\n|\r/g, "↵")
+        .replace(/\t/g, "⇥")
+        .replace(/ /g, "·")
+        .replace(INVISIBLE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`)
+        .replace(/\p{Cc}/gu, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+function formatScore(value: number | null): string {
+    if (value === null || !Number.isFinite(value)) {
+        return "no score (after the causal boundary)";
+    }
+    const s = value.toPrecision(4);
+    return value > 0 ? `+${s}` : s;
+}
+
+function className(colour: Quantised | undefined): string {
+    return colour === undefined ? "z" : `${colour.sign === "positive" ? "p" : "n"}${colour.level}`;
+}
+
+/** One CSS rule per level and sign, coloured like the decorations (level midpoints). */
+function levelRules(palette: Palette): string {
+    const rules: string[] = [];
+    for (const sign of ["negative", "positive"] as const) {
+        for (let level = 1; level <= LEVELS; level++) {
+            const value = (sign === "positive" ? 1 : -1) * (level / LEVELS);
+            const bg = divergingRgb(palette, value, 1) ?? [247, 247, 247];
+            const cls = className({ sign, level });
+            rules.push(`td.${cls}{background:${hex(bg)};color:${hex(textRgb(bg))}}`);
+        }
+    }
+    return rules.join("\n");
+}
+
+/** Per-target (column) scales for `target`, one shared scale for `global`, the fixed one for `none`. */
+function columnScales(result: AttributeResult, normalization: Normalization, fixedScale: number): number[] {
+    const scale = normalization === "global" ? maxAbs(result.scores.flat()) : fixedScale > 0 ? fixedScale : 1.0;
+    return result.scores.map((row) => (normalization === "target" ? maxAbs(row) : scale));
+}
+
+export function matrixHtml(input: MatrixInput): string {
+    const { result, focus, palette, normalization, fixedScale, cspSource, nonce } = input;
+    const S = result.sourceTokens.length;
+    const T = result.targetTokens.length;
+    const scales = columnScales(result, normalization, fixedScale);
+    const positions = [
+        ...result.sourceTokens.map((t) => ({ text: t.text, kind: t.special ? "special" : "source" })),
+        ...result.targetTokens.map((t) => ({ text: t.text, kind: "target" })),
+    ];
+
+    const header = result.targetTokens
+        .map((target, t) => {
+            const delta = result.deltas?.[t];
+            const title =
+                `target ${t + 1}: ${JSON.stringify(target.text)} · p=${target.probability.toFixed(3)}` +
+                (delta === undefined || delta === null ? "" : ` · delta ${formatScore(delta)}`) +
+                " — click to focus";
+            const cls = t === focus ? "tgt focused" : "tgt";
+            return `<th class="${cls}" data-target="${t}" title="${escapeHtml(title)}">${escapeHtml(visibleToken(target.text))}</th>`;
+        })
+        .join("");
+
+    const rows = positions
+        .map((pos, j) => {
+            const cells: string[] = [];
+            for (let t = 0; t < T; t++) {
+                const value = result.scores[t]?.[j] ?? null;
+                const colour = quantise(value, scales[t]);
+                const title = `${JSON.stringify(pos.text)} → ${JSON.stringify(result.targetTokens[t].text)}: ${formatScore(value)}`;
+                const focused = t === focus ? " focused" : "";
+                cells.push(`<td class="${className(colour)}${value === null ? " nan" : ""}${focused}" data-target="${t}" title="${escapeHtml(title)}"></td>`);
+            }
+            const rowLabel = j < S ? `${j + 1}` : `t${j - S + 1}`;
+            return (
+                `<tr class="${pos.kind}"><th class="idx">${rowLabel}</th>` +
+                `<th class="tok" title="${escapeHtml(JSON.stringify(pos.text))}">${escapeHtml(visibleToken(pos.text))}</th>` +
+                `${cells.join("")}</tr>`
+            );
+        })
+        .join("\n");
+
+    const focusLine =
+        focus === null || focus >= T
+            ? `Editor colours: sum over all ${T} targets.`
+            : `Editor colours: target ${focus + 1} ${JSON.stringify(result.targetTokens[focus].text)}.`;
+    const csp = `default-src 'none'; style-src ${cspSource} 'nonce-${nonce}'; script-src 'nonce-${nonce}';`;
+
+    return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp, false)}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>Tokenlight: Attribution Matrix</title>
+<style nonce="${escapeHtml(nonce)}">
+body{font-family:var(--vscode-editor-font-family);font-size:var(--vscode-editor-font-size);color:var(--vscode-foreground);padding:8px}
+table{border-collapse:collapse}
+th,td{border:1px solid var(--vscode-panel-border,#8884);padding:0 4px;white-space:pre}
+td{min-width:1.6em;height:1.3em;cursor:pointer}
+th.tgt{cursor:pointer;writing-mode:vertical-rl;transform:rotate(180deg);text-align:left;max-height:12em;overflow:hidden}
+th.tok{text-align:left;font-weight:normal}
+th.idx{color:var(--vscode-descriptionForeground);font-weight:normal}
+tr.special th.tok{font-style:italic}
+tr.target th.tok{color:var(--vscode-textLink-foreground)}
+td.nan{background:repeating-linear-gradient(45deg,#8882,#8882 3px,transparent 3px,transparent 6px)}
+.focused{outline:2px solid var(--vscode-focusBorder);outline-offset:-2px}
+.legend td{cursor:default;min-width:1.2em}
+button{font:inherit;color:var(--vscode-button-foreground);background:var(--vscode-button-background);border:none;padding:2px 8px;cursor:pointer}
+${levelRules(palette)}
+</style>
+</head>
+<body>
+<p>${escapeHtml(`${result.model.name} · ${result.method} · ${S} source × ${T} target tokens · normalisation: ${normalization}`)}</p>
+<p>${escapeHtml(focusLine)} <button id="sum" type="button">Show the sum</button></p>
+<table class="legend" aria-label="legend"><tr><th class="idx">negative</th>${legendCells()}<th class="idx">positive</th></tr></table>
+<table id="matrix" aria-label="attribution matrix">
+<thead><tr><th class="idx">#</th><th class="tok">source \\ target</th>${header}</tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+<script nonce="${escapeHtml(nonce)}">
+(function () {
+  const vscode = acquireVsCodeApi();
+  document.getElementById("matrix").addEventListener("click", function (event) {
+    const cell = event.target instanceof Element ? event.target.closest("[data-target]") : null;
+    if (cell) {
+      vscode.postMessage({ type: "focus", target: Number(cell.getAttribute("data-target")) });
+    }
+  });
+  document.getElementById("sum").addEventListener("click", function () {
+    vscode.postMessage({ type: "focus", target: null });
+  });
+})();
+</script>
+</body>
+</html>`;
+}
+
+/** The legend: strongest negative to strongest positive, through "no contribution". */
+function legendCells(): string {
+    const cells: string[] = [];
+    for (let level = LEVELS; level >= 1; level--) {
+        cells.push(`<td class="n${level}"></td>`);
+    }
+    cells.push('<td class="z"></td>');
+    for (let level = 1; level <= LEVELS; level++) {
+        cells.push(`<td class="p${level}"></td>`);
+    }
+    return cells.join("");
+}
+
+/** What the webview may send; anything else is ignored. */
+export type MatrixMessage = { type: "focus"; target: number | null };
+
+export function parseMatrixMessage(message: unknown): MatrixMessage | undefined {
+    if (typeof message !== "object" || message === null) {
+        return undefined;
+    }
+    const m = message as Record<string, unknown>;
+    if (m.type !== "focus") {
+        return undefined;
+    }
+    if (m.target === null) {
+        return { type: "focus", target: null };
+    }
+    return typeof m.target === "number" && Number.isInteger(m.target) && m.target >= 0
+        ? { type: "focus", target: m.target }
+        : undefined;
+}

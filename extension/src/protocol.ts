@@ -1,0 +1,196 @@
+/**
+ * Every Tokenlight extension to LSP, as typed request constants with their params and results.
+ *
+ * This file mirrors the "Protocol" section of DESIGN.md and the daemon's server module: a change
+ * to one without the others is a bug. Callers import it as a namespace (`import * as proto`) and
+ * send `client.sendRequest(proto.attribute, params, token)`; a cancelled token makes the client
+ * send `$/cancelRequest`.
+ *
+ * It imports only `vscode-languageserver-protocol` (no `vscode`), so the protocol integration
+ * test can drive the real daemon with exactly these types from plain Node.
+ */
+import {
+    RequestType,
+    type Range,
+    type TextDocumentIdentifier,
+    type WorkDoneProgressParams,
+} from "vscode-languageserver-protocol";
+
+/** Continue the selection with up to `maxNewTokens` greedily generated tokens. */
+export interface GenerateTarget {
+    kind: "generate";
+    maxNewTokens?: number;
+}
+
+/** Force-decode `text` after the selection ("why would the model say this?"). */
+export interface TextTarget {
+    kind: "text";
+    text: string;
+}
+
+/** Force-decode the document text that follows the selection; targets get document ranges. */
+export interface FollowingTarget {
+    kind: "following";
+    maxTokens?: number;
+}
+
+export type AttributeTarget = GenerateTarget | TextTarget | FollowingTarget;
+export type TargetKind = AttributeTarget["kind"];
+
+export interface AttributeOptions {
+    nSteps?: number;
+    baseline?: string;
+    stepFunction?: string;
+    contrastToken?: string;
+    internalBatchSize?: number;
+    aggregate?: "token" | "word";
+}
+
+export interface AttributeParams extends WorkDoneProgressParams {
+    textDocument: TextDocumentIdentifier;
+    range: Range;
+    target?: AttributeTarget;
+    method?: string;
+    options?: AttributeOptions;
+}
+
+export interface ModelInfo {
+    name: string;
+    device: string;
+    dtype: string;
+}
+
+export interface SourceToken {
+    text: string;
+    /** Where the token sits in the document; null for special tokens (BOS) that have no text. */
+    range: Range | null;
+    special: boolean;
+}
+
+export interface TargetToken {
+    text: string;
+    /** A document range only for `kind: "following"`; generated tokens are not in the document. */
+    range: Range | null;
+    probability: number;
+    special?: boolean;
+}
+
+export interface AttributeResult {
+    id: string;
+    model: ModelInfo;
+    method: string;
+    sourceTokens: SourceToken[];
+    targetTokens: TargetToken[];
+    /**
+     * `[T][S + T]`: row t is target t's attribution to every source token, then to the targets
+     * before it; null after the causal boundary (JSON has no NaN).
+     */
+    scores: (number | null)[][];
+    /** One convergence delta per target, or null for methods without one. */
+    deltas: (number | null)[] | null;
+    targetScores: number[];
+    /** f(x') per target, for path methods (what the delta is measured against). */
+    baselineScores?: (number | null)[] | null;
+    stepFunction?: string;
+    baseline?: string;
+    nSteps?: number | null;
+    /** The request's target kind and the text that was attributed (generated or forced). */
+    target?: { kind: TargetKind; text: string };
+    /** Caveats the engine attached (e.g. "DeepLift is unreliable through softmax"). */
+    notes?: string[];
+    /** Wall time of the request on the daemon, and of the computation alone. */
+    elapsedMs: number;
+    computeMs?: number;
+    cached: boolean;
+}
+
+export interface MethodInfo {
+    id: string;
+    label: string;
+    description: string;
+    family: string;
+    convergenceDelta: boolean;
+    parameters?: unknown;
+}
+
+export interface LoadModelParams extends WorkDoneProgressParams {
+    /** A model folder, a cached Hugging Face id, or null for the embedded tokenlight-tiny-py. */
+    model: string | null;
+    device?: string;
+    dtype?: string;
+}
+
+export interface LoadModelResult {
+    name: string;
+    device: string;
+    dtype: string;
+    parameters: number;
+    contextLength: number | null;
+}
+
+export interface StatusResult {
+    /** The resident model, or null before the first job loads one (loading is lazy). */
+    model: string | null;
+    device: string | null;
+    dtype?: string | null;
+    memory: unknown;
+    busy: boolean;
+    queue?: number;
+    cache: { entries: number; hits: number; directory?: string; enabled?: boolean };
+    settings?: Record<string, unknown>;
+    version?: string;
+}
+
+export interface ClearParams {
+    textDocument: TextDocumentIdentifier;
+}
+
+export interface FocusParams {
+    id: string;
+    /** The target index to focus, or null to go back to the sum over all targets. */
+    target: number | null;
+}
+
+/** The settings the daemon knows (DESIGN.md; the daemon's settings module): request defaults. */
+export interface DaemonSettings {
+    model: string | null;
+    device: string;
+    dtype: string;
+    method: string;
+    nSteps: number | null;
+    baseline: string;
+    stepFunction: string;
+    maxNewTokens: number;
+}
+
+/**
+ * Initialization options the extension sends: `token` authenticates to a remote daemon; the
+ * settings go under `tokenlight`, the same shape `workspace/didChangeConfiguration` carries.
+ */
+export interface InitializationOptions {
+    token?: string;
+    tokenlight: DaemonSettings;
+}
+
+/** JSON-RPC error codes the daemon answers with, beyond JSON-RPC's own. */
+export const ErrorCodes = {
+    InvalidParams: -32602,
+    InternalError: -32603,
+    Unauthorized: -32001,
+    ServerNotInitialized: -32002,
+    RequestCancelled: -32800,
+    /** The selection was edited while the attribution ran: run it again. */
+    ContentModified: -32801,
+    /** A valid request that failed: model not found, out of memory, ... (`data.kind` says why). */
+    RequestFailed: -32803,
+} as const;
+
+export const attribute = new RequestType<AttributeParams, AttributeResult, void>("tokenlight/attribute");
+export const methods = new RequestType<Record<string, never>, MethodInfo[], void>("tokenlight/methods");
+export const loadModel = new RequestType<LoadModelParams, LoadModelResult, void>("tokenlight/loadModel");
+export const status = new RequestType<Record<string, never>, StatusResult, void>("tokenlight/status");
+export const clear = new RequestType<ClearParams, null, void>("tokenlight/clear");
+export const focus = new RequestType<FocusParams, null, void>("tokenlight/focus");
+
+/** The command the daemon's inlay hint label parts carry: arguments `[resultId, targetIndex]`. */
+export const FOCUS_TARGET_COMMAND = "tokenlight.focusTarget";

@@ -1,0 +1,147 @@
+/**
+ * The `tokenlight.*` settings, read live through one typed class (one getter per setting, a
+ * default for each, values checked rather than cast). No `vscode` import: the class reads through
+ * a `ConfigReader`, which `vscode.WorkspaceConfiguration` satisfies, so tests pass a plain map.
+ */
+import type { AttributeOptions, DaemonSettings } from "./protocol";
+import { isPaletteId, type Normalization, type PaletteId } from "./palette";
+
+export const SECTION = "tokenlight";
+
+/** The part of `vscode.WorkspaceConfiguration` the settings need. */
+export interface ConfigReader {
+    get<T>(section: string): T | undefined;
+}
+
+/** Settings whose change means a different daemon process (or connection): restart it. */
+export const RESTART_KEYS: readonly string[] = ["pythonPath", "server.address", "server.token"];
+
+/** Settings that only change how the extension colours: re-render, never bother the daemon. */
+export const RENDER_KEYS: readonly string[] = ["normalization", "normalizationScale", "palette"];
+
+/** Whether a configuration change (`affects` = `event.affectsConfiguration`) needs a restart. */
+export function needsRestart(affects: (section: string) => boolean): boolean {
+    return RESTART_KEYS.some((key) => affects(`${SECTION}.${key}`));
+}
+
+export function affectsRendering(affects: (section: string) => boolean): boolean {
+    return RENDER_KEYS.some((key) => affects(`${SECTION}.${key}`));
+}
+
+const NORMALIZATIONS: readonly Normalization[] = ["target", "global", "none"];
+
+function nonEmpty(value: string | undefined | null): string | undefined {
+    const trimmed = value?.trim();
+    return trimmed ? trimmed : undefined;
+}
+
+function positiveInt(value: unknown): number | undefined {
+    return typeof value === "number" && Number.isInteger(value) && value > 0 ? value : undefined;
+}
+
+export class Settings {
+    constructor(private readonly read: () => ConfigReader) {}
+
+    private string(key: string): string | undefined {
+        const value = this.read().get<unknown>(key);
+        return typeof value === "string" ? nonEmpty(value) : undefined;
+    }
+
+    /** Model folder or Hugging Face id; undefined = the daemon's embedded default. */
+    get model(): string | undefined {
+        return this.string("model");
+    }
+
+    get method(): string {
+        return this.string("method") ?? "integrated_gradients";
+    }
+
+    /** Path points for path methods; undefined = the method's own default. */
+    get nSteps(): number | undefined {
+        return positiveInt(this.read().get<unknown>("nSteps"));
+    }
+
+    get maxNewTokens(): number {
+        return positiveInt(this.read().get<unknown>("maxNewTokens")) ?? 8;
+    }
+
+    get baseline(): string {
+        return this.string("baseline") ?? "zero";
+    }
+
+    get stepFunction(): string {
+        return this.string("stepFunction") ?? "logit";
+    }
+
+    /** The alternative token for `logit_diff` / `probability_diff`. */
+    get contrastToken(): string | undefined {
+        return this.string("contrastToken");
+    }
+
+    get device(): string {
+        return this.string("device") ?? "auto";
+    }
+
+    get dtype(): string {
+        return this.string("dtype") ?? "auto";
+    }
+
+    get normalization(): Normalization {
+        const value = this.string("normalization");
+        return NORMALIZATIONS.find((n) => n === value) ?? "target";
+    }
+
+    /** The fixed scale `normalization: none` clamps raw scores at. */
+    get normalizationScale(): number {
+        const value = this.read().get<unknown>("normalizationScale");
+        return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : 1.0;
+    }
+
+    get palette(): PaletteId {
+        const value = this.string("palette");
+        return value !== undefined && isPaletteId(value) ? value : "blueOrange";
+    }
+
+    get pythonPath(): string | undefined {
+        return this.string("pythonPath");
+    }
+
+    /** `tcp://host:port` or `ws://host:port` of a running daemon; undefined = spawn one. */
+    get serverAddress(): string | undefined {
+        return this.string("server.address");
+    }
+
+    get serverToken(): string | undefined {
+        return this.string("server.token");
+    }
+
+    /** The `options` of a `tokenlight/attribute` request, from the settings. */
+    attributeOptions(): AttributeOptions {
+        const options: AttributeOptions = { baseline: this.baseline, stepFunction: this.stepFunction };
+        if (this.nSteps !== undefined) {
+            options.nSteps = this.nSteps;
+        }
+        if (this.contrastToken !== undefined) {
+            options.contrastToken = this.contrastToken;
+        }
+        return options;
+    }
+
+    /**
+     * The settings the daemon uses as request defaults: sent in `initializationOptions` and on
+     * every change. Only these keys: the extension-only ones (palette, pythonPath, server.*) are
+     * none of the daemon's business, and the token must not travel in every configuration push.
+     */
+    daemonSettings(): DaemonSettings {
+        return {
+            model: this.model ?? null,
+            device: this.device,
+            dtype: this.dtype,
+            method: this.method,
+            nSteps: this.nSteps ?? null,
+            baseline: this.baseline,
+            stepFunction: this.stepFunction,
+            maxNewTokens: this.maxNewTokens,
+        };
+    }
+}

@@ -1,0 +1,96 @@
+/**
+ * The status bar item: `model · method · device`, a spinner while the daemon works, the colouring
+ * (focused target or sum) in its tooltip. Clicking it opens the method picker.
+ */
+import * as vscode from "vscode";
+import type { DaemonState } from "./client";
+import { COMMAND_IDS } from "./commandIds";
+import type { ModelInfo } from "./protocol";
+import type { StoredResult } from "./results";
+import type { Settings } from "./settings";
+
+export class StatusBar implements vscode.Disposable {
+    private readonly item: vscode.StatusBarItem;
+    private busy = 0;
+    private model: ModelInfo | undefined;
+    private daemonState: DaemonState = "stopped";
+    private daemonDescription = "";
+    private shown: StoredResult | undefined;
+
+    constructor(private readonly settings: Settings) {
+        this.item = vscode.window.createStatusBarItem("tokenlight.status", vscode.StatusBarAlignment.Right, 100);
+        this.item.name = "Tokenlight";
+        this.item.command = COMMAND_IDS.switchMethod;
+        this.render();
+        this.item.show();
+    }
+
+    setModel(model: ModelInfo | undefined): void {
+        this.model = model;
+        this.render();
+    }
+
+    setDaemon(state: DaemonState, description: string): void {
+        this.daemonState = state;
+        this.daemonDescription = description;
+        this.render();
+    }
+
+    /** The result the active editor shows (or none), for the tooltip's colouring line. */
+    setShown(stored: StoredResult | undefined): void {
+        this.shown = stored;
+        this.render();
+    }
+
+    /** Shows the spinner until `work` settles. */
+    async track<T>(work: Promise<T>): Promise<T> {
+        this.busy++;
+        this.render();
+        try {
+            return await work;
+        } finally {
+            this.busy--;
+            this.render();
+        }
+    }
+
+    render(): void {
+        const name = this.model?.name ?? this.settings.model ?? "default model";
+        const device = this.model?.device ?? this.settings.device;
+        const icon =
+            this.busy > 0 || this.daemonState === "starting"
+                ? "$(sync~spin)"
+                : this.daemonState === "running"
+                  ? "$(lightbulb)"
+                  : "$(debug-disconnect)";
+        this.item.text = `${icon} ${name} · ${this.settings.method} · ${device}`;
+        this.item.backgroundColor =
+            this.daemonState === "failed" ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
+        const tooltip = new vscode.MarkdownString(undefined, true);
+        tooltip.isTrusted = false;
+        tooltip.appendMarkdown("**Tokenlight**\n\n");
+        tooltip.appendText(`Daemon: ${this.daemonState} (${this.daemonDescription})\n\n`);
+        if (this.model !== undefined) {
+            tooltip.appendText(`Model: ${this.model.name} on ${this.model.device} (${this.model.dtype})\n\n`);
+        }
+        tooltip.appendText(`Method: ${this.settings.method}; normalisation: ${this.settings.normalization}\n\n`);
+        tooltip.appendText(`${colouringLine(this.shown)}\n\n`);
+        tooltip.appendMarkdown("Click to switch the attribution method.");
+        this.item.tooltip = tooltip;
+    }
+
+    dispose(): void {
+        this.item.dispose();
+    }
+}
+
+function colouringLine(stored: StoredResult | undefined): string {
+    if (stored === undefined) {
+        return "Colouring: no attribution in this editor.";
+    }
+    const { focus, result } = stored;
+    if (focus === null || focus >= result.targetTokens.length) {
+        return `Colouring: sum over all ${result.targetTokens.length} targets (${result.method}).`;
+    }
+    return `Colouring: target ${focus + 1} ${JSON.stringify(result.targetTokens[focus].text)} (${result.method}).`;
+}

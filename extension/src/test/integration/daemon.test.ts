@@ -1,0 +1,308 @@
+/**
+ * The extension's protocol code against the REAL daemon: `<repo>/.venv/bin/python -m tokenlight
+ * serve` over stdio pipes, driven with vscode-languageserver-protocol's node connection (what
+ * vscode-languageclient uses underneath) and the typed request constants of src/protocol.ts.
+ * Skipped, saying why, only where the repository's .venv does not exist (run `make setup`).
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import {
+    CancellationTokenSource,
+    ConfigurationRequest,
+    createProtocolConnection,
+    DidOpenTextDocumentNotification,
+    ExitNotification,
+    HoverRequest,
+    InitializedNotification,
+    InitializeRequest,
+    InlayHintRefreshRequest,
+    InlayHintRequest,
+    LogMessageNotification,
+    PublishDiagnosticsNotification,
+    RegistrationRequest,
+    ResponseError,
+    ShowMessageNotification,
+    ShutdownRequest,
+    StreamMessageReader,
+    StreamMessageWriter,
+    WorkDoneProgress,
+    WorkDoneProgressCreateRequest,
+    type InlayHint,
+    type ProtocolConnection,
+    type WorkDoneProgressBegin,
+    type WorkDoneProgressEnd,
+    type WorkDoneProgressReport,
+} from "vscode-languageserver-protocol/node";
+import * as proto from "../../protocol";
+
+// out/test/integration -> extension -> repository root
+const REPO = path.resolve(__dirname, "..", "..", "..", "..");
+const PYTHON = path.join(REPO, ".venv", "bin", "python");
+const SKIP = fs.existsSync(PYTHON) ? false : `no ${PYTHON}: run \`make setup\` in ${REPO} to test against the real daemon`;
+
+const URI = "file:///tmp/tokenlight-integration/example.py";
+const TEXT = "def add(a, b):\n    return a + b\n\nprint(add(1, 2))\n";
+const PROMPT = { start: { line: 0, character: 0 }, end: { line: 0, character: 14 } };
+
+type ProgressValue = WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd;
+
+describe("protocol against the real daemon", { skip: SKIP, timeout: 300_000 }, () => {
+    let daemon: ChildProcessWithoutNullStreams;
+    let connection: ProtocolConnection;
+    let stderr = "";
+    const shown: string[] = [];
+    let cacheDir = "";
+
+    before(async () => {
+        cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "tokenlight-it-"));
+        // A private result cache: a result cached by another run would not exercise the engine.
+        daemon = spawn(PYTHON, ["-m", "tokenlight", "serve", "--cache-dir", cacheDir], {
+            cwd: REPO,
+            env: { ...process.env, MPLBACKEND: "Agg", PYTHONUNBUFFERED: "1" },
+        });
+        daemon.stderr.on("data", (chunk: Buffer) => {
+            stderr += chunk.toString("utf8");
+        });
+        connection = createProtocolConnection(new StreamMessageReader(daemon.stdout), new StreamMessageWriter(daemon.stdin));
+        // Server-to-client requests, answered as VS Code would.
+        connection.onRequest(InlayHintRefreshRequest.type, () => null);
+        connection.onRequest(WorkDoneProgressCreateRequest.type, () => null);
+        connection.onRequest(RegistrationRequest.type, () => null);
+        connection.onRequest(ConfigurationRequest.type, (params) => params.items.map(() => null));
+        connection.onNotification(PublishDiagnosticsNotification.type, () => undefined);
+        connection.onNotification(LogMessageNotification.type, () => undefined);
+        connection.onNotification(ShowMessageNotification.type, (params) => shown.push(params.message));
+        connection.listen();
+
+        const init = await connection.sendRequest(InitializeRequest.type, {
+            processId: process.pid,
+            rootUri: null,
+            capabilities: {
+                window: { workDoneProgress: true },
+                workspace: { configuration: true, inlayHint: { refreshSupport: true } },
+                textDocument: {
+                    hover: { contentFormat: ["markdown", "plaintext"] },
+                    inlayHint: {},
+                    synchronization: { didSave: false },
+                },
+            },
+            initializationOptions: {
+                tokenlight: {
+                    model: null,
+                    device: "cpu",
+                    dtype: "auto",
+                    method: "integrated_gradients",
+                    nSteps: null,
+                    baseline: "zero",
+                    stepFunction: "logit",
+                    maxNewTokens: 3,
+                },
+            } satisfies proto.InitializationOptions,
+        });
+        assert.ok(init.capabilities.hoverProvider, "the daemon offers hovers");
+        assert.ok(init.capabilities.inlayHintProvider, "the daemon offers inlay hints");
+        await connection.sendNotification(InitializedNotification.type, {});
+        await connection.sendNotification(DidOpenTextDocumentNotification.type, {
+            textDocument: { uri: URI, languageId: "python", version: 1, text: TEXT },
+        });
+    });
+
+    after(async () => {
+        try {
+            await Promise.race([connection.sendRequest(ShutdownRequest.type), delay(10_000)]);
+            await connection.sendNotification(ExitNotification.type);
+        } catch {
+            // A daemon that is already gone has nothing to shut down.
+        }
+        await Promise.race([new Promise((resolve) => daemon.once("exit", resolve)), delay(10_000)]);
+        if (daemon.exitCode === null) {
+            daemon.kill();
+        }
+        connection.dispose();
+        fs.rmSync(cacheDir, { recursive: true, force: true });
+    });
+
+    function listen(token: string): ProgressValue[] {
+        const values: ProgressValue[] = [];
+        connection.onProgress(WorkDoneProgress.type, token, (value) => values.push(value));
+        return values;
+    }
+
+    async function attribute(
+        params: Partial<proto.AttributeParams>,
+        token?: CancellationTokenSource,
+    ): Promise<proto.AttributeResult> {
+        const full: proto.AttributeParams = {
+            textDocument: { uri: URI },
+            range: PROMPT,
+            target: { kind: "generate", maxNewTokens: 3 },
+            method: "integrated_gradients",
+            options: { nSteps: 4, baseline: "zero", stepFunction: "logit" },
+            ...params,
+        };
+        return connection.sendRequest(proto.attribute, full, token?.token);
+    }
+
+    let first: proto.AttributeResult | undefined;
+
+    it("lists the methods (tokenlight/methods)", async () => {
+        const methods = await connection.sendRequest(proto.methods, {});
+        const ids = methods.map((m) => m.id);
+        for (const id of ["saliency", "integrated_gradients"]) {
+            assert.ok(ids.includes(id), `${id} in ${ids.join(", ")}`);
+        }
+        for (const m of methods) {
+            assert.equal(typeof m.label, "string");
+            assert.equal(typeof m.description, "string");
+            assert.equal(typeof m.family, "string");
+            assert.equal(typeof m.convergenceDelta, "boolean");
+        }
+        assert.equal(methods.find((m) => m.id === "integrated_gradients")?.convergenceDelta, true);
+        assert.equal(methods.find((m) => m.id === "saliency")?.convergenceDelta, false);
+    });
+
+    it("attributes a continuation (tokenlight/attribute) with work-done progress", async () => {
+        const values = listen("it-attribute-1");
+        const result = await attribute({ workDoneToken: "it-attribute-1" });
+        first = result;
+        assert.equal(typeof result.id, "string");
+        assert.equal(result.method, "integrated_gradients");
+        assert.equal(typeof result.model.name, "string");
+        assert.equal(typeof result.model.device, "string");
+        const S = result.sourceTokens.length;
+        const T = result.targetTokens.length;
+        assert.ok(S > 0 && T > 0 && T <= 3, `S=${S} T=${T}`);
+        assert.equal(result.scores.length, T);
+        result.scores.forEach((row, t) => {
+            assert.equal(row.length, S + T, "row t covers every source and target position");
+            // causal boundary: target t is attributed to sources and to targets before it only
+            for (let j = S + t; j < S + T; j++) {
+                assert.equal(row[j], null, `scores[${t}][${j}] after the boundary`);
+            }
+            for (let j = 0; j < S; j++) {
+                assert.equal(typeof row[j], "number");
+            }
+        });
+        assert.ok(result.deltas !== null && result.deltas.length === T, "IG reports one delta per target");
+        assert.equal(result.targetScores.length, T);
+        for (const token of result.sourceTokens) {
+            if (token.range !== null) {
+                assert.equal(token.range.start.line, 0, "source tokens lie in the selection");
+                assert.ok(token.range.end.character <= 14);
+            }
+        }
+        for (const token of result.targetTokens) {
+            assert.equal(token.range, null, "generated tokens are not in the document");
+            assert.ok(token.probability >= 0 && token.probability <= 1);
+        }
+        assert.ok(values.some((v) => v.kind === "begin"), "progress began");
+        assert.ok(values.some((v) => v.kind === "end"), "progress ended");
+    });
+
+    it("serves a hover and clickable inlay hints for the result", async () => {
+        assert.ok(first !== undefined);
+        const token = first.sourceTokens.find((t) => t.range !== null);
+        assert.ok(token?.range);
+        const hover = await connection.sendRequest(HoverRequest.type, {
+            textDocument: { uri: URI },
+            position: token.range.start,
+        });
+        assert.ok(hover !== null, "a hover over a source token");
+        const hints: InlayHint[] | null = await connection.sendRequest(InlayHintRequest.type, {
+            textDocument: { uri: URI },
+            range: { start: { line: 0, character: 0 }, end: { line: 4, character: 0 } },
+        });
+        assert.ok(hints !== null && hints.length > 0, "the continuation as ghost text");
+        const commands = hints.flatMap((h) => (Array.isArray(h.label) ? h.label.map((p) => p.command) : []));
+        const focus = commands.find((c) => c?.command === proto.FOCUS_TARGET_COMMAND);
+        assert.ok(focus !== undefined, "label parts carry tokenlight.focusTarget");
+        assert.deepEqual(focus.arguments, [first.id, 0]);
+    });
+
+    it("focuses a target (tokenlight/focus) and rejects an unknown result", async () => {
+        assert.ok(first !== undefined);
+        assert.equal(await connection.sendRequest(proto.focus, { id: first.id, target: 0 }), null);
+        assert.equal(await connection.sendRequest(proto.focus, { id: first.id, target: null }), null);
+        await assert.rejects(
+            connection.sendRequest(proto.focus, { id: "no-such-result", target: 0 }),
+            (error: unknown) => error instanceof ResponseError && error.code === proto.ErrorCodes.InvalidParams,
+        );
+    });
+
+    it("answers tokenlight/status", async () => {
+        const status = await connection.sendRequest(proto.status, {});
+        assert.equal(typeof status.busy, "boolean");
+        assert.equal(typeof status.cache.entries, "number");
+    });
+
+    it("cancels a long attribution via $/cancelRequest (RequestCancelled), then serves the next", async (t) => {
+        const source = new CancellationTokenSource();
+        const values = listen("it-cancel");
+        const pending = attribute(
+            { workDoneToken: "it-cancel", target: { kind: "generate", maxNewTokens: 8 }, options: { nSteps: 1024 } },
+            source,
+        );
+        // Cancel once the job has started (its progress began), or after a few seconds at most.
+        const started = Date.now();
+        while (!values.some((v) => v.kind === "begin") && Date.now() - started < 5000) {
+            await delay(50);
+        }
+        const cancelledAt = Date.now();
+        t.diagnostic(`cancelled ${cancelledAt - started} ms after sending (progress: ${values.map((v) => v.kind).join(",")})`);
+        source.cancel();
+        await assert.rejects(pending, (error: unknown) => {
+            assert.ok(error instanceof ResponseError, `a ResponseError, got ${String(error)}`);
+            assert.equal(error.code, proto.ErrorCodes.RequestCancelled);
+            return true;
+        });
+        t.diagnostic(`RequestCancelled arrived ${Date.now() - cancelledAt} ms after the cancel`);
+        const nextAt = Date.now();
+        const next = await attribute({ options: { nSteps: 4 }, target: { kind: "generate", maxNewTokens: 2 } });
+        t.diagnostic(`the next attribution took ${Date.now() - nextAt} ms`);
+        assert.ok(next.targetTokens.length > 0, "the daemon still answers after a cancellation");
+    });
+
+    it("attributes the following text with document ranges for the targets", async () => {
+        const result = await attribute({
+            range: { start: { line: 0, character: 0 }, end: { line: 1, character: 4 } },
+            target: { kind: "following", maxTokens: 4 },
+        });
+        assert.ok(result.targetTokens.length > 0);
+        const ranged = result.targetTokens.filter((t) => t.range !== null);
+        assert.ok(ranged.length > 0, "forced targets of the document have ranges");
+        assert.deepEqual(ranged[0].range?.start, { line: 1, character: 4 });
+    });
+
+    it("reports bad input as an actionable error and stays up", async () => {
+        await assert.rejects(
+            attribute({ method: "no_such_method" }),
+            (error: unknown) => error instanceof ResponseError && /no_such_method/.test(error.message),
+        );
+        const status = await connection.sendRequest(proto.status, {});
+        assert.equal(typeof status.busy, "boolean");
+    });
+
+    it("clears a document's results (tokenlight/clear)", async () => {
+        assert.equal(await connection.sendRequest(proto.clear, { textDocument: { uri: URI } }), null);
+        const hints: InlayHint[] | null = await connection.sendRequest(InlayHintRequest.type, {
+            textDocument: { uri: URI },
+            range: { start: { line: 0, character: 0 }, end: { line: 4, character: 0 } },
+        });
+        assert.equal(hints?.length ?? 0, 0, "no hints after clear");
+        assert.ok(first !== undefined);
+        await assert.rejects(connection.sendRequest(proto.focus, { id: first.id, target: 0 }));
+    });
+
+    it("never told the user about a problem with the settings the extension sends", () => {
+        // The daemon shows a message for unknown or bad settings: the extension's must be clean.
+        assert.deepEqual(shown.filter((m) => /setting/i.test(m)), [], stderr.slice(-2000));
+    });
+});
+
+function delay(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,136 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { escapeHtml, matrixHtml, parseMatrixMessage, visibleToken, type MatrixInput } from "../../matrixHtml";
+import { PALETTES } from "../../palette";
+import type { AttributeResult } from "../../protocol";
+
+const EVIL = ["<script>alert(1)</script>", '<img src=x onerror=alert(1)>', '"><svg onload=alert(1)>', "' onmouseover='x"];
+
+function result(): AttributeResult {
+    return {
+        id: "r9",
+        model: { name: "<b>model</b>", device: "cpu", dtype: "float32" },
+        method: "integrated_gradients",
+        sourceTokens: [
+            { text: "<|endoftext|>", range: null, special: true },
+            { text: EVIL[0], range: null, special: false },
+            { text: EVIL[1], range: null, special: false },
+        ],
+        targetTokens: [
+            { text: EVIL[2], range: null, probability: 0.5 },
+            { text: EVIL[3], range: null, probability: 0.25 },
+        ],
+        scores: [
+            [0.5, -1, 0.25, null, null],
+            [0.1, 0.2, -0.3, 0.4, null],
+        ],
+        deltas: [0.01, null],
+        targetScores: [1, 2],
+        elapsedMs: 3,
+        cached: false,
+    };
+}
+
+function input(overrides: Partial<MatrixInput> = {}): MatrixInput {
+    return {
+        result: result(),
+        focus: null,
+        palette: PALETTES.blueOrange,
+        normalization: "target",
+        fixedScale: 1,
+        cspSource: "https://webview.example",
+        nonce: "n0nce",
+        ...overrides,
+    };
+}
+
+/** Every attribute name of every tag (values are escaped, so a value never holds a `"`). */
+function attributeNames(html: string): string[] {
+    const names: string[] = [];
+    for (const tag of html.match(/<[a-zA-Z][^>]*>/g) ?? []) {
+        // Blank the values first: an escaped value may contain "onerror=" as harmless text.
+        for (const m of tag.replace(/="[^"]*"/g, '=""').matchAll(/\s([a-zA-Z-]+)(?==)/g)) {
+            names.push(m[1].toLowerCase());
+        }
+    }
+    return names;
+}
+
+/** The document with the one nonce'd script removed: what remains must hold no executable markup. */
+function withoutOwnScript(html: string): string {
+    return html.replace(/<script nonce="n0nce">[\s\S]*?<\/script>/, "");
+}
+
+describe("escapeHtml", () => {
+    it("escapes the five HTML-significant characters", () => {
+        assert.equal(escapeHtml(`<a href="x" title='y'>&</a>`), "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;");
+    });
+});
+
+describe("visibleToken", () => {
+    it("makes whitespace, control and bidi characters visible", () => {
+        assert.equal(visibleToken(" a\n\tb"), "·a↵⇥b");
+        assert.equal(visibleToken("x\u202ey"), "x\\u202ey");
+        assert.equal(visibleToken("\u0007"), "\\u0007");
+    });
+});
+
+describe("matrixHtml", () => {
+    const html = matrixHtml(input());
+    it("has a strict CSP: nothing by default, styles and scripts only by nonce", () => {
+        const csp = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(html)?.[1] ?? "";
+        assert.match(csp, /default-src 'none'/);
+        assert.match(csp, /style-src https:\/\/webview\.example 'nonce-n0nce'/);
+        assert.match(csp, /script-src 'nonce-n0nce'/);
+        assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*/);
+    });
+    it("has exactly one script and one style, both nonce'd, and no inline handlers or styles", () => {
+        assert.equal((html.match(/<script/g) ?? []).length, 1);
+        assert.equal((html.match(/<script nonce="n0nce">/g) ?? []).length, 1);
+        assert.equal((html.match(/<style nonce="n0nce">/g) ?? []).length, 1);
+        const names = attributeNames(html);
+        assert.ok(names.includes("title"), "the attribute parser sees attributes");
+        assert.ok(!names.includes("style"), "inline style attributes are blocked by the CSP");
+        assert.deepEqual(names.filter((n) => n.startsWith("on")), []);
+    });
+    it("escapes every token (no raw < from token text, in text or attributes)", () => {
+        const rest = withoutOwnScript(html);
+        for (const evil of EVIL) {
+            assert.ok(!rest.includes(evil), `raw token in the page: ${evil}`);
+        }
+        assert.doesNotMatch(rest, /<(img|svg|b)\b/);
+        assert.ok(rest.includes("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert.ok(rest.includes("&lt;b&gt;model&lt;/b&gt;"));
+    });
+    it("loads no remote resources", () => {
+        const names = attributeNames(html);
+        assert.ok(!names.includes("src") && !names.includes("href"));
+        assert.doesNotMatch(html, /url\(http/);
+    });
+    it("draws one cell per (position, target), with raw numbers in titles and click targets", () => {
+        const cells = html.match(/<td class="[^"]*" data-target="\d+" title="[^"]*"><\/td>/g) ?? [];
+        assert.equal(cells.length, 5 * 2);
+        assert.ok(html.includes("-1.000"), "the raw score is in a title");
+        assert.match(html, /class="z nan" data-target="0"/, "after the causal boundary: marked as no score");
+    });
+    it("normalises per target: each column's largest |score| saturates", () => {
+        assert.match(html, /class="n8" data-target="0"/);
+        assert.match(html, /class="p8" data-target="1"/);
+    });
+    it("marks the focused target", () => {
+        const focused = matrixHtml(input({ focus: 1 }));
+        assert.match(focused, /<th class="tgt focused" data-target="1"/);
+        assert.match(focused, /Editor colours: target 2/);
+        assert.match(html, /sum over all 2 targets/);
+    });
+});
+
+describe("parseMatrixMessage", () => {
+    it("accepts focus messages with an index or null, and nothing else", () => {
+        assert.deepEqual(parseMatrixMessage({ type: "focus", target: 2 }), { type: "focus", target: 2 });
+        assert.deepEqual(parseMatrixMessage({ type: "focus", target: null }), { type: "focus", target: null });
+        for (const bad of [null, "focus", { type: "focus", target: -1 }, { type: "focus", target: 1.5 }, { type: "run", target: 1 }]) {
+            assert.equal(parseMatrixMessage(bad), undefined);
+        }
+    });
+});
