@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--integration", default="auto", help="auto (adaptive; Gauss-Legendre with --n-steps) or a quadrature rule"
     )
     att.add_argument("--tolerance", type=float, help="adaptive IG: target |delta| / |f(x) - f(x')| (default 1e-3)")
+    att.add_argument("--n-samples", type=int, help="samples for gradient_shap, deeplift_shap, lime, kernel_shap")
+    att.add_argument("--layers", choices=("last", "mean"), help="attention: last layer (default) or mean of all")
     att.add_argument("--baseline", default="zero", help="zero | unk | pad | eos | mask | token:<text>")
     att.add_argument(
         "--step-function", default="logit", help="logit | probability | log_probability | logit_diff | probability_diff"
@@ -179,6 +181,8 @@ def _attribute(args: argparse.Namespace) -> int:
         internal_batch_size=args.internal_batch_size,
         integration=args.integration,
         tolerance=args.tolerance,
+        n_samples=args.n_samples,
+        layers=args.layers,
         sample=args.sample,
         seed=args.seed,
         temperature=args.temperature,

@@ -159,3 +159,45 @@ def test_forced_text_target(daemon, new_uri):
     assert res["target"] == {"kind": "text", "text": "\n    return"}
     (hint,) = daemon.inlay_hints(uri)
     assert len(hint.label) == len(res["targetTokens"])
+
+
+def test_deeplift_on_a_transformer_is_flagged_as_unreliable(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+    res = daemon.call(
+        "tokenlight/attribute",
+        {
+            "textDocument": {"uri": uri},
+            "range": lsp_range((0, 0), (1, 16)),
+            "method": "deeplift",
+            "target": {"kind": "generate", "maxNewTokens": 2},
+        },
+    )
+    assert res["warnings"] and "unreliable" in res["warnings"][0]
+    daemon.settle()
+    codes = {d.code: d for d in daemon.diagnostics[uri]}
+    assert codes["reliability"].message == res["warnings"][0]
+    assert codes["reliability"].severity == types.DiagnosticSeverity.Warning
+    if "convergence" in codes:  # DeepLift has no steps: the advice must not say "raise nSteps"
+        assert "nSteps" not in codes["convergence"].message
+
+
+def test_sampling_options_reach_the_engine_and_are_reproducible(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+
+    def run(seed: int) -> dict:
+        return daemon.call(
+            "tokenlight/attribute",
+            {
+                "textDocument": {"uri": uri},
+                "range": lsp_range((0, 0), (1, 16)),
+                "method": "gradient_shap",
+                "target": {"kind": "text", "text": " x"},
+                "options": {"nSamples": 6, "seed": seed},
+            },
+        )
+
+    first, again, other = run(1), run(1), run(2)
+    assert first["nSteps"] == 6  # the samples used
+    assert first["scores"] == again["scores"] and first["scores"] != other["scores"]

@@ -46,6 +46,8 @@ def attribute(
     internal_batch_size: int | None = None,
     integration: str = "auto",
     tolerance: float | None = None,
+    n_samples: int | None = None,
+    layers: str | None = None,
     sample: bool = False,
     seed: int = 0,
     temperature: float = 1.0,
@@ -72,6 +74,9 @@ def attribute(
             added (nested Clenshaw-Curtis, 5, 9, 17, ... up to 257) until every target's |delta| is at
             most ``tolerance`` · |f(x) − f(x′)|; the points used are reported in ``n_steps``.
         tolerance (float, optional): relative delta for adaptive integration. Default: 1e-3.
+        n_samples (int, optional): samples for the stochastic methods (GradientSHAP, LIME, KernelSHAP);
+            they are seeded with ``seed``, so a result is reproducible. Default: the method's own.
+        layers (str, optional): for ``attention``: ``last`` (default) or ``mean`` over all layers.
         baseline (str): ``zero`` (default), ``unk``, ``pad``, ``eos``, ``mask`` or ``token:<text>``.
         step_function (str): ``logit`` (default), ``probability``, ``log_probability``, ``logit_diff``,
             ``probability_diff``. ``target`` is an alias (DESIGN.md spells it so).
@@ -97,6 +102,8 @@ def attribute(
     base = resolve_baseline(baseline, tokenizer)
     if integration not in RULES:
         raise InputError(f"unknown integration rule {integration!r}; choose one of: {', '.join(RULES)}")
+    if n_samples is not None and not 1 <= n_samples <= 100_000:
+        raise InputError(f"n_samples must be between 1 and 100000 (got {n_samples})")
     if tolerance is not None and not 0 < tolerance < 1:
         raise InputError(f"tolerance must be between 0 and 1, e.g. 1e-3 (got {tolerance})")
     if internal_batch_size is not None and internal_batch_size < 1:
@@ -146,7 +153,14 @@ def attribute(
 
     config = lm.model.config
     n_layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", 12)
-    options = {"n_steps": n_steps, "integration": integration, "tolerance": tolerance}
+    options = {
+        "n_steps": n_steps,
+        "integration": integration,
+        "tolerance": tolerance,
+        "n_samples": n_samples,
+        "seed": seed,
+        "layers": layers,
+    }
 
     def make_problem(a: int, b: int, fn: Any, group_hooks: Hooks) -> AttributionProblem:
         length = inputs.shape[0] if lm.kind == SEQUENCE_CLASSIFIER else n_sources + b - 1
@@ -171,6 +185,11 @@ def attribute(
             ),
             options=options,
             hooks=group_hooks,
+            model=lm.model,
+            input_ids=ids[:length],
+            target_positions=None
+            if lm.kind == SEQUENCE_CLASSIFIER
+            else torch.arange(n_sources - 1 + a, n_sources - 1 + b, device=lm.device),
         )
 
     if lm.kind == SEQUENCE_CLASSIFIER or not group_targets:
@@ -196,6 +215,7 @@ def attribute(
                 f"position(s) {where} hold the baseline token {base.token_text!r} itself, so x − x′ = 0 there "
                 "and their attribution is exactly 0; choose another baseline (e.g. zero) to attribute them"
             )
+    notes.extend(out.warnings)
     if out.deltas is not None:
         bad = [
             t
@@ -226,11 +246,12 @@ def attribute(
         contrast_token=contrast_token if step.needs_contrast else None,
         baseline_equal=baseline_equal,
         notes=notes,
+        warnings=list(out.warnings),
         options={
             "integration": integration,
             "internal_batch_size": internal_batch_size,
             "sample": sample,
-            "seed": seed if sample else None,
+            "seed": seed,
         },
     )
 
@@ -271,6 +292,7 @@ def _attribute_in_groups(
         torch.cat(deltas) if deltas else None,
         max(points) if points else None,  # each group converges on its own; report the most used
         uses_baseline=out.uses_baseline,
+        warnings=out.warnings,  # about the method on this model: the same for every group
     )
 
 

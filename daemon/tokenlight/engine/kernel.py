@@ -24,8 +24,9 @@ from .errors import AttributionCancelled, TokenlightError
 
 # emb [n, L, d] -> T target values, each [n], each its own subgraph over the shared forward
 TargetFn = Callable[[torch.Tensor], list[torch.Tensor]]
-# gradients [n, L, d], the chunk's points [n, L, d] -> unweighted per-point, per-token terms [n, L] (float64)
-ReduceFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# gradients [n, L, d], the chunk's points [n, L, d], the chunk's rows among all points ->
+# unweighted per-point, per-token terms [n, L] (float64)
+ReduceFn = Callable[[torch.Tensor, torch.Tensor, slice], torch.Tensor]
 
 
 MAX_POINTS_PER_PASS_CPU = 64
@@ -68,7 +69,9 @@ def accumulate_path_gradients(
 
     Args:
         target_fn: embeddings ``[n, L, d]`` -> T target values ``[n]``.
-        inputs, baselines (Tensor): ``[L, d]`` input and baseline embeddings.
+        inputs (Tensor): ``[L, d]`` input embeddings.
+        baselines (Tensor): ``[L, d]`` baseline embeddings, or ``[n_points, L, d]``: one per point
+            (GradientSHAP's sampled baselines).
         alphas, weights (Tensor): ``[n_points]`` path positions and quadrature weights (float64).
         reduce: one chunk's gradients ``[n, L, d]`` -> per-point, per-token terms ``[n, L]``.
         n_targets (int): T.
@@ -161,17 +164,19 @@ def _accumulate(
         out = torch.zeros(n_points, n_targets, seq_len, dtype=torch.float64, device=inputs.device)
     else:
         out = torch.zeros(n_targets, seq_len, dtype=torch.float64, device=inputs.device)
-    diff = inputs - baselines
+    per_point_baselines = baselines.dim() == 3
     done = 0
     for start in range(0, n_points, chunk_size):
         hooks.check()
-        a = alphas[start : start + chunk_size].to(device=inputs.device, dtype=inputs.dtype)
-        points = (baselines.unsqueeze(0) + a.view(-1, 1, 1) * diff.unsqueeze(0)).detach().requires_grad_(True)
+        rows = slice(start, min(start + chunk_size, n_points))
+        a = alphas[rows].to(device=inputs.device, dtype=inputs.dtype)
+        base = baselines[rows] if per_point_baselines else baselines.unsqueeze(0)
+        points = (base + a.view(-1, 1, 1) * (inputs.unsqueeze(0) - base)).detach().requires_grad_(True)
         with torch.enable_grad():
             values = target_fn(points)
             for t in range(n_targets):
                 (grads,) = torch.autograd.grad(values[t].sum(), points, retain_graph=t < n_targets - 1)
-                terms = reduce(grads, points.detach())  # [n, L]
+                terms = reduce(grads, points.detach(), rows)  # [n, L]
                 if weights is None:
                     out[start : start + a.shape[0], t] = terms
                 else:

@@ -6,6 +6,7 @@ boundary) and every bit of every score survive a round trip; JSON writes ``null`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -45,6 +46,8 @@ class Attribution:
         baseline_equal (np.ndarray): bool ``[S + T]``: positions whose input token equals the
             baseline token, whose path attribution is therefore exactly 0.
         notes (list[str]): plain-language remarks on this result (e.g. why a score is exactly 0).
+        warnings (list[str]): reasons not to trust this result at all (e.g. DeepLift through
+            non-linearities its rules do not cover); also in ``notes``. Editors show them as diagnostics.
     """
 
     prompt: str
@@ -66,6 +69,7 @@ class Attribution:
     baseline_equal: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     notes: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -108,6 +112,10 @@ class Attribution:
             raise ValueError("not a Tokenlight attribution (unknown msgpack format version)")
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
+            if f.name not in payload:
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                    raise ValueError(f"not a complete Tokenlight attribution (no {f.name!r})")
+                continue  # written before this field existed: its default
             value = payload[f.name]
             if isinstance(value, dict) and value.get("__ndarray__"):
                 value = _unpack_array(value)
@@ -143,6 +151,7 @@ class Attribution:
             else [_json_float(v) for v in self.baseline_scores.tolist()],
             "baselineEqualsInput": [int(i) for i in np.flatnonzero(self.baseline_equal)],
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
             "elapsedMs": round(self.elapsed_ms, 3),
         }
 

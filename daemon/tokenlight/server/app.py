@@ -348,6 +348,10 @@ async def attribute(ls: TokenlightServer, params: Any) -> dict[str, Any]:
         step_function=p.options.step_function or settings.step_function,
         contrast_token=p.options.contrast_token,
         internal_batch_size=p.options.internal_batch_size,
+        n_samples=p.options.n_samples,
+        seed=p.options.seed,
+        layers=p.options.layers,
+        tolerance=p.options.tolerance,
     )
     ls.ensure_methods()
     anchor = ls.store.reserve(p.uri, start, end)

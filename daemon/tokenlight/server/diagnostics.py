@@ -1,4 +1,5 @@
-"""A warning over the selection when a method's scores do not add up (large convergence delta).
+"""Warnings over the selection: a method whose scores do not add up (large convergence delta), and a
+method that is unreliable on this architecture (DeepLift through GELU / LayerNorm / softmax).
 
 Completeness says a path method's scores sum to f(x) − f(x′); the delta is how far off they are.
 Above 5% the colours are not to be trusted, and the fix (more steps) is the user's to make, so it is
@@ -31,16 +32,38 @@ def convergence_message(result: StoredResult) -> str | None:
     if not bad:
         return None
     _, delta, change = max(bad)
-    steps = f" (now {data.n_steps})" if data.n_steps is not None else ""
     return (
         f"{data.method_label} did not converge for {len(bad)} of {len(data.deltas)} targets: "
-        f"largest delta {md.number(delta)} ({md.percent(delta, change)} of f(x) − f(x′)). Raise nSteps{steps}."
+        f"largest delta {md.number(delta)} ({md.percent(delta, change)} of f(x) − f(x′)). {_advice(data)}"
     )
+
+
+def _advice(data) -> str:
+    """What the user can change: more path points, more samples, or (fixed rules) another method."""
+    if data.method in _SAMPLED:
+        return f"Raise nSamples (now {data.n_steps})." if data.n_steps is not None else "Raise nSamples."
+    if data.n_steps is None:
+        return "This method has no steps to raise; prefer Integrated Gradients or occlusion on this model."
+    return f"Raise nSteps (now {data.n_steps})."
+
+
+_SAMPLED = {"gradient_shap", "deeplift_shap"}
 
 
 def diagnostics(results: list[StoredResult], index: TextIndex) -> list[types.Diagnostic]:
     out = []
     for result in results:
+        for warning in result.data.warnings:
+            out.append(
+                types.Diagnostic(
+                    range=index.range(result.anchor.start, result.anchor.prompt_end),
+                    message=warning,
+                    severity=types.DiagnosticSeverity.Warning,
+                    source=DIAGNOSTIC_SOURCE,
+                    code="reliability",
+                    data={"resultId": result.id},
+                )
+            )
         message = convergence_message(result)
         if message is None:
             continue

@@ -115,6 +115,10 @@ class AttributeOptions:
     step_function: str | None = None
     contrast_token: str | None = None
     internal_batch_size: int | None = None
+    n_samples: int | None = None
+    seed: int | None = None
+    layers: str | None = None
+    tolerance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,18 @@ def parse_attribute(raw: Any) -> AttributeParams:
         options = AttributeOptions()
     else:
         opts = _object(options_raw, f"{ATTRIBUTE}: options")
-        known = {"nSteps", "baseline", "stepFunction", "contrastToken", "internalBatchSize", "aggregate"}
+        known = {
+            "nSteps",
+            "baseline",
+            "stepFunction",
+            "contrastToken",
+            "internalBatchSize",
+            "aggregate",
+            "nSamples",
+            "seed",
+            "layers",
+            "tolerance",
+        }
         unknown = sorted(set(opts) - known)
         if unknown:
             raise invalid_params(
@@ -170,6 +185,10 @@ def parse_attribute(raw: Any) -> AttributeParams:
             step_function=_optional(opts, "stepFunction", str, f"{ATTRIBUTE}: options"),
             contrast_token=_optional(opts, "contrastToken", str, f"{ATTRIBUTE}: options"),
             internal_batch_size=_optional_int(opts, "internalBatchSize", f"{ATTRIBUTE}: options", minimum=1),
+            n_samples=_optional_int(opts, "nSamples", f"{ATTRIBUTE}: options", minimum=1),
+            seed=_optional_int(opts, "seed", f"{ATTRIBUTE}: options", minimum=0),
+            layers=_optional(opts, "layers", str, f"{ATTRIBUTE}: options"),
+            tolerance=_optional_float(opts, "tolerance", f"{ATTRIBUTE}: options"),
         )
     return AttributeParams(uri, rng, target, method, options, _work_done_token(obj, ATTRIBUTE))
 
@@ -268,6 +287,15 @@ def _optional(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
+def _optional_float(obj: dict[str, Any], key: str, where: str) -> float | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise invalid_params(f"{where}: '{key}' must be a number (got {value!r})")
+    return float(value)
+
+
 def _optional_int(obj: dict[str, Any], key: str, where: str, *, minimum: int) -> int | None:
     value = obj.get(key)
     if value is None:
@@ -321,6 +349,7 @@ def attribute_result(stored: StoredResult, index: TextIndex, elapsed_ms: float) 
         "targetScores": data.target_scores,
         "baselineScores": data.baseline_scores,
         "notes": data.notes,
+        "warnings": data.warnings,
         "elapsedMs": round(elapsed_ms, 3),
         "computeMs": round(data.elapsed_ms, 3),
         "cached": data.cached,

@@ -53,6 +53,10 @@ class Job:
     step_function: str
     contrast_token: str | None
     internal_batch_size: int | None
+    n_samples: int | None = None
+    seed: int | None = None
+    layers: str | None = None
+    tolerance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class ResultData:
     target_scores: list[float]
     baseline_scores: list[float] | None
     notes: list[str]
+    warnings: list[str]  # reasons not to trust the result at all (e.g. DeepLift on a transformer)
     elapsed_ms: float  # the computation's own time (for a cached result: when it was computed)
     cached: bool
 
@@ -190,6 +195,10 @@ class Runner:
             "step_function": job.step_function,
             "contrast_token": job.contrast_token,
             "internal_batch_size": job.internal_batch_size,
+            "n_samples": job.n_samples,
+            "seed": job.seed or 0,
+            "layers": job.layers,
+            "tolerance": job.tolerance,
             "progress": progress,
             "is_cancelled": is_cancelled,
         }
@@ -239,6 +248,10 @@ class Runner:
                 "stepFunction": job.step_function,
                 "contrastToken": job.contrast_token,
                 "internalBatchSize": job.internal_batch_size,
+                "nSamples": job.n_samples,
+                "seed": job.seed,
+                "layers": job.layers,
+                "tolerance": job.tolerance,
             },
             "prompt": job.prompt,
             "target": {
@@ -271,6 +284,7 @@ class Runner:
             target_scores=floats(res.target_scores),
             baseline_scores=None if res.baseline_scores is None else floats(res.baseline_scores),
             notes=list(res.notes),
+            warnings=list(res.warnings),
             elapsed_ms=float(res.elapsed_ms),
             cached=cached,
         )

@@ -1,6 +1,19 @@
 """Attribution methods, one module each, found through the registry in :mod:`.base`."""
 
-from . import input_x_gradient, integrated_gradients, saliency  # noqa: F401  (register themselves)
+# each module registers its methods; the order here is the order users see them listed
+# isort: off
+from . import (  # noqa: F401
+    saliency,
+    input_x_gradient,
+    integrated_gradients,
+    gradient_shap,
+    deeplift,
+    occlusion,
+    surrogates,
+    attention,
+)
+
+# isort: on
 from .base import (
     AttributionMethod,
     AttributionProblem,

@@ -34,8 +34,13 @@ class AttributionProblem:
         baseline_scores (Tensor): float64 ``[T]`` f(x′).
         chunk_size (Callable[[int], int]): how many points per forward for a given point count
             (``internal_batch_size`` when the user set it, else memory-derived).
-        options (dict): method options (``n_steps``, ``integration``, ...), already validated keys.
+        options (dict): method options (``n_steps``, ``integration``, ``n_samples``, ``seed``, ...).
         hooks (Hooks): progress and cancellation.
+        model (torch.nn.Module | None): the model, for methods that need more than gradients
+            (attention weights, captum's module-hooking methods). None for models built by tests
+            that only provide ``target_fn``.
+        input_ids (Tensor | None): ``[L]`` the token ids behind ``inputs``.
+        target_positions (Tensor | None): ``[T]`` the position whose output predicts each target.
     """
 
     target_fn: TargetFn
@@ -47,16 +52,24 @@ class AttributionProblem:
     chunk_size: Any
     options: dict[str, Any] = field(default_factory=dict)
     hooks: Hooks = field(default_factory=Hooks)
+    model: Any = None
+    input_ids: torch.Tensor | None = None
+    target_positions: torch.Tensor | None = None
+
+    def seed(self) -> int:
+        return int(self.options.get("seed") or 0)
 
 
 @dataclass
 class MethodOutput:
-    """scores: float64 ``[T, L]``; deltas: float64 ``[T]`` or None; n_steps: points used or None."""
+    """scores: float64 ``[T, L]``; deltas: float64 ``[T]`` or None; n_steps: points used or None;
+    warnings: plain-language reasons not to trust this result (shown as notes and diagnostics)."""
 
     scores: torch.Tensor
     deltas: torch.Tensor | None = None
     n_steps: int | None = None
     uses_baseline: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 class AttributionMethod(ABC):

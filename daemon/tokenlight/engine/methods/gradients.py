@@ -15,16 +15,18 @@ from .base import AttributionMethod, AttributionProblem, MethodOutput
 
 
 def dot_with(direction: torch.Tensor):
-    """⟨gᵢ, direction⟩ per token: IG with ``direction = x − x′``, input×gradient with x."""
+    """⟨gᵢ, direction⟩ per token: IG with ``direction = x − x′``, input×gradient with x.
+    ``direction`` is ``[L, d]``, or ``[n_points, L, d]`` for one per point (GradientSHAP)."""
     direction64 = direction.to(torch.float64)
+    per_point = direction64.dim() == 3
 
-    def reduce(grads: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-        return (grads.to(torch.float64) * direction64).sum(-1)
+    def reduce(grads: torch.Tensor, points: torch.Tensor, rows: slice) -> torch.Tensor:
+        return (grads.to(torch.float64) * (direction64[rows] if per_point else direction64)).sum(-1)
 
     return reduce
 
 
-def abs_sum(grads: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+def abs_sum(grads: torch.Tensor, points: torch.Tensor, rows: slice) -> torch.Tensor:
     """Σ_d |gᵢ,d| per token: captum's Saliency (abs=True) summed over the embedding."""
     return grads.to(torch.float64).abs().sum(-1)
 

@@ -1,0 +1,36 @@
+"""Running captum's module-based methods (DeepLift, LIME, KernelSHAP) on our attribution problems.
+
+captum attributes one scalar output at a time (``target=t``) of a module whose forward maps inputs to
+outputs. We wrap the problem's ``target_fn`` (embeddings -> T values) in a module that *contains* the
+model, so that captum's DeepLift finds and hooks the model's non-linear layers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+from .base import AttributionProblem
+
+
+class TargetsModule(torch.nn.Module):
+    """``forward(emb [n, L, d]) -> [n, T]``: the problem's targets as a captum-friendly module."""
+
+    def __init__(self, problem: AttributionProblem) -> None:
+        super().__init__()
+        self.inner = problem.model  # registered, so captum's hooks reach its layers
+        self._target_fn = problem.target_fn
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        return torch.stack(self._target_fn(emb), dim=1)
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """A context in which captum's own sampling (torch's global generator) is seeded, without
+    disturbing the caller's random state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

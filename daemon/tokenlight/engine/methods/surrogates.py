@@ -1,0 +1,127 @@
+"""LIME (Ribeiro et al. 2016) and KernelSHAP (Lundberg & Lee 2017), through captum.
+
+Both switch random subsets of tokens to the baseline, evaluate the model on each such sample, and fit a
+weighted linear model of "which tokens were kept" → f. KernelSHAP's weights make the coefficients
+Shapley values (exact for a model that is linear in the kept tokens); LIME's make them a local fit.
+Each token is one feature (captum's ``feature_mask``). The samples are evaluated in batches
+(``perturbations_per_eval``) and seeded, so results are reproducible. captum fits one target at a time:
+T × nSamples forward passes in all.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
+from .captum_bridge import TargetsModule, seeded
+
+DEFAULT_SAMPLES = 200
+LIME_RIDGE = 1e-3
+
+
+def weighted_least_squares(ridge: float = 0.0):
+    """A captum interpretable model fitted by (ridge-regularised) weighted least squares in torch.
+
+    captum's defaults fit with scikit-learn (Lasso for LIME, LinearRegression for KernelSHAP). We solve
+    the same normal equations in float64 with torch instead of adding scikit-learn (and its SciPy) to
+    the daemon's dependencies; for KernelSHAP (ridge 0) it is the same estimator. LIME gets a small
+    ridge rather than Lasso: the same local fit, without Lasso's bias towards dropping tokens.
+    """
+    from captum._utils.models.linear_model import LinearModel
+
+    def train(model, dataloader, construct_kwargs, **fit_kwargs) -> dict:
+        xs, ys, ws = [], [], []
+        for batch in dataloader:
+            xs.append(batch[0].double())
+            ys.append(batch[1].double().reshape(len(batch[0]), -1))
+            ws.append(
+                batch[2].double().reshape(-1) if len(batch) == 3 else torch.ones(len(batch[0]), dtype=torch.float64)
+            )
+        x, y, w = torch.cat(xs), torch.cat(ys), torch.cat(ws)
+        design = torch.cat([x, torch.ones(len(x), 1, dtype=torch.float64)], dim=1)  # intercept last
+        root = w.clamp_min(0).sqrt().unsqueeze(1)
+        gram = (design * root).T @ (design * root)
+        if ridge:
+            penalty = torch.eye(design.shape[1], dtype=torch.float64) * ridge
+            penalty[-1, -1] = 0.0  # never shrink the intercept
+            gram = gram + penalty
+        coef = torch.linalg.lstsq(gram, (design * root).T @ (y * root)).solution  # [features + 1, outputs]
+        model._construct_model_params(
+            norm_type=None,
+            weight_values=coef[:-1].T.float(),
+            bias_value=coef[-1].float(),
+            classes=None,
+        )
+        return {}
+
+    return LinearModel(train_fn=train)
+
+
+class _Surrogate(AttributionMethod):
+    family = "perturbation"
+    uses_baseline = True
+    parameters = ("n_samples", "seed", "baseline", "internal_batch_size")
+
+    def _explainer(self, module: torch.nn.Module): ...
+
+    def _attribute(self, problem: AttributionProblem) -> MethodOutput:
+        n_samples = int(problem.options.get("n_samples") or DEFAULT_SAMPLES)
+        inputs = problem.inputs.unsqueeze(0)
+        length = inputs.shape[1]
+        # every embedding entry of token i belongs to feature i
+        mask = torch.arange(length, device=inputs.device).view(1, -1, 1).expand_as(inputs)
+        explainer = self._explainer(TargetsModule(problem))
+        scores = torch.zeros(problem.n_targets, length, dtype=torch.float64, device=inputs.device)
+        for t in range(problem.n_targets):
+            problem.hooks.check()
+            with seeded(problem.seed() + t):
+                attr = explainer.attribute(
+                    inputs,
+                    baselines=problem.baselines.unsqueeze(0),
+                    target=t,
+                    feature_mask=mask,
+                    n_samples=n_samples,
+                    perturbations_per_eval=problem.chunk_size(n_samples),
+                )
+            scores[t] = attr.detach()[0, :, 0].to(torch.float64)  # a feature's value fills its whole group
+            problem.hooks.report(t + 1, problem.n_targets, f"target {t + 1} of {problem.n_targets}")
+        return MethodOutput(scores, None, n_samples, uses_baseline=True)
+
+
+@register_method
+class KernelShap(_Surrogate):
+    id = "kernel_shap"
+    label = "KernelSHAP"
+    description = (
+        "Shapley values estimated by a weighted linear fit over random subsets of tokens switched to the "
+        "baseline (captum). Exact for models linear in the kept tokens; otherwise a sampled estimate. "
+        "T × nSamples forwards. Seeded; no delta."
+    )
+
+    def _explainer(self, module: torch.nn.Module):
+        from captum.attr import KernelShap as CaptumKernelShap
+
+        explainer = CaptumKernelShap(module)
+        explainer.interpretable_model = weighted_least_squares()
+        return explainer
+
+
+@register_method
+class Lime(_Surrogate):
+    id = "lime"
+    label = "LIME"
+    description = (
+        "A local linear surrogate fitted to random subsets of tokens switched to the baseline, weighted by "
+        "closeness to the input (captum). Fast to read, sensitive to the sample count and kernel width. "
+        "T × nSamples forwards. Seeded; no delta."
+    )
+
+    def _explainer(self, module: torch.nn.Module):
+        from captum.attr import Lime as CaptumLime
+        from captum.attr._core.lime import get_exp_kernel_similarity_function
+
+        return CaptumLime(
+            module,
+            interpretable_model=weighted_least_squares(LIME_RIDGE),
+            similarity_func=get_exp_kernel_similarity_function("cosine", kernel_width=1.0),
+        )

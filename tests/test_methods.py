@@ -1,0 +1,152 @@
+"""The methods beyond gradients × path: each checked against its defining property."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import PretrainedConfig
+
+from test_linear_model import LinearCausalLM, _Out
+from tokenlight import InputError, attribute
+from tokenlight.engine import from_objects, list_methods
+
+PROMPT = "def add(a, b):\n    return"
+
+
+class ReluCausalLM(torch.nn.Module):
+    """A causal model made of ReLUs and linear maps only: DeepLift's rules are exact here."""
+
+    def __init__(self, vocab: int, dim: int = 12, hidden: int = 24) -> None:
+        super().__init__()
+        torch.manual_seed(3)
+        self.embed = torch.nn.Embedding(vocab, dim)
+        self.fc = torch.nn.Linear(dim, hidden)
+        self.relu = torch.nn.ReLU()
+        self.head = torch.nn.Linear(hidden, vocab)
+        self.config = PretrainedConfig(n_positions=128)
+
+    def get_input_embeddings(self) -> torch.nn.Module:
+        return self.embed
+
+    def forward(self, inputs_embeds: torch.Tensor, logits_to_keep: int = 0, use_cache: bool = False) -> _Out:
+        logits = self.head(self.relu(self.fc(inputs_embeds.cumsum(dim=1))))
+        return _Out(logits[:, -logits_to_keep:] if logits_to_keep else logits)
+
+
+@pytest.fixture(scope="module")
+def relu_lm(tokenizer):
+    return from_objects(ReluCausalLM(len(tokenizer)), tokenizer, name="relu")
+
+
+@pytest.fixture(scope="module")
+def linear_lm(tokenizer):
+    return from_objects(LinearCausalLM(len(tokenizer), 16), tokenizer, name="linear")
+
+
+def _full_embeddings(lm, res) -> torch.Tensor:
+    ids = torch.tensor([t.id for t in res.source_tokens] + [t.id for t in res.target_tokens])
+    return lm.model.get_input_embeddings()(ids).detach()
+
+
+def test_every_method_is_listed_with_an_honest_description():
+    ids = [m.id for m in list_methods()]
+    for expected in ("occlusion", "gradient_shap", "deeplift", "deeplift_shap", "lime", "kernel_shap", "attention"):
+        assert expected in ids
+    attention = next(m for m in list_methods() if m.id == "attention").describe()
+    assert attention["description"].startswith("Not an attribution")
+
+
+def test_occlusion_is_the_measured_output_change(lm):
+    res = attribute(lm, PROMPT, target_text=" a + b", method="occlusion")
+    emb = _full_embeddings(lm, res)
+    s = len(res.source_tokens)
+    for t, target in enumerate(res.target_tokens):
+        for i in range(s + t):
+            occluded = emb.clone()
+            occluded[i] = 0.0  # the zero baseline
+            with torch.no_grad():
+                full = lm.model(inputs_embeds=emb[None]).logits[0, s - 1 + t, target.id]
+                without = lm.model(inputs_embeds=occluded[None]).logits[0, s - 1 + t, target.id]
+            assert res.scores[t, i] == pytest.approx(float(full - without), abs=2e-5)
+    assert res.deltas is None
+
+
+def test_occlusion_chunking_and_grouping_never_change_results(lm):
+    one = attribute(lm, PROMPT, target_text=" a + b", method="occlusion", internal_batch_size=1, baseline="unk")
+    every = attribute(lm, PROMPT, target_text=" a + b", method="occlusion", group_targets=False, baseline="unk")
+    np.testing.assert_allclose(one.scores, every.scores, atol=1e-5)
+
+
+def test_gradient_shap_is_seeded_and_complete_on_a_linear_model(linear_lm, lm):
+    a = attribute(lm, PROMPT, target_text=" a", method="gradient_shap", seed=5, n_samples=16)
+    b = attribute(lm, PROMPT, target_text=" a", method="gradient_shap", seed=5, n_samples=16, internal_batch_size=3)
+    c = attribute(lm, PROMPT, target_text=" a", method="gradient_shap", seed=6, n_samples=16)
+    np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+    assert not np.allclose(a.scores, c.scores, equal_nan=True)
+    assert a.n_steps == 16
+    # f linear: E f(x′ᵢ) = f(E x′ᵢ) and the gradient is constant, so completeness holds exactly per sample set
+    linear = attribute(linear_lm, "x = 1", target_text=" + 2", method="gradient_shap", n_samples=8)
+    np.testing.assert_allclose(linear.deltas, 0.0, atol=1e-4)
+
+
+def test_deeplift_is_exact_on_relu_networks_and_says_so_elsewhere(relu_lm, tiny_gpt2):
+    res = attribute(relu_lm, "x = [1, 2", target_text=", 3]", method="deeplift", baseline="unk")
+    change = np.abs(res.target_scores - res.baseline_scores)
+    assert np.all(np.abs(res.deltas) <= 1e-4 * np.maximum(change, 1.0))
+    np.testing.assert_allclose(
+        np.nansum(res.scores, 1) - (res.target_scores - res.baseline_scores), res.deltas, atol=1e-4
+    )
+    assert res.warnings == []
+    shap = attribute(relu_lm, "x = [1, 2", target_text=", 3]", method="deeplift_shap", n_samples=4)
+    assert np.all(np.abs(shap.deltas) <= 1e-3 * np.maximum(np.abs(shap.target_scores), 1.0)) and shap.warnings == []
+
+    flagged = attribute(tiny_gpt2, "x = [1, 2", target_text=", 3]", method="deeplift")
+    assert len(flagged.warnings) == 1
+    warning = flagged.warnings[0]
+    assert "unreliable" in warning and "layer normalisation" in warning and "attention softmax" in warning
+    assert warning in flagged.notes and flagged.to_json_dict()["warnings"] == [warning]
+
+
+def test_kernel_shap_recovers_exact_shapley_values_of_a_linear_model(linear_lm):
+    res = attribute(linear_lm, "def f(x):", target_text=" return", method="kernel_shap", n_samples=300)
+    model = linear_lm.model
+    emb = model.embed.weight[[t.id for t in res.source_tokens]].double()
+    expected = (emb @ model.head[res.target_tokens[0].id].double()).numpy()  # w·(x_i − 0)
+    np.testing.assert_allclose(res.scores[0, : len(res.source_tokens)], expected, rtol=1e-4, atol=1e-4)
+    again = attribute(linear_lm, "def f(x):", target_text=" return", method="kernel_shap", n_samples=300)
+    np.testing.assert_array_equal(res.scores, again.scores)
+
+
+def test_lime_fits_a_linear_model_locally(linear_lm):
+    res = attribute(linear_lm, "def f(x):", target_text=" return", method="lime", n_samples=400)
+    model = linear_lm.model
+    emb = model.embed.weight[[t.id for t in res.source_tokens]].double()
+    expected = (emb @ model.head[res.target_tokens[0].id].double()).numpy()
+    np.testing.assert_allclose(
+        res.scores[0, : len(res.source_tokens)], expected, rtol=2e-2, atol=2e-2 * np.abs(expected).max()
+    )
+
+
+def test_attention_rows_are_the_models_own_weights(lm):
+    res = attribute(lm, PROMPT, target_text=" a + b", method="attention")
+    s = len(res.source_tokens)
+    ids = torch.tensor([[t.id for t in res.source_tokens] + [t.id for t in res.target_tokens[:-1]]])
+    lm.model.set_attn_implementation("eager")
+    try:
+        with torch.no_grad():
+            last = lm.model(input_ids=ids, output_attentions=True).attentions[-1][0].mean(0)
+    finally:
+        lm.model.set_attn_implementation("sdpa")
+    for t in range(len(res.target_tokens)):
+        row = res.scores[t, : s + t]
+        np.testing.assert_allclose(row, last[s - 1 + t, : s + t].numpy(), atol=1e-5)
+        assert row.sum() == pytest.approx(1.0, abs=1e-5) and np.all(row >= 0)
+    mean = attribute(lm, PROMPT, target_text=" a + b", method="attention", layers="mean")
+    assert not np.allclose(mean.scores, res.scores, equal_nan=True)
+    assert lm.model.config._attn_implementation == "sdpa"  # switched back after the pass
+
+
+def test_attention_needs_a_causal_lm(tiny_classifier):
+    with pytest.raises(InputError, match="attention"):
+        attribute(tiny_classifier, "great code", method="attention")
