@@ -150,3 +150,22 @@ def test_attention_rows_are_the_models_own_weights(lm):
 def test_attention_needs_a_causal_lm(tiny_classifier):
     with pytest.raises(InputError, match="attention"):
         attribute(tiny_classifier, "great code", method="attention")
+
+
+def test_word_aggregation_sums_subwords_and_keeps_deltas(lm):
+    prompt = "self.assertEqual(x, 漢字)"
+    tokens = attribute(lm, prompt, target_text="\n", n_steps=16)
+    words = attribute(lm, prompt, target_text="\n", n_steps=16, aggregate="word")
+    assert len(words.source_tokens) < len(tokens.source_tokens)
+    np.testing.assert_array_equal(words.deltas, tokens.deltas)
+    assert np.nansum(words.scores) == pytest.approx(float(np.nansum(tokens.scores)), rel=1e-5)
+    for word in words.source_tokens:
+        if not word.special:
+            assert word.text == prompt[word.start : word.end]
+            members = [t for t in tokens.source_tokens if not t.special and word.start <= t.start and t.end <= word.end]
+            expected = sum(tokens.scores[0, tokens.source_tokens.index(t)] for t in members)
+            assert words.scores[0, words.source_tokens.index(word)] == pytest.approx(float(expected), abs=1e-5)
+    assert any(w.text == " 漢字" for w in words.source_tokens)  # six byte pieces, one word
+    assert words.source_tokens[0].special  # BOS stays on its own
+    with pytest.raises(InputError, match="unknown aggregation"):
+        attribute(lm, prompt, target_text="\n", aggregate="sentence")

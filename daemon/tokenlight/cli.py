@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument("--tolerance", type=float, help="adaptive IG: target |delta| / |f(x) - f(x')| (default 1e-3)")
     att.add_argument("--n-samples", type=int, help="samples for gradient_shap, deeplift_shap, lime, kernel_shap")
     att.add_argument("--layers", choices=("last", "mean"), help="attention: last layer (default) or mean of all")
+    att.add_argument("--aggregate", choices=("token", "word"), default="token", help="sum subword scores into words")
     att.add_argument("--baseline", default="zero", help="zero | unk | pad | eos | mask | token:<text>")
     att.add_argument(
         "--step-function", default="logit", help="logit | probability | log_probability | logit_diff | probability_diff"
@@ -183,6 +184,7 @@ def _attribute(args: argparse.Namespace) -> int:
         tolerance=args.tolerance,
         n_samples=args.n_samples,
         layers=args.layers,
+        aggregate=args.aggregate,
         sample=args.sample,
         seed=args.seed,
         temperature=args.temperature,

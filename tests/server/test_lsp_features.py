@@ -201,3 +201,22 @@ def test_sampling_options_reach_the_engine_and_are_reproducible(daemon, new_uri)
     first, again, other = run(1), run(1), run(2)
     assert first["nSteps"] == 6  # the samples used
     assert first["scores"] == again["scores"] and first["scores"] != other["scores"]
+
+
+def test_word_aggregation_gives_one_source_token_per_word(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, "name = '漢字'\n")
+    res = daemon.call(
+        "tokenlight/attribute",
+        {
+            "textDocument": {"uri": uri},
+            "range": lsp_range((0, 0), (0, 11)),
+            "target": {"kind": "text", "text": "x"},
+            "options": {"aggregate": "word", "nSteps": 4},
+        },
+    )
+    texts = [t["text"] for t in res["sourceTokens"]]
+    assert "漢字" in texts  # six byte-level tokens, one word
+    word = res["sourceTokens"][texts.index("漢字")]
+    assert word["range"]["start"]["character"] == 8 and word["range"]["end"]["character"] == 10
+    assert len(res["scores"][0]) == len(res["sourceTokens"]) + 1

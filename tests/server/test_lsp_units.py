@@ -127,7 +127,9 @@ def test_attribute_params_parse_and_reject():
             {"textDocument": {"uri": "u"}, "range": rng, "target": {"kind": "following", "maxTokens": 5000}}
         )
     with pytest.raises(JsonRpcException, match="aggregate"):
-        parse_attribute({"textDocument": {"uri": "u"}, "range": rng, "options": {"aggregate": "word"}})
+        parse_attribute({"textDocument": {"uri": "u"}, "range": rng, "options": {"aggregate": "sentence"}})
+    words = parse_attribute({"textDocument": {"uri": "u"}, "range": rng, "options": {"aggregate": "word"}})
+    assert words.options.aggregate == "word"
     with pytest.raises(JsonRpcException, match=r"range\.start must be a position"):
         parse_attribute({"textDocument": {"uri": "u"}, "range": {}})
 

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .aggregate import AGGREGATIONS
+from .aggregate import aggregate as aggregate_scores
 from .baselines import Baseline, resolve_baseline, single_token_id
 from .errors import InputError
 from .grouping import group_hooks, plan_target_groups
@@ -48,6 +50,7 @@ def attribute(
     tolerance: float | None = None,
     n_samples: int | None = None,
     layers: str | None = None,
+    aggregate: str = "token",
     sample: bool = False,
     seed: int = 0,
     temperature: float = 1.0,
@@ -77,6 +80,8 @@ def attribute(
         n_samples (int, optional): samples for the stochastic methods (GradientSHAP, LIME, KernelSHAP);
             they are seeded with ``seed``, so a result is reproducible. Default: the method's own.
         layers (str, optional): for ``attention``: ``last`` (default) or ``mean`` over all layers.
+        aggregate (str): ``token`` (default) or ``word``: subword scores summed into the tokenizer's words
+            (source tokens only; deltas unchanged).
         baseline (str): ``zero`` (default), ``unk``, ``pad``, ``eos``, ``mask`` or ``token:<text>``.
         step_function (str): ``logit`` (default), ``probability``, ``log_probability``, ``logit_diff``,
             ``probability_diff``. ``target`` is an alias (DESIGN.md spells it so).
@@ -96,6 +101,8 @@ def attribute(
         f(x) and f(x′) per target, tokens with spans, metadata.
     """
     started = time.perf_counter()
+    if aggregate not in AGGREGATIONS:
+        raise InputError(f"unknown aggregation {aggregate!r}; choose one of: {', '.join(AGGREGATIONS)}")
     tokenizer = lm.tokenizer
     step = get_step_function(target or step_function)
     impl = get_method(method)
@@ -227,7 +234,7 @@ def attribute(
                 f"convergence delta above 5% of f(x) − f(x′) for target(s) {', '.join(map(str, bad))}: "
                 "the scores do not add up to the output change; raise n_steps"
             )
-    return Attribution(
+    result = Attribution(
         prompt=text,
         source_tokens=sources,
         target_tokens=targets,
@@ -249,11 +256,15 @@ def attribute(
         warnings=list(out.warnings),
         options={
             "integration": integration,
+            "tolerance": tolerance,
+            "n_samples": n_samples,
+            "layers": layers,
             "internal_batch_size": internal_batch_size,
             "sample": sample,
             "seed": seed,
         },
     )
+    return aggregate_scores(result, tokenizer, aggregate)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -352,6 +352,7 @@ async def attribute(ls: TokenlightServer, params: Any) -> dict[str, Any]:
         seed=p.options.seed,
         layers=p.options.layers,
         tolerance=p.options.tolerance,
+        aggregate=p.options.aggregate,
     )
     ls.ensure_methods()
     anchor = ls.store.reserve(p.uri, start, end)

@@ -119,6 +119,7 @@ class AttributeOptions:
     seed: int | None = None
     layers: str | None = None
     tolerance: float | None = None
+    aggregate: str = "token"
 
 
 @dataclass(frozen=True)
@@ -175,10 +176,8 @@ def parse_attribute(raw: Any) -> AttributeParams:
                 f"the options are: {', '.join(sorted(known))}"
             )
         aggregate = opts.get("aggregate")
-        if aggregate not in (None, "token"):
-            raise invalid_params(
-                f'{ATTRIBUTE}: options.aggregate {aggregate!r} is not supported yet; use "token" (the default)'
-            )
+        if aggregate not in (None, "token", "word"):
+            raise invalid_params(f'{ATTRIBUTE}: options.aggregate {aggregate!r} is unknown; use "token" or "word"')
         options = AttributeOptions(
             n_steps=_optional_int(opts, "nSteps", f"{ATTRIBUTE}: options", minimum=1),
             baseline=_optional(opts, "baseline", str, f"{ATTRIBUTE}: options"),
@@ -189,6 +188,7 @@ def parse_attribute(raw: Any) -> AttributeParams:
             seed=_optional_int(opts, "seed", f"{ATTRIBUTE}: options", minimum=0),
             layers=_optional(opts, "layers", str, f"{ATTRIBUTE}: options"),
             tolerance=_optional_float(opts, "tolerance", f"{ATTRIBUTE}: options"),
+            aggregate=aggregate or "token",
         )
     return AttributeParams(uri, rng, target, method, options, _work_done_token(obj, ATTRIBUTE))
 

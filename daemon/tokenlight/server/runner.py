@@ -57,6 +57,7 @@ class Job:
     seed: int | None = None
     layers: str | None = None
     tolerance: float | None = None
+    aggregate: str = "token"
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,7 @@ class Runner:
             "seed": job.seed or 0,
             "layers": job.layers,
             "tolerance": job.tolerance,
+            "aggregate": job.aggregate,
             "progress": progress,
             "is_cancelled": is_cancelled,
         }
@@ -252,6 +254,7 @@ class Runner:
                 "seed": job.seed,
                 "layers": job.layers,
                 "tolerance": job.tolerance,
+                "aggregate": job.aggregate,
             },
             "prompt": job.prompt,
             "target": {

@@ -1,0 +1,69 @@
+"""Word aggregation: subword scores summed into words.
+
+A "word" is what the tokenizer's pre-tokenizer makes one piece before splitting it into subwords
+(``word_ids()`` of a fast tokenizer): for byte-level BPE, " assertEqual" or " 漢字" is one word however
+many tokens it took. Attribution is additive over tokens for every method with a completeness
+property, so a word's score is the sum of its tokens' scores and the deltas are unchanged. Special
+tokens stay on their own; target columns (earlier generated tokens) stay per token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .errors import InputError
+from .result import Attribution
+from .tokens import Token
+
+AGGREGATIONS = ("token", "word")
+
+
+def aggregate(res: Attribution, tokenizer, how: str) -> Attribution:
+    if how not in AGGREGATIONS:
+        raise InputError(f"unknown aggregation {how!r}; choose one of: {', '.join(AGGREGATIONS)}")
+    if how == "token":
+        return res
+    groups = _word_groups(res, tokenizer)
+    n_sources = len(res.source_tokens)
+    words = [_merge([res.source_tokens[i] for i in group], res.prompt) for group in groups]
+    source_columns = np.stack([res.scores[:, group].sum(axis=1) for group in groups], axis=1)
+    scores = np.concatenate([source_columns, res.scores[:, n_sources:]], axis=1).astype(np.float32)
+    equal = res.baseline_equal
+    if equal.size:
+        merged = np.array([bool(equal[group].all()) for group in groups], dtype=bool)
+        equal = np.concatenate([merged, equal[n_sources:]])
+    return dataclasses.replace(
+        res, source_tokens=words, scores=scores, baseline_equal=equal, options={**res.options, "aggregate": "word"}
+    )
+
+
+def _word_groups(res: Attribution, tokenizer) -> list[list[int]]:
+    """Consecutive source-token indices that belong to the same word; each special token alone."""
+    enc = tokenizer(res.prompt, add_special_tokens=False)
+    word_ids = [w for w in enc.word_ids()]
+    groups: list[list[int]] = []
+    previous = None
+    k = 0  # index into the prompt's own (non-special) tokens
+    for i, token in enumerate(res.source_tokens):
+        if token.special:
+            groups.append([i])
+            previous = None
+            continue
+        word = word_ids[k] if k < len(word_ids) else None
+        k += 1
+        if groups and word is not None and word == previous:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+        previous = word
+    return groups
+
+
+def _merge(tokens: list[Token], prompt: str) -> Token:
+    if len(tokens) == 1:
+        return tokens[0]
+    start = min(t.start for t in tokens if t.start is not None)
+    end = max(t.end for t in tokens if t.end is not None)
+    return Token(prompt[start:end], tokens[0].id, start, end, False)
