@@ -169,3 +169,34 @@ def test_word_aggregation_sums_subwords_and_keeps_deltas(lm):
     assert words.source_tokens[0].special  # BOS stays on its own
     with pytest.raises(InputError, match="unknown aggregation"):
         attribute(lm, prompt, target_text="\n", aggregate="sentence")
+
+
+def test_sequential_ig_is_complete_per_token_and_equals_occlusion(tiny_gpt2):
+    kwargs = {"target_text": ", 3]", "baseline": "unk"}
+    sig = attribute(tiny_gpt2, "x = [1, 2", method="sequential_integrated_gradients", n_steps=24, **kwargs)
+    occlusion = attribute(tiny_gpt2, "x = [1, 2", method="occlusion", **kwargs)
+    scale = np.nanmax(np.abs(occlusion.scores))
+    np.testing.assert_allclose(sig.scores, occlusion.scores, atol=1e-3 * scale)
+    assert np.all(np.abs(sig.deltas) <= 1e-3 * scale)
+    chunked = attribute(
+        tiny_gpt2, "x = [1, 2", method="sequential_integrated_gradients", n_steps=24, internal_batch_size=7, **kwargs
+    )
+    np.testing.assert_allclose(chunked.scores, sig.scores, atol=1e-6 * scale)
+
+
+def test_guided_ig_is_exact_on_a_linear_model_and_converges(linear_lm, tiny_gpt2):
+    # a constant gradient makes every path give w·(x − x′): the adaptive path changes nothing there
+    res = attribute(linear_lm, "def add(a, b):", target_text=" return", method="guided_integrated_gradients", n_steps=8)
+    model = linear_lm.model
+    emb = model.embed.weight[[t.id for t in res.source_tokens]].double()
+    np.testing.assert_allclose(
+        res.scores[0, : len(res.source_tokens)],
+        (emb @ model.head[res.target_tokens[0].id].double()).numpy(),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    few = attribute(tiny_gpt2, "x = [1, 2", target_text=", 3]", method="guided_integrated_gradients", n_steps=4)
+    many = attribute(tiny_gpt2, "x = [1, 2", target_text=", 3]", method="guided_integrated_gradients", n_steps=64)
+    change = np.abs(many.target_scores - many.baseline_scores)
+    assert np.abs(many.deltas).max() < np.abs(few.deltas).max()
+    assert np.all(np.abs(many.deltas) <= 0.05 * change + 1e-4)
