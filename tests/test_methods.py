@@ -200,3 +200,57 @@ def test_guided_ig_is_exact_on_a_linear_model_and_converges(linear_lm, tiny_gpt2
     change = np.abs(many.target_scores - many.baseline_scores)
     assert np.abs(many.deltas).max() < np.abs(few.deltas).max()
     assert np.all(np.abs(many.deltas) <= 0.05 * change + 1e-4)
+
+
+@pytest.fixture
+def knn_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOKENLIGHT_CACHE_DIR", str(tmp_path))
+    return tmp_path / "knn"
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "maxcount"])
+def test_dig_paths_are_monotonic_and_end_at_baseline_and_input(lm, knn_cache, strategy):
+    from tokenlight.engine.methods.discretized_integrated_gradients import knn_graph, monotonic_path
+
+    table = lm.embedding.weight.detach()
+    graph = knn_graph(table, "test-model", 20)
+    baseline = torch.zeros(table.shape[1], dtype=torch.float64)
+    for word in lm.tokenizer(" return value", add_special_tokens=False)["input_ids"]:
+        path = monotonic_path(word, baseline, table, graph, 12, strategy)
+        assert path.shape == (14, table.shape[1])
+        assert torch.equal(path[0], baseline) and torch.allclose(path[-1], table[word].double())
+        for k in range(len(path) - 1):  # every dimension moves monotonically from the baseline to the input
+            low = torch.minimum(path[k], path[-1]) - 1e-12
+            high = torch.maximum(path[k], path[-1]) + 1e-12
+            assert torch.all((path[k + 1] >= low) & (path[k + 1] <= high))
+
+
+def test_dig_knn_graph_is_exact_and_cached_on_disk(lm, knn_cache):
+    from tokenlight.engine.methods.discretized_integrated_gradients import knn_graph
+
+    table = lm.embedding.weight.detach()
+    graph = knn_graph(table, "test-model", 8)
+    distances = ((table[100].unsqueeze(0) - table) ** 2).sum(1)
+    distances[100] = float("inf")
+    assert set(graph[100].tolist()) == set(distances.topk(8, largest=False).indices.tolist())
+    (cached,) = knn_cache.glob("*.msgpack")
+    stamp = cached.stat().st_mtime_ns
+    assert np.array_equal(knn_graph(table, "test-model", 8), graph) and cached.stat().st_mtime_ns == stamp
+    cached.write_bytes(b"\x93not a graph")  # corrupt: rebuilt and replaced
+    assert np.array_equal(knn_graph(table, "test-model", 8), graph) and cached.stat().st_mtime_ns != stamp
+
+
+def test_dig_is_exact_on_a_linear_model_whatever_the_path(linear_lm, knn_cache):
+    res = attribute(
+        linear_lm, "def add(a, b):", target_text=" return", method="discretized_integrated_gradients", n_steps=6
+    )
+    model = linear_lm.model
+    emb = model.embed.weight[[t.id for t in res.source_tokens]].double()
+    np.testing.assert_allclose(
+        res.scores[0, : len(res.source_tokens)],
+        (emb @ model.head[res.target_tokens[0].id].double()).numpy(),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    with pytest.raises(InputError, match="unknown DIG strategy"):
+        attribute(linear_lm, "a", target_text=" b", method="discretized_integrated_gradients", strategy="random")

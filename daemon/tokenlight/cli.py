@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     att.add_argument("--tolerance", type=float, help="adaptive IG: target |delta| / |f(x) - f(x')| (default 1e-3)")
     att.add_argument("--n-samples", type=int, help="samples for gradient_shap, deeplift_shap, lime, kernel_shap")
+    att.add_argument("--strategy", choices=("greedy", "maxcount"), help="discretized_integrated_gradients anchors")
     att.add_argument("--layers", choices=("last", "mean"), help="attention: last layer (default) or mean of all")
     att.add_argument("--aggregate", choices=("token", "word"), default="token", help="sum subword scores into words")
     att.add_argument("--baseline", default="zero", help="zero | unk | pad | eos | mask | token:<text>")
@@ -185,6 +186,7 @@ def _attribute(args: argparse.Namespace) -> int:
         n_samples=args.n_samples,
         layers=args.layers,
         aggregate=args.aggregate,
+        strategy=args.strategy,
         sample=args.sample,
         seed=args.seed,
         temperature=args.temperature,

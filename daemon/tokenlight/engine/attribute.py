@@ -51,6 +51,7 @@ def attribute(
     n_samples: int | None = None,
     layers: str | None = None,
     aggregate: str = "token",
+    strategy: str | None = None,
     sample: bool = False,
     seed: int = 0,
     temperature: float = 1.0,
@@ -80,6 +81,7 @@ def attribute(
         n_samples (int, optional): samples for the stochastic methods (GradientSHAP, LIME, KernelSHAP);
             they are seeded with ``seed``, so a result is reproducible. Default: the method's own.
         layers (str, optional): for ``attention``: ``last`` (default) or ``mean`` over all layers.
+        strategy (str, optional): Discretized IG's anchor search, ``greedy`` (default) or ``maxcount``.
         aggregate (str): ``token`` (default) or ``word``: subword scores summed into the tokenizer's words
             (source tokens only; deltas unchanged).
         baseline (str): ``zero`` (default), ``unk``, ``pad``, ``eos``, ``mask`` or ``token:<text>``.
@@ -167,6 +169,7 @@ def attribute(
         "n_samples": n_samples,
         "seed": seed,
         "layers": layers,
+        "strategy": strategy,
     }
 
     def make_problem(a: int, b: int, fn: Any, group_hooks: Hooks) -> AttributionProblem:
@@ -194,6 +197,7 @@ def attribute(
             hooks=group_hooks,
             model=lm.model,
             input_ids=ids[:length],
+            special_positions=frozenset(i for i, t in enumerate([*sources, *targets][:length]) if t.special),
             target_positions=None
             if lm.kind == SEQUENCE_CLASSIFIER
             else torch.arange(n_sources - 1 + a, n_sources - 1 + b, device=lm.device),

@@ -353,6 +353,7 @@ async def attribute(ls: TokenlightServer, params: Any) -> dict[str, Any]:
         layers=p.options.layers,
         tolerance=p.options.tolerance,
         aggregate=p.options.aggregate,
+        strategy=p.options.strategy,
     )
     ls.ensure_methods()
     anchor = ls.store.reserve(p.uri, start, end)

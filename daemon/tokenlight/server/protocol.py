@@ -120,6 +120,7 @@ class AttributeOptions:
     layers: str | None = None
     tolerance: float | None = None
     aggregate: str = "token"
+    strategy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ def parse_attribute(raw: Any) -> AttributeParams:
             "seed",
             "layers",
             "tolerance",
+            "strategy",
         }
         unknown = sorted(set(opts) - known)
         if unknown:
@@ -189,6 +191,7 @@ def parse_attribute(raw: Any) -> AttributeParams:
             layers=_optional(opts, "layers", str, f"{ATTRIBUTE}: options"),
             tolerance=_optional_float(opts, "tolerance", f"{ATTRIBUTE}: options"),
             aggregate=aggregate or "token",
+            strategy=_optional(opts, "strategy", str, f"{ATTRIBUTE}: options"),
         )
     return AttributeParams(uri, rng, target, method, options, _work_done_token(obj, ATTRIBUTE))
 

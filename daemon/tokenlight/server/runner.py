@@ -58,6 +58,7 @@ class Job:
     layers: str | None = None
     tolerance: float | None = None
     aggregate: str = "token"
+    strategy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ class Runner:
             "layers": job.layers,
             "tolerance": job.tolerance,
             "aggregate": job.aggregate,
+            "strategy": job.strategy,
             "progress": progress,
             "is_cancelled": is_cancelled,
         }
@@ -255,6 +257,7 @@ class Runner:
                 "layers": job.layers,
                 "tolerance": job.tolerance,
                 "aggregate": job.aggregate,
+                "strategy": job.strategy,
             },
             "prompt": job.prompt,
             "target": {

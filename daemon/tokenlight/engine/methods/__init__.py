@@ -6,6 +6,7 @@ from . import (  # noqa: F401
     saliency,
     input_x_gradient,
     integrated_gradients,
+    discretized_integrated_gradients,
     sequential_integrated_gradients,
     guided_integrated_gradients,
     gradient_shap,

@@ -41,6 +41,7 @@ class AttributionProblem:
             that only provide ``target_fn``.
         input_ids (Tensor | None): ``[L]`` the token ids behind ``inputs``.
         target_positions (Tensor | None): ``[T]`` the position whose output predicts each target.
+        special_positions (frozenset[int]): positions of special tokens (BOS, ...) among the inputs.
     """
 
     target_fn: TargetFn
@@ -55,6 +56,7 @@ class AttributionProblem:
     model: Any = None
     input_ids: torch.Tensor | None = None
     target_positions: torch.Tensor | None = None
+    special_positions: frozenset[int] = frozenset()
 
     def seed(self) -> int:
         return int(self.options.get("seed") or 0)
