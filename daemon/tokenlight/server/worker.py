@@ -120,14 +120,16 @@ class Worker:
             try:
                 value = job.work(job.context)
             except BaseException as exc:  # delivered to the awaiting handler, which maps it
+                self.current = None
                 if not isinstance(exc, Exception):
                     log.exception("job %s (%s) stopped the worker", job.id, job.name)
                     raise
                 self._settle(job, None, exc)
             else:
-                self._settle(job, value, None)
-            finally:
+                # idle *before* the answer is scheduled: a client that asks for status right after
+                # the answer must not see the finished job as still running
                 self.current = None
+                self._settle(job, value, None)
 
     @staticmethod
     def _settle(job: QueuedJob, value: Any, error: BaseException | None) -> None:
