@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 EXT := extension
 EXT_STAMP := $(EXT)/node_modules/.installed
 
-.PHONY: setup setup-extension run test test-python test-extension package-extension lint bench clean
+.PHONY: setup setup-extension setup-e2e run demo-cli test test-python test-extension test-e2e package-extension lint bench clean
 
 setup: $(STAMP)
 
@@ -22,15 +22,24 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e ".[server,dev]"
 	touch $(STAMP)
 
-run: setup
+# Tokenlight in a real VS Code: a desktop `code` if on PATH, else code-server on 127.0.0.1:$(TOKENLIGHT_PORT or 8917)
+run: setup setup-extension
+	e2e/run.sh
+
+# the terminal demo on the embedded model
+demo-cli: setup
 	$(VENV)/bin/tokenlight attribute "def add(a, b):" --max-new-tokens 8 --method integrated_gradients
+
+# apt packages where missing, Node 24, playwright-core and code-server under e2e/ (idempotent, pinned)
+setup-e2e:
+	e2e/setup.sh
 
 # Node packages for the extension, from its lockfile (npm ci), redone when the lockfile changes.
 $(EXT_STAMP): $(EXT)/package.json $(EXT)/package-lock.json
 	cd $(EXT) && npm ci --no-audit --no-fund
 	touch $(EXT_STAMP)
 
-test: test-python test-extension
+test: test-python test-extension test-e2e
 
 test-python: setup
 	$(VENV)/bin/ruff check daemon tests benchmarks training
@@ -39,6 +48,10 @@ test-python: setup
 # typecheck, eslint, unit tests, then the protocol tests against the real daemon from .venv
 test-extension: setup setup-extension
 	cd $(EXT) && npm test
+
+# the browser end-to-end test: the real .vsix in code-server driven by Chromium; ends with node's test summary
+test-e2e: setup setup-extension
+	e2e/test.sh
 
 package-extension: setup-extension
 	cd $(EXT) && npm run package
@@ -52,4 +65,5 @@ bench: setup
 	$(PY) benchmarks/bench_peers.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info daemon/*.egg-info $(EXT)/node_modules $(EXT)/out $(EXT)/dist
+	rm -rf $(VENV) build *.egg-info daemon/*.egg-info $(EXT)/node_modules $(EXT)/out $(EXT)/dist \
+		e2e/node_modules e2e/code-server/node_modules e2e/.cache e2e/.artifacts

@@ -62,6 +62,9 @@ def test_hover_on_source_token_names_method_and_focus(daemon, new_uri):
     total = sum(row[index] for row in res["scores"])
     assert f"{total:.6g}" in text
     assert text.count("\n| ") == 1 + n_targets  # the header row and one row per target
+    assert "| delta |" in text
+    for delta in res["deltas"]:  # each target's convergence delta is in its row
+        assert f"{delta:.6g}" in text
     rng = hover.range
     assert (rng.start.line, rng.start.character, rng.end.line, rng.end.character) == (0, 3, 0, 7)
 

@@ -1,5 +1,5 @@
-"""Remote mode: the token check on a TCP bind, refusing an open bind without a token, --ws without
-the websockets package. Real processes, real sockets."""
+"""Remote mode: the token check on TCP and WebSocket binds, refusing an open bind without a token.
+Real processes, real sockets."""
 
 from __future__ import annotations
 
@@ -32,17 +32,50 @@ def test_open_bind_without_token_refuses_to_start(tmp_path):
     assert len(lines) == 1 and "binding 0.0.0.0 exposes the model" in lines[0] and "--token" in lines[0]
 
 
-def test_ws_without_websockets_names_the_package(tmp_path):
-    try:
-        import websockets  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("websockets is installed here")
-    done = subprocess.run(
-        [*SERVER, "--ws", "127.0.0.1:0"], capture_output=True, text=True, timeout=60, env=_env(tmp_path)
+def test_ws_serves_a_client_that_has_the_token(tmp_path):
+    """WebSocket mode end to end: a real pygls client over a real WebSocket, token checked."""
+    process = subprocess.Popen(
+        [*SERVER, "--ws", "127.0.0.1:0", "--token", "s3cret", "--log-file", str(tmp_path / "daemon.log")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
     )
-    assert done.returncode == 2 and "pip install websockets" in done.stderr
+
+    async def scenario(port: int) -> tuple[str, list[str]]:
+        wrong = make_client()
+        await wrong.start_ws("127.0.0.1", port)
+        with pytest.raises(JsonRpcException) as info:
+            await wrong.initialize_async(
+                types.InitializeParams(
+                    capabilities=types.ClientCapabilities(), initialization_options={"token": "nope"}
+                )
+            )
+        await wrong.stop()
+        await asyncio.sleep(0.2)
+        client = make_client()
+        await client.start_ws("127.0.0.1", port)
+        await client.initialize_async(
+            types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options={"token": "s3cret"})
+        )
+        client.initialized(types.InitializedParams())
+        methods = await client.protocol.send_request_async("tokenlight/methods", {})
+        await client.shutdown_async(None)
+        client.exit(None)
+        await client.stop()
+        return info.value.message, [m["id"] for m in methods]
+
+    try:
+        line = process.stderr.readline()
+        match = re.search(r"listening on ws://127\.0\.0\.1:(\d+)", line)
+        assert match, line + process.stderr.read()
+        rejected, methods = asyncio.run(asyncio.wait_for(scenario(int(match.group(1))), 120))
+        assert "initializationOptions.token" in rejected
+        assert "integrated_gradients" in methods
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
 
 
 async def _tcp_scenario(port: int) -> dict[str, object]:

@@ -65,14 +65,17 @@ def _source_hover(hit: TokenHit) -> str:
         "",
         _provenance(result),
         "",
-        "| # | target | score |",
-        "|--:|:--|--:|",
+        "| # | target | score | delta |",
+        "|--:|:--|--:|--:|",
     ]
     for t, target in enumerate(data.target_tokens[:MAX_TABLE_ROWS]):
         mark = " ◀" if t == focus else ""
-        lines.append(f"| {t} | {md.token(target.text)}{mark} | {md.number(data.scores[t][i])} |")
+        # the convergence delta belongs to the target's row: it says how far that row's scores are from
+        # adding up to f(x) − f(x′), which is what makes this token's number trustworthy or not
+        delta = "—" if data.deltas is None else md.number(data.deltas[t])
+        lines.append(f"| {t} | {md.token(target.text)}{mark} | {md.number(data.scores[t][i])} | {delta} |")
     if n_targets > MAX_TABLE_ROWS:
-        lines.append(f"| … | {n_targets - MAX_TABLE_ROWS} more | |")
+        lines.append(f"| … | {n_targets - MAX_TABLE_ROWS} more | | |")
     return "\n".join(lines) + _pieces_note(hit)
 
 

@@ -1,0 +1,459 @@
+// The browser end-to-end test: the real extension (.vsix) in code-server, the real daemon on the
+// embedded model, driven by Playwright through Debian's Chromium. Run by e2e/test.sh, which starts
+// code-server in a fresh profile and passes it in through these variables:
+//   TL_URL        http://127.0.0.1:PORT of that code-server
+//   TL_WORKSPACE  the (temporary copy of the) sample workspace it opens
+//   TL_ARTIFACTS  where screenshots go (git-ignored); TL_ROOT the repository; TL_PYTHON the .venv's Python
+// The stages run in order and share one page; after a failed stage the rest are skipped.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { promisify } from "node:util";
+import { chromium } from "playwright-core";
+
+const { TL_URL, TL_WORKSPACE, TL_ARTIFACTS, TL_ROOT, TL_PYTHON } = process.env;
+for (const [name, value] of Object.entries({ TL_URL, TL_WORKSPACE, TL_ARTIFACTS, TL_ROOT, TL_PYTHON })) {
+    if (!value) {
+        throw new Error(`${name} is not set: run this test through e2e/test.sh`);
+    }
+}
+
+const CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+const VIEWPORT = { width: 1100, height: 660 };
+// The lines of e2e/workspace/geometry.py the stages select (each a whole line, from column 0).
+const SIG_AREA = "def polygon_area(points: list[Point]) -> float:";
+const SIG_DISTANCE = "def distance(a: Point, b: Point) -> float:";
+const SIG_PERIMETER = "def perimeter(points: list[Point]) -> float:";
+const SIG_CENTROID = "def centroid(points: list[Point]) -> Point:";
+const DECORATION = 'div[class*="TextEditorDecorationType"]';
+const LONG = 180_000; // the first attribution also starts the daemon and loads the model
+
+let browser;
+let page;
+let failed = false;
+const shots = [];
+
+// ------------------------------------------------------------------------------------------------
+// The expected results, from the same engine through its Python API (same defaults as the daemon).
+
+const EXPECTED_PY = `
+import json, sys
+from tokenlight import attribute, load_model
+lm = load_model()
+out = {}
+for method in sys.argv[2:]:
+    out[method] = attribute(lm, sys.argv[1], max_new_tokens=8, method=method).to_json_dict()
+print(json.dumps(out))
+`;
+
+function expectedResults(prompt, methods) {
+    return promisify(execFile)(TL_PYTHON, ["-c", EXPECTED_PY, prompt, ...methods], {
+        cwd: TL_ROOT,
+        env: { ...process.env, MPLBACKEND: "Agg" },
+        maxBuffer: 64 << 20,
+    }).then(({ stdout }) => JSON.parse(stdout));
+}
+
+/** Per non-special source token: its columns in the prompt and its score summed over the targets. */
+function sourceColumns(result) {
+    return result.sourceTokens
+        .map((tok, i) => ({
+            text: tok.text,
+            start: tok.start,
+            end: tok.end,
+            special: tok.special,
+            value: result.scores.reduce((sum, row) => sum + (row[i] ?? 0), 0),
+        }))
+        .filter((tok) => !tok.special);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Driving the workbench.
+
+async function shot(name) {
+    const file = path.join(TL_ARTIFACTS, `${name}.png`);
+    await page.screenshot({ path: file });
+    shots.push(file);
+    console.log(`screenshot: ${file}`);
+    return file;
+}
+
+function viewLine(text) {
+    return page.locator(".editor-instance .view-lines .view-line").filter({ hasText: text }).first();
+}
+
+async function runCommand(title) {
+    await page.keyboard.press("F1");
+    const input = page.locator(".quick-input-widget .quick-input-box input");
+    await input.waitFor({ state: "visible" });
+    await input.fill(`>${title}`);
+    const row = page.locator(".quick-input-widget .monaco-list-row").filter({ hasText: title }).first();
+    await row.waitFor({ state: "visible" });
+    await row.click();
+}
+
+/** Selects the whole line of geometry.py that starts with `text` (the signatures start at column 0). */
+async function selectLine(text) {
+    const lines = readFileSync(path.join(TL_WORKSPACE, "geometry.py"), "utf8").split("\n");
+    const number = lines.findIndex((l) => l.startsWith(text)) + 1;
+    assert.ok(number > 0, `geometry.py has a line starting with ${JSON.stringify(text)}`);
+    // Go to the line through quick open (":N"), which also scrolls it into view.
+    await page.keyboard.press("Control+P");
+    const input = page.locator(".quick-input-widget .quick-input-box input");
+    await input.waitFor({ state: "visible" });
+    await input.fill(`:${number}`);
+    await page.keyboard.press("Enter");
+    await input.waitFor({ state: "hidden" });
+    await viewLine(text).waitFor();
+    await page.keyboard.press("Home");
+    await page.keyboard.press("Shift+End");
+    await page.locator(".statusbar-item").filter({ hasText: `(${text.length} selected)` }).first().waitFor();
+}
+
+/**
+ * The coloured overlays on the line starting with `prefix`: for each box, its columns (from its
+ * pixel box and the editor's character width) and its computed background colour; and the line's
+ * rendered text (ghost text included).
+ */
+function lineState(prefix) {
+    return page.evaluate(
+        ({ prefix, decoration }) => {
+            const editor = document.querySelector(".editor-instance .monaco-editor");
+            const lines = [...editor.querySelectorAll(".view-lines .view-line")];
+            const line = lines.find((l) => l.textContent.replace(/\u00a0/g, " ").startsWith(prefix));
+            if (line === undefined) {
+                return null;
+            }
+            const lr = line.getBoundingClientRect();
+            // The width of one character: a syntax span of the prefix (monospace font, ASCII text).
+            let cw = 0;
+            for (const span of line.querySelectorAll(":scope > span > span")) {
+                const text = span.textContent;
+                if (text.length >= 3 && prefix.includes(text)) {
+                    cw = span.getBoundingClientRect().width / text.length;
+                    break;
+                }
+            }
+            const overlays = [...editor.querySelectorAll(".view-overlays > div")].find(
+                (d) => d.style.top === line.style.top,
+            );
+            const boxes = overlays
+                ? [...overlays.querySelectorAll(decoration)].map((d) => {
+                      const r = d.getBoundingClientRect();
+                      const m = getComputedStyle(d).backgroundColor.match(/[\d.]+/g).map(Number);
+                      return {
+                          c0: Math.round((r.left - lr.left) / cw),
+                          c1: Math.round((r.right - lr.left) / cw),
+                          rgba: m,
+                          x: r.left,
+                          y: r.top,
+                          w: r.width,
+                          h: r.height,
+                      };
+                  })
+                : [];
+            return { text: line.textContent.replace(/\u00a0/g, " "), cw, top: lr.top, left: lr.left, height: lr.height, boxes };
+        },
+        { prefix, decoration: DECORATION },
+    );
+}
+
+/** Waits until `predicate(lineState(prefix))` holds; returns that state. */
+async function waitForLine(prefix, predicate, timeout, what) {
+    const deadline = Date.now() + timeout;
+    let state = null;
+    for (;;) {
+        state = await lineState(prefix);
+        if (state !== null && predicate(state)) {
+            return state;
+        }
+        if (Date.now() > deadline) {
+            throw new Error(`timed out after ${timeout} ms waiting for ${what}; last state: ${JSON.stringify(state)}`);
+        }
+        await page.waitForTimeout(250);
+    }
+}
+
+/** Positive: orange (red > blue); negative: blue (blue > red). */
+function hue(rgba) {
+    return rgba[0] > rgba[2] ? "positive" : "negative";
+}
+
+/** Checks the boxes on a line against the expected tokens; returns the decorated token count. */
+function checkTokens(state, tokens, label) {
+    // A box may span several adjacent tokens of the same colour level (the editor merges touching
+    // decorations of one type), so count tokens, not boxes: each non-special token must lie inside
+    // exactly one box, and every box edge must be a token edge.
+    const edges = new Set(tokens.flatMap((t) => [t.start, t.end]));
+    for (const box of state.boxes) {
+        assert.ok(edges.has(box.c0) && edges.has(box.c1), `${label}: box [${box.c0}, ${box.c1}) does not start and end on token edges`);
+    }
+    let decorated = 0;
+    for (const tok of tokens) {
+        const inside = state.boxes.filter((b) => b.c0 <= tok.start && tok.end <= b.c1);
+        assert.equal(inside.length, 1, `${label}: token ${JSON.stringify(tok.text)} [${tok.start}, ${tok.end}) is in ${inside.length} coloured boxes`);
+        tok.box = inside[0];
+        decorated++;
+    }
+    return decorated;
+}
+
+/** Hovers (x, y) until a hover containing `needle` shows (the LSP hover may register late). */
+async function hoverUntil(x, y, needle, timeout = 30_000) {
+    const hover = page.locator(".monaco-hover:visible").filter({ hasText: needle }).first();
+    const deadline = Date.now() + timeout;
+    for (;;) {
+        await page.mouse.move(x, y);
+        try {
+            await hover.waitFor({ state: "visible", timeout: 3_000 });
+            return (await hover.innerText()).replace(/\u00a0/g, " ");
+        } catch {
+            if (Date.now() > deadline) {
+                throw new Error(`no hover with ${JSON.stringify(needle)} at (${x}, ${y}) within ${timeout} ms`);
+            }
+            await page.mouse.move(x, y + 200);
+            await page.keyboard.press("Escape");
+        }
+    }
+}
+
+function statusItem(text) {
+    return page.locator(".statusbar-item").filter({ hasText: text }).first();
+}
+
+/** Writes the workspace settings the extension reads (the method switch also writes there). */
+function workspaceSettings(settings) {
+    mkdirSync(path.join(TL_WORKSPACE, ".vscode"), { recursive: true });
+    writeFileSync(path.join(TL_WORKSPACE, ".vscode", "settings.json"), JSON.stringify(settings, null, 4));
+}
+
+// A stage: skipped after an earlier stage failed (they share one page).
+function stage(name, fn) {
+    test(name, async (t) => {
+        if (failed) {
+            t.skip("an earlier stage failed");
+            return;
+        }
+        try {
+            await fn(t);
+        } catch (error) {
+            failed = true;
+            await shot(`failed-${name.replace(/[^a-z0-9]+/gi, "-").toLowerCase()}`).catch(() => undefined);
+            throw error;
+        }
+    });
+}
+
+// ------------------------------------------------------------------------------------------------
+
+let expected; // {integrated_gradients, saliency} for SIG_AREA
+let areaTokens;
+
+before(async () => {
+    mkdirSync(TL_ARTIFACTS, { recursive: true });
+    expected = expectedResults(SIG_AREA, ["integrated_gradients", "saliency"]);
+    expected.catch(() => undefined);
+    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+    const context = await browser.newContext({ viewport: VIEWPORT });
+    page = await context.newPage();
+});
+
+after(async () => {
+    await browser?.close();
+    if (shots.length > 0) {
+        console.log(`screenshots (${shots.length}) in ${TL_ARTIFACTS}:\n  ${shots.join("\n  ")}`);
+    }
+});
+
+stage("opens geometry.py in code-server", async () => {
+    await page.goto(`${TL_URL}/?folder=${encodeURIComponent(TL_WORKSPACE)}`);
+    await page.locator(".monaco-workbench").waitFor({ timeout: 60_000 });
+    const row = page.locator(".explorer-folders-view .monaco-list-row").filter({ hasText: "geometry.py" }).first();
+    await row.waitFor({ timeout: 60_000 });
+    await row.click();
+    await viewLine(SIG_AREA).waitFor({ timeout: 30_000 });
+    await shot("01-opened");
+});
+
+stage("Attribute Continuation colours each selected token and shows the continuation", async () => {
+    await selectLine(SIG_AREA);
+    await runCommand("Tokenlight: Attribute Continuation");
+    const ig = (await expected).integrated_gradients;
+    areaTokens = sourceColumns(ig);
+    const ghost = ig.continuation;
+    const state = await waitForLine(
+        SIG_AREA,
+        (s) => s.boxes.length > 0 && s.text.length > SIG_AREA.length,
+        LONG,
+        "coloured tokens and ghost text",
+    );
+    await page.keyboard.press("Escape");
+    await page.mouse.move(5, VIEWPORT.height - 100);
+
+    const count = checkTokens(state, areaTokens, "integrated_gradients");
+    assert.equal(count, areaTokens.length);
+    console.log(`${count} non-special tokens selected, ${count} decorated (in ${state.boxes.length} boxes)`);
+
+    // Positive and negative scores get different hues, and each token the hue of its sign.
+    const largest = Math.max(...areaTokens.map((t) => Math.abs(t.value)));
+    for (const tok of areaTokens) {
+        if (Math.abs(tok.value) > 1e-2 * largest) {
+            const want = tok.value > 0 ? "positive" : "negative";
+            assert.equal(hue(tok.box.rgba), want, `${JSON.stringify(tok.text)} (${tok.value}) is coloured rgba(${tok.box.rgba})`);
+        }
+    }
+    const hues = new Set(areaTokens.map((t) => hue(t.box.rgba)));
+    assert.deepEqual([...hues].sort(), ["negative", "positive"], "both hues are on show");
+
+    // The ghost text: the continuation, rendered after the selection.
+    const shown = state.text.slice(SIG_AREA.length);
+    assert.ok(state.text.startsWith(SIG_AREA));
+    if (!ghost.includes("\n")) {
+        assert.equal(shown, ghost, "ghost text");
+    } else {
+        assert.ok(shown.length > 0, "ghost text");
+    }
+    console.log(`ghost text: ${JSON.stringify(shown)}`);
+    // The extension's status bar item: model · method · device.
+    console.log(`status bar: ${JSON.stringify(await statusItem("integrated_gradients").innerText())}`);
+    await shot("02-attribute-continuation");
+});
+
+stage("hovering a coloured token shows its score; the ghost text shows the delta", async () => {
+    const state = await lineState(SIG_AREA);
+    checkTokens(state, areaTokens, "integrated_gradients");
+    // The widest token with a clear score.
+    const tok = [...areaTokens].sort((a, b) => b.end - b.start - (a.end - a.start))[0];
+    const x = state.left + ((tok.start + tok.end) / 2) * state.cw;
+    const y = state.top + state.height / 2;
+    const text = await hoverUntil(x, y, "source token");
+    const m = text.match(/score ([-+0-9.e]+) for the sum/);
+    assert.ok(m, `the hover shows a score: ${JSON.stringify(text)}`);
+    const score = Number(m[1]);
+    assert.ok(Math.abs(score - tok.value) <= 1e-3 * Math.max(1, Math.abs(tok.value)), `hover score ${score}, expected ${tok.value}`);
+    assert.match(text, /Integrated Gradients/i);
+    assert.match(text, /delta/, `the hover shows the convergence delta: ${JSON.stringify(text)}`);
+    console.log(`hover on ${JSON.stringify(tok.text)}: score ${score}`);
+    await shot("03-hover-source-token");
+    if (process.env.TOKENLIGHT_README_SCREENSHOT === "1") {
+        const box = await page.locator(".part.editor").boundingBox();
+        const file = path.join(TL_ROOT, "docs", "screenshot.png");
+        await page.screenshot({ path: file, clip: box });
+        console.log(`README screenshot: ${file}`);
+    }
+
+    // The convergence delta of each target: the ghost text's tooltip (the first generated token).
+    await page.mouse.move(5, VIEWPORT.height - 100);
+    await page.keyboard.press("Escape");
+    const gx = state.left + (SIG_AREA.length + 1) * state.cw;
+    const tip = await hoverUntil(gx, y, "delta");
+    assert.match(tip, /target 0/);
+    assert.match(tip, /delta [-+0-9.e]+/);
+    console.log(`ghost text hover: ${JSON.stringify(tip.split("\n")[0])}`);
+    await shot("04-hover-ghost-text");
+    await page.mouse.move(5, VIEWPORT.height - 100);
+    await page.keyboard.press("Escape");
+});
+
+stage("switching the method to saliency re-colours and names it in the status bar", async () => {
+    const before = await lineState(SIG_AREA);
+    const beforeColours = JSON.stringify(before.boxes.map((b) => [b.c0, b.c1, b.rgba]));
+    await runCommand("Tokenlight: Switch Attribution Method");
+    const pick = page.locator(".quick-input-widget .monaco-list-row").filter({ hasText: "saliency" }).first();
+    await pick.waitFor({ timeout: 30_000 });
+    await pick.click();
+    await statusItem("saliency").waitFor({ timeout: 30_000 });
+    const sal = (await expected).saliency;
+    const tokens = sourceColumns(sal);
+    const state = await waitForLine(
+        SIG_AREA,
+        (s) => s.boxes.length > 0 && JSON.stringify(s.boxes.map((b) => [b.c0, b.c1, b.rgba])) !== beforeColours,
+        LONG,
+        "the saliency colours",
+    );
+    const count = checkTokens(state, tokens, "saliency");
+    assert.equal(count, tokens.length);
+    // Saliency is a magnitude: every token is on the positive side.
+    for (const tok of tokens) {
+        assert.equal(hue(tok.box.rgba), "positive", `${JSON.stringify(tok.text)} is coloured rgba(${tok.box.rgba})`);
+    }
+    const statusText = await statusItem("saliency").innerText();
+    assert.match(statusText, /saliency/);
+    assert.doesNotMatch(statusText, /integrated_gradients/);
+    console.log(`status bar: ${JSON.stringify(statusText)}`);
+    await shot("05-switched-to-saliency");
+});
+
+stage("Attribute Following Text colours the following tokens; hovering one shows its delta", async () => {
+    // Back to Integrated Gradients (a path method: its hovers carry the convergence delta).
+    await runCommand("Tokenlight: Switch Attribution Method");
+    const pick = page.locator(".quick-input-widget .monaco-list-row").filter({ hasText: "integrated_gradients" }).first();
+    await pick.waitFor({ timeout: 30_000 });
+    await pick.click();
+    await statusItem("integrated_gradients").waitFor({ timeout: 30_000 });
+
+    await selectLine(SIG_DISTANCE);
+    await runCommand("Tokenlight: Attribute Following Text");
+    const doc = '    """Return the Euclidean distance between two points."""';
+    const state = await waitForLine(doc, (s) => s.boxes.length > 0, LONG, "coloured tokens in the following text");
+    await waitForLine(SIG_DISTANCE, (s) => s.boxes.length > 0, 30_000, "coloured tokens in the selection");
+    await page.keyboard.press("Escape");
+    const box = [...state.boxes].sort((a, b) => b.w - a.w)[0];
+    const text = await hoverUntil(box.x + box.w / 2, box.y + box.h / 2, "probability");
+    assert.match(text, /target \d+ of \d+/);
+    assert.match(text, /f\(x\) − f\(x′\) = [-+0-9.e]+/);
+    assert.match(text, /delta [-+0-9.e]+ \(\d+% of f\(x\) − f\(x′\)\)/);
+    console.log(`hover on a following token: ${JSON.stringify(text.split("\n")[0])}`);
+    await shot("06-attribute-following-text");
+    await page.mouse.move(5, VIEWPORT.height - 100);
+    await page.keyboard.press("Escape");
+});
+
+stage("a long run is cancelled from its notification and the daemon answers the next request", async () => {
+    workspaceSettings({ "tokenlight.method": "integrated_gradients", "tokenlight.nSteps": 4096 });
+    await page.waitForTimeout(1_500); // the settings file watcher
+    await selectLine(SIG_PERIMETER);
+    await runCommand("Tokenlight: Attribute Continuation");
+    const toast = page.locator(".notification-toast").filter({ hasText: "Tokenlight" }).first();
+    await toast.waitFor({ timeout: 60_000 });
+    const cancel = toast.locator(".monaco-button").filter({ hasText: "Cancel" }).first();
+    await cancel.waitFor({ timeout: 10_000 });
+    await page.waitForTimeout(2_000); // let the job get going
+    await shot("07-long-run-in-progress");
+    const cancelledAt = Date.now();
+    await cancel.click();
+    await toast.waitFor({ state: "hidden", timeout: 30_000 });
+    const perimeter = await lineState(SIG_PERIMETER);
+    assert.equal(perimeter.boxes.length, 0, "no colours from the cancelled run");
+
+    // The next request: back to the default steps, a selection not attributed before.
+    workspaceSettings({ "tokenlight.method": "integrated_gradients" });
+    await page.waitForTimeout(1_500);
+    await selectLine(SIG_CENTROID);
+    await runCommand("Tokenlight: Attribute Continuation");
+    // Uncancelled, the long run would keep the daemon's one worker busy for minutes (≈7 on 2 cores);
+    // cancelled, it stops at its next chunk boundary and the next request runs.
+    await waitForLine(
+        SIG_CENTROID,
+        (s) => s.boxes.length > 0 && s.text.length > SIG_CENTROID.length,
+        150_000,
+        "the next attribution after the cancelled one",
+    );
+    const seconds = ((Date.now() - cancelledAt) / 1000).toFixed(1);
+    console.log(`the next attribution finished ${seconds} s after Cancel`);
+    const again = await lineState(SIG_PERIMETER);
+    assert.equal(again.boxes.length, 0, "the cancelled run never shows up");
+    await page.keyboard.press("Escape");
+    await page.mouse.move(5, VIEWPORT.height - 100);
+    await shot("08-after-cancel");
+});
