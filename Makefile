@@ -63,6 +63,7 @@ lint: setup
 bench: setup
 	$(PY) benchmarks/bench_batched_kernel.py
 	$(PY) benchmarks/bench_peers.py
+	$(PY) benchmarks/bench_levers.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info daemon/*.egg-info $(EXT)/node_modules $(EXT)/out $(EXT)/dist \
