@@ -78,6 +78,17 @@ class TokenlightProtocol(LanguageServerProtocol):
             for change in params.content_changes:
                 self.workspace.update_text_document(params.text_document, change)
 
+    @lsp_method(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+    def lsp_work_done_progress_cancel(self, params: types.WorkDoneProgressCancelParams):
+        # pygls only knows progress tokens the *server* created and warns about any other; ours are
+        # the client's workDoneTokens (VS Code's Cancel sends one with every cancellation), which our
+        # handler maps to the job. Unknown to both: pygls' own handling (and its warning) as before.
+        if params.token in self._server.progress_jobs:
+            if (handler := self.fm.features.get(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)) is not None:
+                yield handler, (params,), None
+            return
+        yield from super().lsp_work_done_progress_cancel(params)
+
     def reset_session(self) -> None:
         """Forget the previous connection (remote mode serves one client after another)."""
         for future in list(self._request_futures.values()):
