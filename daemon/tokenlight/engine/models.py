@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -268,6 +269,12 @@ def load_model(
         ) from exc
     except OSError as exc:
         raise ModelNotFoundError(f"cannot load the weights of {name!r}: {exc}") from exc
+    except pickle.UnpicklingError as exc:
+        # torch.load(weights_only=True) refused a pickle that would build arbitrary objects
+        raise UnsupportedModelError(
+            f"refused to load {name!r}: its PyTorch checkpoint holds objects other than tensors, which could run "
+            "code when unpickled. Convert a trusted copy to safetensors (model.save_pretrained(...)) and load that"
+        ) from exc
     missing = [k for k in info.get("missing_keys", []) if k not in _tied_keys(model)]
     if missing:
         raise UnsupportedModelError(
