@@ -118,7 +118,7 @@ def test_out_of_memory_is_a_clear_error(monkeypatch):
 
     import tokenlight.engine
     from tokenlight.cache import ResultCache
-    from tokenlight.server.protocol import TargetSpec
+    from tokenlight.server.protocol import AttributeOptions, TargetSpec
     from tokenlight.server.runner import Job, ModelRequest, Runner
 
     class FakeModel:
@@ -132,9 +132,8 @@ def test_out_of_memory_is_a_clear_error(monkeypatch):
     runner = Runner(ResultCache(max_bytes=0))
     request = ModelRequest(None)
     runner.lm, runner.loaded, runner.info = FakeModel(), request, object()
-    job = Job(
-        request, "x", TargetSpec("generate", max_new_tokens=2), "integrated_gradients", 4, "zero", "logit", None, None
-    )
+    options = AttributeOptions(n_steps=4, baseline="zero", step_function="logit")
+    job = Job(request, "x", TargetSpec("generate", max_new_tokens=2), "integrated_gradients", options)
     with pytest.raises(JsonRpcException) as info:
         runner.attribute(job, lambda message, percentage: None, lambda: False)
     assert info.value.code == REQUEST_FAILED and info.value.data == {"kind": "OutOfMemory"}

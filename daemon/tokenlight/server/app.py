@@ -10,6 +10,7 @@ the event loop, from stored plain data, while a job runs.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sys
 import time
@@ -354,17 +355,12 @@ async def attribute(ls: TokenlightServer, params: Any) -> dict[str, Any]:
         prompt=index.source[start:end],
         target=target,
         method=method,
-        n_steps=p.options.n_steps if p.options.n_steps is not None else settings.n_steps,
-        baseline=p.options.baseline or settings.baseline,
-        step_function=p.options.step_function or settings.step_function,
-        contrast_token=p.options.contrast_token,
-        internal_batch_size=p.options.internal_batch_size,
-        n_samples=p.options.n_samples,
-        seed=p.options.seed,
-        layers=p.options.layers,
-        tolerance=p.options.tolerance,
-        aggregate=p.options.aggregate,
-        strategy=p.options.strategy,
+        options=dataclasses.replace(
+            p.options,
+            n_steps=p.options.n_steps if p.options.n_steps is not None else settings.n_steps,
+            baseline=p.options.baseline or settings.baseline,
+            step_function=p.options.step_function or settings.step_function,
+        ),
     )
     ls.ensure_methods()
     anchor = ls.store.reserve(p.uri, start, end)

@@ -16,11 +16,11 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..cache import ResultCache, cache_key
-from .protocol import TargetSpec, request_failed
+from .protocol import AttributeOptions, TargetSpec, request_failed
 
 if TYPE_CHECKING:
     from ..engine import Attribution, LoadedModel
@@ -48,17 +48,9 @@ class Job:
     prompt: str
     target: TargetSpec  # for "following", ``text`` holds the document text after the selection
     method: str
-    n_steps: int | None
-    baseline: str
-    step_function: str
-    contrast_token: str | None
-    internal_batch_size: int | None
-    n_samples: int | None = None
-    seed: int | None = None
-    layers: str | None = None
-    tolerance: float | None = None
-    aggregate: str = "token"
-    strategy: str | None = None
+    # the request's options with the configured defaults filled in; their field names are
+    # attribute()'s keyword arguments, so the engine call and the cache key are derived from them
+    options: AttributeOptions
 
 
 @dataclass(frozen=True)
@@ -190,22 +182,9 @@ class Runner:
             report(message, int(100 * done / total) if total else None)
 
         report("starting", 0)
-        kwargs: dict[str, Any] = {
-            "method": job.method,
-            "n_steps": job.n_steps,
-            "baseline": job.baseline,
-            "step_function": job.step_function,
-            "contrast_token": job.contrast_token,
-            "internal_batch_size": job.internal_batch_size,
-            "n_samples": job.n_samples,
-            "seed": job.seed or 0,
-            "layers": job.layers,
-            "tolerance": job.tolerance,
-            "aggregate": job.aggregate,
-            "strategy": job.strategy,
-            "progress": progress,
-            "is_cancelled": is_cancelled,
-        }
+        # an option left unset (None) is the engine's own default
+        options = {name: value for name, value in asdict(job.options).items() if value is not None}
+        kwargs: dict[str, Any] = {**options, "method": job.method, "progress": progress, "is_cancelled": is_cancelled}
         target = job.target
         if target.kind == "generate":
             kwargs["max_new_tokens"] = target.max_new_tokens
@@ -246,19 +225,7 @@ class Runner:
             "device": lm.device.type,
             "dtype": lm.dtype_name,
             "method": job.method,
-            "options": {
-                "nSteps": job.n_steps,
-                "baseline": job.baseline,
-                "stepFunction": job.step_function,
-                "contrastToken": job.contrast_token,
-                "internalBatchSize": job.internal_batch_size,
-                "nSamples": job.n_samples,
-                "seed": job.seed,
-                "layers": job.layers,
-                "tolerance": job.tolerance,
-                "aggregate": job.aggregate,
-                "strategy": job.strategy,
-            },
+            "options": asdict(job.options),
             "prompt": job.prompt,
             "target": {
                 "kind": job.target.kind,
