@@ -53,28 +53,19 @@ _SAMPLED = {"gradient_shap", "deeplift_shap"}
 def diagnostics(results: list[StoredResult], index: TextIndex) -> list[types.Diagnostic]:
     out = []
     for result in results:
-        for warning in result.data.warnings:
-            out.append(
-                types.Diagnostic(
-                    range=index.range(result.anchor.start, result.anchor.prompt_end),
-                    message=warning,
-                    severity=types.DiagnosticSeverity.Warning,
-                    source=DIAGNOSTIC_SOURCE,
-                    code="reliability",
-                    data={"resultId": result.id},
-                )
-            )
+        problems = [("reliability", warning) for warning in result.data.warnings]
         message = convergence_message(result)
-        if message is None:
-            continue
-        out.append(
+        if message is not None:
+            problems.append(("convergence", message))
+        out.extend(
             types.Diagnostic(
                 range=index.range(result.anchor.start, result.anchor.prompt_end),
-                message=message,
+                message=text,
                 severity=types.DiagnosticSeverity.Warning,
                 source=DIAGNOSTIC_SOURCE,
-                code="convergence",
+                code=code,
                 data={"resultId": result.id},
             )
+            for code, text in problems
         )
     return out
