@@ -19,12 +19,13 @@ from .aggregate import aggregate as aggregate_scores
 from .baselines import Baseline, resolve_baseline, single_token_id
 from .errors import InputError
 from .grouping import group_hooks, plan_target_groups
-from .heads import CausalTargets
+from .heads import CausalTargets, causal_logits
 from .kernel import Hooks, default_chunk_size, evaluate_targets
 from .methods import AttributionMethod, AttributionProblem, MethodOutput, get_method
 from .models import SEQUENCE_CLASSIFIER, LoadedModel
 from .quadrature import RULES
 from .result import Attribution, ModelInfo
+from .seeding import seeded
 from .step_functions import StepFunction, get_step_function
 from .tokens import Token, continuation_tokens, tokenize_with_spans
 
@@ -311,14 +312,6 @@ def _attribute_in_groups(
     )
 
 
-def _causal_logits(model: Any, emb: torch.Tensor, n_targets: int) -> torch.Tensor:
-    """Logits at the last ``n_targets`` positions only: the LM head never runs on the prompt's
-    positions (``logits_to_keep``), which saves T_prompt × d × V multiply-adds per point."""
-    out = model(inputs_embeds=emb, logits_to_keep=n_targets, use_cache=False)
-    logits = out.logits
-    return logits[:, -n_targets:, :]
-
-
 def _baseline_embeddings(
     base: Baseline, embedding: torch.nn.Module, inputs: torch.Tensor, device: torch.device
 ) -> torch.Tensor:
@@ -330,7 +323,7 @@ def _baseline_embeddings(
 
 def _with_probabilities(lm: LoadedModel, inputs: torch.Tensor, targets: list[Token]) -> list[Token]:
     with torch.no_grad():
-        logits = _causal_logits(lm.model, inputs.unsqueeze(0), len(targets))[0].float()
+        logits = causal_logits(lm.model, inputs.unsqueeze(0), len(targets))[0].float()
         probs = logits.softmax(-1)
     return [Token(t.text, t.id, t.start, t.end, t.special, float(probs[i, t.id])) for i, t in enumerate(targets)]
 
@@ -388,9 +381,7 @@ def _generate(
         pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
     )
     ids = torch.tensor([prompt_ids], device=lm.device)
-    devices = [lm.device] if lm.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.no_grad():
-        torch.manual_seed(seed)
+    with seeded(seed, lm.device), torch.no_grad():
         out = lm.model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config)
     return out[0, len(prompt_ids) :].tolist()
 

@@ -39,8 +39,7 @@ class CausalTargets:
     def __call__(self, emb: torch.Tensor) -> list[torch.Tensor]:
         n_targets = self.n_targets
         if self.split is None:  # fallback: the model's own logits at the target positions
-            logits = self.model(inputs_embeds=emb, logits_to_keep=n_targets, use_cache=False).logits[:, -n_targets:]
-            values = self.step.fn(logits, self.target_ids, self.contrast_id)
+            values = self.step.fn(causal_logits(self.model, emb, n_targets), self.target_ids, self.contrast_id)
             return list(values.unbind(1))
         body, head = self.split
         hidden = body(inputs_embeds=emb, use_cache=False).last_hidden_state[:, -n_targets:]  # [n, T, d]
@@ -67,6 +66,12 @@ class CausalTargets:
             logits_t = torch.nn.functional.linear(hidden[:, t : t + 1], weight, bias)  # [n, 1, K]
             out.append(self.step.fn(logits_t, sub_ids[t : t + 1], sub_contrast)[:, 0])
         return out
+
+
+def causal_logits(model: Any, emb: torch.Tensor, n_targets: int) -> torch.Tensor:
+    """The model's own logits at the last ``n_targets`` positions: ``[n, T, V]``. ``logits_to_keep``
+    spares the LM head the prompt's positions (T_prompt × d × V multiply-adds per point)."""
+    return model(inputs_embeds=emb, logits_to_keep=n_targets, use_cache=False).logits[:, -n_targets:]
 
 
 # weak keys: switching models in a long-lived daemon must not keep the old one alive

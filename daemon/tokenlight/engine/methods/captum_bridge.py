@@ -7,9 +7,6 @@ model, so that captum's DeepLift finds and hooks the model's non-linear layers.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 
 from .base import AttributionProblem
@@ -25,12 +22,3 @@ class TargetsModule(torch.nn.Module):
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
         return torch.stack(self._target_fn(emb), dim=1)
-
-
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """A context in which captum's own sampling (torch's global generator) is seeded, without
-    disturbing the caller's random state."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield

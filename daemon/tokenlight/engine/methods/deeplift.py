@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import torch
 
+from ..seeding import seeded
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
-from .captum_bridge import TargetsModule, seeded
+from .captum_bridge import TargetsModule
 
 DEFAULT_SAMPLES = 8
 # captum's DeepLift has rules for these module types; anything else non-linear gets plain gradients
@@ -123,14 +124,12 @@ class DeepLiftShap(AttributionMethod):
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         from captum.attr import DeepLiftShap as CaptumDeepLiftShap
 
-        from .gradient_shap import DEFAULT_NOISE, _embedding_scale
+        from .gradient_shap import noisy_baselines
 
         n_samples = int(problem.options.get("n_samples") or DEFAULT_SAMPLES)
         generator = torch.Generator(device="cpu").manual_seed(problem.seed())
-        noise = torch.randn((n_samples, *problem.inputs.shape), generator=generator)
-        sigma = DEFAULT_NOISE * _embedding_scale(problem)
-        distribution = problem.baselines.unsqueeze(0) + (sigma * noise).to(problem.inputs)
-        with seeded(problem.seed()):
+        distribution = noisy_baselines(problem, n_samples, generator)
+        with seeded(problem.seed(), problem.inputs.device):
             scores, deltas = _deeplift_rows(CaptumDeepLiftShap(TargetsModule(problem)), problem, distribution)
         return MethodOutput(
             scores, deltas, n_samples, uses_baseline=True, warnings=reliability_warning(self.label, problem.model)

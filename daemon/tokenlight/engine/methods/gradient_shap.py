@@ -39,12 +39,11 @@ class GradientShap(AttributionMethod):
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         n_samples = int(problem.options.get("n_samples") or DEFAULT_SAMPLES)
-        inputs, baselines = problem.inputs, problem.baselines
+        inputs = problem.inputs
         generator = torch.Generator(device="cpu").manual_seed(problem.seed())
-        sigma = DEFAULT_NOISE * _embedding_scale(problem)
-        noise = torch.randn((n_samples, *inputs.shape), generator=generator, dtype=torch.float32)
-        sampled = baselines.unsqueeze(0) + (sigma * noise).to(device=inputs.device, dtype=inputs.dtype)
+        sampled = noisy_baselines(problem, n_samples, generator)
         alphas = torch.rand(n_samples, generator=generator, dtype=torch.float64)
+        chunk = problem.chunk_size(n_samples)
         terms = path_gradient_terms(
             problem.target_fn,
             inputs,
@@ -52,17 +51,24 @@ class GradientShap(AttributionMethod):
             alphas,
             dot_with(inputs.unsqueeze(0) - sampled),
             n_targets=problem.n_targets,
-            chunk_size=problem.chunk_size(n_samples),
+            chunk_size=chunk,
             hooks=problem.hooks,
         )
         scores = terms.mean(0)
         expected_baseline = torch.zeros(problem.n_targets, dtype=torch.float64, device=inputs.device)
-        for start in range(0, n_samples, problem.chunk_size(n_samples)):
-            chunk = sampled[start : start + problem.chunk_size(n_samples)]
-            expected_baseline += evaluate_targets(problem.target_fn, *chunk).sum(0)
+        for start in range(0, n_samples, chunk):
+            expected_baseline += evaluate_targets(problem.target_fn, *sampled[start : start + chunk]).sum(0)
         expected_baseline /= n_samples
         deltas = scores.sum(1) - (problem.target_scores - expected_baseline)
         return MethodOutput(scores, deltas, n_samples, uses_baseline=True)
+
+
+def noisy_baselines(problem: AttributionProblem, n_samples: int, generator: torch.Generator) -> torch.Tensor:
+    """``[n_samples, L, d]``: the baseline plus Gaussian noise on the scale of the model's embeddings
+    (GradientSHAP's and DeepLiftSHAP's baseline distribution), drawn from ``generator``."""
+    sigma = DEFAULT_NOISE * _embedding_scale(problem)
+    noise = torch.randn((n_samples, *problem.inputs.shape), generator=generator, dtype=torch.float32)
+    return problem.baselines.unsqueeze(0) + (sigma * noise).to(problem.inputs)
 
 
 def _embedding_scale(problem: AttributionProblem) -> float:

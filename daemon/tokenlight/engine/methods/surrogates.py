@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import torch
 
+from ..seeding import seeded
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
-from .captum_bridge import TargetsModule, seeded
+from .captum_bridge import TargetsModule
 
 DEFAULT_SAMPLES = 200
 LIME_RIDGE = 1e-3
@@ -74,7 +75,7 @@ class _Surrogate(AttributionMethod):
         scores = torch.zeros(problem.n_targets, length, dtype=torch.float64, device=inputs.device)
         for t in range(problem.n_targets):
             problem.hooks.check()
-            with seeded(problem.seed() + t):
+            with seeded(problem.seed() + t, problem.inputs.device):
                 attr = explainer.attribute(
                     inputs,
                     baselines=problem.baselines.unsqueeze(0),
