@@ -171,6 +171,7 @@ def attribute(
         "seed": seed,
         "layers": layers,
         "strategy": strategy,
+        "step_function": step.id,
     }
 
     def make_problem(a: int, b: int, fn: Any, group_hooks: Hooks) -> AttributionProblem:
@@ -229,16 +230,7 @@ def attribute(
             )
     notes.extend(out.warnings)
     if out.deltas is not None:
-        bad = [
-            t
-            for t in range(n_targets)
-            if abs(float(out.deltas[t])) > 0.05 * abs(float(target_scores[t] - baseline_scores[t])) + 1e-6
-        ]
-        if bad:
-            notes.append(
-                f"convergence delta above 5% of f(x) − f(x′) for target(s) {', '.join(map(str, bad))}: "
-                "the scores do not add up to the output change; raise n_steps"
-            )
+        notes.extend(impl.delta_notes(out.deltas, target_scores, baseline_scores))
     result = Attribution(
         prompt=text,
         source_tokens=sources,

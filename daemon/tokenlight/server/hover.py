@@ -99,6 +99,9 @@ def _target_hover(hit: TokenHit) -> str:
             summary += f" · delta {md.number(delta)} ({md.percent(delta, change)} of f(x) − f(x′))"
     else:
         summary = f"f(x) = {md.number(fx)}"
+        if data.deltas is not None:  # LRP: relevance not passed on to tokens, against f(x) itself
+            delta = data.deltas[t]
+            summary += f" · delta {md.number(delta)} ({md.percent(delta, fx)} of f(x))"
     lines += [summary, "", _provenance(result), "", "Top source tokens:", "", "| # | source | score |", "|--:|:--|--:|"]
     row = data.scores[t]
     ranked = sorted(range(n_sources), key=lambda j: -(row[j] if row[j] is not None else float("-inf")))

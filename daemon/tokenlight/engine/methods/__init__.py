@@ -11,6 +11,7 @@ from . import (  # noqa: F401
     guided_integrated_gradients,
     gradient_shap,
     deeplift,
+    lrp,
     occlusion,
     surrogates,
     attention,

@@ -18,6 +18,8 @@ from ..errors import InputError
 from ..kernel import Hooks, TargetFn
 
 MAX_STEPS = 4096
+# a delta above this share of the output change it should add up to gets a note
+DELTA_NOTE_SHARE = 0.05
 
 
 @dataclass
@@ -100,6 +102,23 @@ class AttributionMethod(ABC):
     def convergence_delta(scores: torch.Tensor, problem: AttributionProblem) -> torch.Tensor:
         """captum's convention: Σ attributions − (f(x) − f(x′)), per target."""
         return scores.sum(dim=1) - (problem.target_scores - problem.baseline_scores)
+
+    def delta_notes(
+        self, deltas: torch.Tensor, target_scores: torch.Tensor, baseline_scores: torch.Tensor
+    ) -> list[str]:
+        """Plain-language notes when the deltas are too large to trust the scores as a decomposition
+        (path methods: of f(x) − f(x′); a method with another reference overrides this)."""
+        bad = [
+            t
+            for t in range(len(deltas))
+            if abs(float(deltas[t])) > DELTA_NOTE_SHARE * abs(float(target_scores[t] - baseline_scores[t])) + 1e-6
+        ]
+        if not bad:
+            return []
+        return [
+            f"convergence delta above {DELTA_NOTE_SHARE:.0%} of f(x) − f(x′) for target(s) {', '.join(map(str, bad))}: "
+            "the scores do not add up to the output change; raise n_steps"
+        ]
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
