@@ -23,22 +23,28 @@ def _gpt2(with_bias: bool) -> torch.nn.Module:
     return _with_biases(GPT2LMHeadModel(config), with_bias)
 
 
-def _llama(with_bias: bool) -> torch.nn.Module:
-    from transformers import LlamaConfig, LlamaForCausalLM
+def _llama_style(arch: str, with_bias: bool) -> torch.nn.Module:
+    import transformers
 
+    prefix = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3"}[arch]
+    config_class = getattr(transformers, f"{prefix}Config")
+    model_class = getattr(transformers, f"{prefix}ForCausalLM")
     torch.manual_seed(0)
-    config = LlamaConfig(
+    options = {"attention_bias": with_bias, "mlp_bias": with_bias} if arch == "llama" else {}
+    if arch == "mistral":
+        options["sliding_window"] = 4  # shorter than the test sequence: the window lives in the mask
+    config = config_class(
         vocab_size=100,
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,  # grouped-query attention
+        head_dim=8,
         max_position_embeddings=64,
-        attention_bias=with_bias,
-        mlp_bias=with_bias,
+        **options,
     )
-    return _with_biases(LlamaForCausalLM(config), with_bias)
+    return _with_biases(model_class(config), with_bias)
 
 
 def _with_biases(model: torch.nn.Module, with_bias: bool) -> torch.nn.Module:
@@ -53,7 +59,10 @@ def _with_biases(model: torch.nn.Module, with_bias: bool) -> torch.nn.Module:
     return model
 
 
-BUILDERS = {"gpt2": _gpt2, "llama": _llama}
+BUILDERS = {
+    "gpt2": _gpt2,
+    **{arch: (lambda with_bias, a=arch: _llama_style(a, with_bias)) for arch in ("llama", "mistral", "qwen2", "qwen3")},
+}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -139,7 +148,7 @@ def _relevance_accounting(model: torch.nn.Module, variant: str, monkeypatch) -> 
     return {
         "logit": float(logit.detach()),
         "plain_forward": plain,
-        "tokens": float(tokens.sum()),
+        "tokens": float(tokens.sum().detach()),
         "biases": sum(float((p * p.grad).sum()) for p in biases),
         "softmax": absorbed,
     }
@@ -224,7 +233,7 @@ def test_unsupported_architecture_is_refused_by_name(tokenizer):
     )
     lm = from_objects(OPTForCausalLM(config), tokenizer, name="tiny-opt")
     for method in ("lrp", "attnlrp"):
-        with pytest.raises(InputError, match=r"GPT-2 \(gpt2\), Llama \(llama\).*'opt'.*integrated_gradients"):
+        with pytest.raises(InputError, match=r"GPT-2 \(gpt2\), Llama \(llama\), Mistral.*'opt'.*integrated_gradients"):
             attribute(lm, PROMPT, target_text=" x", method=method)
 
 

@@ -17,7 +17,7 @@ def test_methods_list_the_propagation_methods(daemon):
     for method_id in ("lrp", "attnlrp"):
         method = listed[method_id]
         assert method["family"] == "propagation" and method["convergenceDelta"] is True
-        assert method["usesBaseline"] is False and "GPT-2 and Llama only" in method["description"]
+        assert method["usesBaseline"] is False and "GPT-2 and Llama-style models only" in method["description"]
 
 
 @pytest.mark.parametrize("method", ["lrp", "attnlrp"])

@@ -75,7 +75,8 @@ class Lrp(_RelevancePropagation):
     description = (
         "Layer-wise relevance propagation, conservative rules for transformers (Ali et al. 2022): LayerNorm scale "
         "and attention weights held constant, so relevance flows through values only and sums to the logit minus "
-        "what biases absorb. GPT-2 and Llama only. 1 forward + T backward passes. Delta = Σ relevance − logit."
+        "what biases absorb. GPT-2 and Llama-style models only. 1 forward + T backward passes. "
+        "Delta = Σ relevance − logit."
     )
     variant = LRP
     absorbers = "the biases"
@@ -88,7 +89,7 @@ class AttnLrp(_RelevancePropagation):
     description = (
         "Attention-aware LRP (Achtibat et al. 2024): relevance also flows through queries and keys (uniform rule "
         "for q·k, A·V and gates; softmax by its Taylor rule), so tokens that steer attention get credit. GPT-2 "
-        "and Llama only. 1 forward + T backward passes. Delta = Σ relevance − logit (biases, softmax)."
+        "and Llama-style models only. 1 forward + T backward passes. Delta = Σ relevance − logit (biases, softmax)."
     )
     variant = ATTNLRP
     absorbers = "the biases and the attention softmax"

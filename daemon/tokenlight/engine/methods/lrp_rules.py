@@ -27,8 +27,10 @@ The rules, each checked numerically in tests/test_lrp.py:
     *where* attention looks; the softmax absorbs part of it (its linearisation's bias term).
 
 Supported: GPT-2 (learned absolute positions, LayerNorm, GELU) and Llama-style blocks (RMSNorm,
-SwiGLU, rotary positions, grouped-query attention). Anything else is refused by name: these rules
-are only correct for operations we have matched to them, and silent garbage is worse than an error.
+SwiGLU, rotary positions, grouped-query attention): Llama, Mistral (sliding windows live in the
+mask), Qwen2 (q/k/v biases) and Qwen3 (RMSNorm on queries and keys, held like any norm). Anything
+else is refused by name: these rules are only correct for operations we have matched to them, and
+silent garbage is worse than an error.
 
 Why our own rules rather than a library: captum's LRP has rules for Linear/Conv/ReLU modules only
 and refuses LayerNorm and attention; LXT (the AttnLRP authors' library) rewrites transformers'
@@ -52,7 +54,8 @@ from ..errors import InputError
 LRP = "lrp"
 ATTNLRP = "attnlrp"
 VARIANTS = (LRP, ATTNLRP)
-SUPPORTED_ARCHITECTURES = {"gpt2": "GPT-2", "llama": "Llama"}
+SUPPORTED_ARCHITECTURES = {"gpt2": "GPT-2", "llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3"}
+_GATED_MLP_PARTS = ("gate_proj", "up_proj", "down_proj", "act_fn")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -232,20 +235,31 @@ def _activation_of(mlp: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tenso
     return act
 
 
-def _patched_forwards(model: torch.nn.Module, variant: str) -> Iterator[tuple[torch.nn.Module, Callable]]:
+def _patched_forwards(model: torch.nn.Module, variant: str) -> list[tuple[torch.nn.Module, Callable]]:
     arch = architecture_of(model)
+    patches: list[tuple[torch.nn.Module, Callable]] = []
+    n_mlps = 0
     for module in model.modules():
         name = type(module).__name__
         if isinstance(module, torch.nn.LayerNorm):
-            yield module, _layer_norm
+            patches.append((module, _layer_norm))
         elif name.endswith("RMSNorm") and hasattr(module, "variance_epsilon"):
-            yield module, _rms_norm
+            patches.append((module, _rms_norm))
         elif arch == "gpt2" and name == "GPT2MLP":
             _activation_of(module)
-            yield module, _gpt2_mlp
-        elif arch == "llama" and name == "LlamaMLP":
+            patches.append((module, _gpt2_mlp))
+            n_mlps += 1
+        elif arch != "gpt2" and name.endswith("MLP") and all(hasattr(module, p) for p in _GATED_MLP_PARTS):
             _activation_of(module)
-            yield module, _gated_mlp_attnlrp if variant == ATTNLRP else _gated_mlp_lrp
+            patches.append((module, _gated_mlp_attnlrp if variant == ATTNLRP else _gated_mlp_lrp))
+            n_mlps += 1
+    n_layers = getattr(model.config, "num_hidden_layers", None) or getattr(model.config, "n_layer", None)
+    if n_mlps != n_layers:  # a variant whose blocks we do not recognise: refuse rather than guess
+        raise InputError(
+            f"LRP found {n_mlps} feed-forward blocks it has rules for in a {n_layers}-layer {arch!r} model; "
+            "this variant of the architecture is not supported. Use integrated_gradients or occlusion."
+        )
+    return patches
 
 
 @contextlib.contextmanager
@@ -255,7 +269,7 @@ def relevance_rules(model: torch.nn.Module, variant: str, label: str = "LRP") ->
     if variant not in VARIANTS:
         raise ValueError(f"unknown LRP variant {variant!r}")
     check_supported(model, label)
-    patches = list(_patched_forwards(model, variant))
+    patches = _patched_forwards(model, variant)
     config = model.config
     previous = config._attn_implementation
     try:
