@@ -7,6 +7,8 @@ trapezoid rule still had 0.16 at 50 (../shared/notes/measured-facts.md). The nam
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .errors import InputError
@@ -37,11 +39,53 @@ def clenshaw_curtis(n_points: int) -> tuple[np.ndarray, np.ndarray]:
     return (1 - np.cos(np.pi * j / n)) / 2, weights / 2
 
 
+# numpy's leggauss solves an n×n eigenproblem: O(n³), 20 s at n = 4096 on our 2-core CPU (longer than
+# the attribution itself, and not cancellable). Above this size we use Newton's method instead.
+_NUMPY_GAUSS_LEGENDRE_MAX = 100
+
+
+@lru_cache(maxsize=16)
+def gauss_legendre(n_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [−1, 1], ascending, float64.
+
+    Up to 100 points: numpy's ``leggauss``. Beyond: Newton iterations on Pₙ from the asymptotic
+    initial guess xₖ ≈ cos(π(4k − 1)/(4n + 2)), Pₙ and Pₙ′ by the three-term recurrence over all
+    nodes at once: O(n²) work, about 0.3 s at 4096 points, nodes within a few ulps of the eigenvalue
+    method's. Cached: a daemon sees the same n again and again.
+    """
+    if n_points <= _NUMPY_GAUSS_LEGENDRE_MAX:
+        nodes, weights = np.polynomial.legendre.leggauss(n_points)
+        return nodes, weights
+    n = n_points
+    half = (n + 1) // 2  # the nodes are symmetric about 0: solve for the positive half only
+    k = np.arange(1, half + 1, dtype=np.float64)
+    x = (1 - (n - 1) / (8 * n**3)) * np.cos(np.pi * (4 * k - 1) / (4 * n + 2))
+    for _ in range(50):
+        p_prev, p = np.ones_like(x), x.copy()
+        for j in range(2, n + 1):
+            p_prev, p = p, ((2 * j - 1) * x * p - (j - 1) * p_prev) / j
+        derivative = n * (x * p - p_prev) / (x * x - 1)
+        step = p / derivative
+        x = x - step
+        if np.max(np.abs(step)) < 1e-15:
+            break
+    p_prev, p = np.ones_like(x), x.copy()
+    for j in range(2, n + 1):
+        p_prev, p = p, ((2 * j - 1) * x * p - (j - 1) * p_prev) / j
+    derivative = n * (x * p - p_prev) / (x * x - 1)
+    w = 2 / ((1 - x * x) * derivative * derivative)
+    if n % 2:  # the middle node is exactly 0
+        x[-1] = 0.0
+    nodes = np.concatenate([-x, x[::-1][n % 2 :]])
+    weights = np.concatenate([w, w[::-1][n % 2 :]])
+    return nodes, weights
+
+
 def quadrature(rule: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Points α and weights w (float64, each of length ``n_steps``) with Σ w·g(α) ≈ ∫₀¹ g.
     ``auto`` with a fixed ``n_steps`` is Gauss-Legendre."""
     if rule in ("gausslegendre", "auto"):
-        nodes, weights = np.polynomial.legendre.leggauss(n_steps)
+        nodes, weights = gauss_legendre(n_steps)
         return (nodes + 1.0) / 2.0, weights / 2.0
     if rule == "riemann_trapezoid":
         if n_steps < 2:
