@@ -240,3 +240,12 @@ def test_unsupported_architecture_is_refused_by_name(tokenizer):
 def test_probability_step_function_is_refused_with_what_to_use(tiny_gpt2):
     with pytest.raises(InputError, match="logit or logit_diff"):
         attribute(tiny_gpt2, PROMPT, target_text=" x", method="attnlrp", step_function="probability")
+
+
+def test_sequence_classifier_relevance_sums_to_the_class_logit(tiny_classifier):
+    """A GPT-2 classifier (bias-free at initialisation): the class score is linear in the last hidden state."""
+    result = attribute(tiny_classifier, "a fine day", method="lrp", target_class="pos")
+    assert result.target_kind == "class"
+    np.testing.assert_allclose(
+        np.nansum(result.scores, axis=1), result.target_scores, atol=1e-4 * np.abs(result.target_scores).max()
+    )
