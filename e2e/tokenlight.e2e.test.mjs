@@ -6,8 +6,8 @@
 //   TL_ARTIFACTS  where screenshots go (git-ignored); TL_ROOT the repository; TL_PYTHON the .venv's Python
 // The stages run in order and share one page; after a failed stage the rest are skipped.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
@@ -227,6 +227,34 @@ async function hoverUntil(x, y, needle, timeout = 30_000) {
     }
 }
 
+/**
+ * The pids of the daemons this test's code-server started: `<python> -m tokenlight serve` processes
+ * whose working directory is the test's workspace (the extension starts the daemon there), so a
+ * daemon of another session on the machine is never touched.
+ */
+function daemonPids() {
+    const workspace = realpathSync(TL_WORKSPACE);
+    const pids = [];
+    for (const entry of readdirSync("/proc")) {
+        if (!/^\d+$/.test(entry)) {
+            continue;
+        }
+        try {
+            const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+            const i = argv.indexOf("-m");
+            if (i < 0 || argv[i + 1] !== "tokenlight" || argv[i + 2] !== "serve") {
+                continue;
+            }
+            if (readlinkSync(`/proc/${entry}/cwd`) === workspace && !readFileSync(`/proc/${entry}/stat`, "utf8").includes(") Z ")) {
+                pids.push(Number(entry));
+            }
+        } catch {
+            // the process ended while we looked
+        }
+    }
+    return pids;
+}
+
 function statusItem(text) {
     return page.locator(".statusbar-item").filter({ hasText: text }).first();
 }
@@ -282,7 +310,22 @@ stage("opens geometry.py in code-server", async () => {
     await row.waitFor({ timeout: 60_000 });
     await row.click();
     await viewLine(SIG_AREA).waitFor({ timeout: 30_000 });
+    // Activated after start-up (onStartupFinished): the status bar item is there before any
+    // command, and nothing was spawned for it.
+    const idle = statusItem("Tokenlight: not started");
+    await idle.waitFor({ timeout: 60_000 });
+    assert.deepEqual(daemonPids(), [], "no daemon before the first command");
+    console.log(`status bar before any command: ${JSON.stringify(await idle.innerText())}; daemons: 0`);
     await shot("01-opened");
+
+    // Clicking it starts the daemon and opens the method picker (the daemon's list).
+    await idle.click();
+    const pick = page.locator(".quick-input-widget .monaco-list-row").filter({ hasText: "saliency" }).first();
+    await pick.waitFor({ timeout: LONG });
+    assert.equal(daemonPids().length, 1, "one daemon, started by the click");
+    console.log("status bar click: the method picker lists the daemon's methods; daemons: 1");
+    await page.keyboard.press("Escape");
+    await page.locator(".quick-input-widget").waitFor({ state: "hidden" });
 });
 
 stage("Attribute Continuation colours each selected token and shows the continuation", async () => {
@@ -456,4 +499,142 @@ stage("a long run is cancelled from its notification and the daemon answers the 
     await page.keyboard.press("Escape");
     await page.mouse.move(5, VIEWPORT.height - 100);
     await shot("08-after-cancel");
+});
+
+stage("kill -9 of the daemon: restarted, said once, dead colours cleared, Attribute Continuation works again", async () => {
+    // Every attribution made above still shows (several per document): the re-run on the
+    // signature of polygon_area (line 23) and centroid (line 37), on one screen.
+    const area = await waitForLine(SIG_AREA, (s) => s.boxes.length > 0, 10_000, "polygon_area's colours beside centroid's");
+    const centroid = await lineState(SIG_CENTROID);
+    assert.ok(centroid.boxes.length > 0 && centroid.text.length > SIG_CENTROID.length, "centroid's colours and ghost text");
+    assert.ok(area.text.length > SIG_AREA.length, "polygon_area keeps its ghost text");
+    console.log(`before the kill: ${area.boxes.length} coloured boxes on polygon_area, ${centroid.boxes.length} on centroid`);
+
+    const [pid, ...others] = daemonPids();
+    assert.ok(pid !== undefined && others.length === 0, `one daemon of this code-server, got ${[pid, ...others]}`);
+    const killedAt = Date.now();
+    process.kill(pid, "SIGKILL");
+    const notice = page.locator(".notification-toast").filter({ hasText: "the daemon stopped unexpectedly and was restarted" });
+    await notice.first().waitFor({ timeout: 30_000 });
+    const text = await notice.first().locator(".notification-list-item-message").innerText();
+    console.log(`notification ${((Date.now() - killedAt) / 1000).toFixed(1)} s after kill -9 ${pid}: ${JSON.stringify(text)}`);
+    // The results died with the daemon: their colours and ghost text go.
+    await waitForLine(SIG_CENTROID, (s) => s.boxes.length === 0 && s.text === SIG_CENTROID, 30_000, "centroid's colours and ghost text gone");
+    await waitForLine(SIG_AREA, (s) => s.boxes.length === 0 && s.text === SIG_AREA, 30_000, "polygon_area's colours and ghost text gone");
+    // A new daemon, started by the language client's restart.
+    const deadline = Date.now() + 60_000;
+    let restarted = [];
+    while ((restarted = daemonPids()).length !== 1 || restarted[0] === pid) {
+        assert.ok(Date.now() < deadline, `no new daemon within 60 s (now: ${restarted})`);
+        await page.waitForTimeout(250);
+    }
+    await page.waitForTimeout(2_000);
+    assert.equal(await notice.count(), 1, "the user is told once");
+    await shot("09-after-kill");
+
+    // The next Attribute Continuation works (the model reloads in the new daemon; the result comes
+    // from the results cache), and its colours are the engine's.
+    await selectLine(SIG_AREA);
+    await runCommand("Tokenlight: Attribute Continuation");
+    const state = await waitForLine(
+        SIG_AREA,
+        (s) => s.boxes.length > 0 && s.text.length > SIG_AREA.length,
+        LONG,
+        "colours after the restart",
+    );
+    const count = checkTokens(state, areaTokens, "integrated_gradients after the restart");
+    assert.equal(count, areaTokens.length);
+    console.log(
+        `new daemon ${restarted[0]}; attribution after the restart: ${count} tokens coloured, ` +
+            `${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`,
+    );
+    await page.keyboard.press("Escape");
+    await page.mouse.move(5, VIEWPORT.height - 100);
+    await shot("10-attribute-after-restart");
+});
+
+stage("a remote daemon over WebSocket: a wrong token is refused with a clear message, the right one attributes", async () => {
+    const token = "e2e-websocket-token";
+    // The remote daemon shares the test's results cache (TOKENLIGHT_CACHE_DIR, from test.sh).
+    const remote = spawn(TL_PYTHON, ["-m", "tokenlight", "serve", "--ws", "127.0.0.1:0", "--token", token], {
+        cwd: TL_ROOT,
+        env: { ...process.env, MPLBACKEND: "Agg", PYTHONUNBUFFERED: "1" },
+        stdio: ["ignore", "ignore", "pipe"],
+    });
+    try {
+        const address = await new Promise((resolve, reject) => {
+            let stderr = "";
+            const timer = setTimeout(() => reject(new Error(`no "listening on" line: ${stderr}`)), 60_000);
+            remote.stderr.on("data", (chunk) => {
+                stderr += chunk.toString("utf8");
+                const match = /listening on (ws:\/\/\S+)/.exec(stderr);
+                if (match !== null) {
+                    clearTimeout(timer);
+                    resolve(match[1]);
+                }
+            });
+            remote.once("exit", (code) => reject(new Error(`the WebSocket daemon exited (${code}): ${stderr}`)));
+        });
+        const base = { "tokenlight.method": "integrated_gradients", "tokenlight.server.address": address };
+
+        // A wrong token: one error notification that says what to check; the local daemon is gone.
+        workspaceSettings({ ...base, "tokenlight.server.token": "wrong" });
+        const refused = page.locator(".notification-toast").filter({ hasText: "refused the token" }).first();
+        await refused.waitFor({ timeout: 60_000 });
+        const message = await refused.locator(".notification-list-item-message").innerText();
+        assert.match(message, /tokenlight\.server\.token/);
+        assert.ok(message.includes(address), message);
+        await page.waitForTimeout(2_000);
+        // The daemon hangs up after refusing: that is the same failure, not a crash to restart from.
+        for (const other of ["couldn't create connection", "Restarting server failed", "was lost", "crashed"]) {
+            const n = await page.locator(".notification-toast").filter({ hasText: other }).count();
+            assert.equal(n, 0, `no notification with ${JSON.stringify(other)} besides the one that says what to check`);
+        }
+        // The local daemon was stopped (shutdown, exit) for the new address.
+        const stopDeadline = Date.now() + 20_000;
+        while (daemonPids().length > 0) {
+            assert.ok(Date.now() < stopDeadline, `the local daemon is still running: ${daemonPids()}`);
+            await page.waitForTimeout(250);
+        }
+        console.log(`wrong token: ${JSON.stringify(message)}`);
+        await shot("11-websocket-wrong-token");
+        await refused.locator(".codicon-notifications-clear").click().catch(() => undefined);
+
+        // The right token: the extension connects over WebSocket and attributes through it.
+        workspaceSettings({ ...base, "tokenlight.server.token": token });
+        await page.waitForTimeout(1_500); // the settings file watcher, then the reconnection
+        await selectLine(SIG_AREA);
+        await runCommand("Tokenlight: Attribute Continuation");
+        const state = await waitForLine(
+            SIG_AREA,
+            (s) => s.boxes.length > 0 && s.text.length > SIG_AREA.length,
+            LONG,
+            "colours from the WebSocket daemon",
+        );
+        const count = checkTokens(state, areaTokens, "integrated_gradients over WebSocket");
+        assert.equal(count, areaTokens.length);
+        assert.deepEqual(daemonPids(), [], "no local daemon: the remote one answered");
+        console.log(`over ${address}: ${count} tokens coloured`);
+        await page.keyboard.press("Escape");
+        await page.mouse.move(5, VIEWPORT.height - 100);
+        await shot("12-websocket-daemon");
+
+        // The remote daemon goes away: the extension says so once, clears its colours, tries to
+        // reconnect, and says what to check when nothing listens there any more.
+        remote.kill("SIGKILL");
+        const lost = page.locator(".notification-toast").filter({ hasText: "was lost; reconnecting" });
+        await lost.first().waitFor({ timeout: 30_000 });
+        await waitForLine(SIG_AREA, (s) => s.boxes.length === 0, 30_000, "the remote result's colours gone");
+        const gone = page.locator(".notification-toast").filter({ hasText: "nothing is listening at" }).first();
+        await gone.waitFor({ timeout: 30_000 });
+        await page.waitForTimeout(1_000);
+        assert.equal(await lost.count(), 1, "the lost connection is reported once");
+        console.log(`remote daemon killed: ${JSON.stringify(await gone.locator(".notification-list-item-message").innerText())}`);
+        await shot("13-websocket-daemon-gone");
+    } finally {
+        // Back to a local daemon: the switch sends the remote one shutdown and exit.
+        workspaceSettings({ "tokenlight.method": "integrated_gradients" });
+        await page.waitForTimeout(2_000);
+        remote.kill();
+    }
 });

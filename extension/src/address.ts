@@ -1,8 +1,20 @@
 /**
- * `tokenlight.server.address`: where a daemon that someone else started listens, and how to
- * reach it. No `vscode` import: the protocol test connects with the same code.
+ * `tokenlight.server.address`: where a daemon that someone else started listens, how to reach it
+ * over TCP, and what to tell the user when that fails. No `vscode` import: the protocol tests
+ * connect with the same code and check the same messages.
  */
 import * as net from "node:net";
+
+/** Connecting to a remote daemon failed before LSP began; `code` is Node's (ECONNREFUSED, ...). */
+export class DaemonConnectError extends Error {
+    constructor(
+        message: string,
+        readonly code: string | undefined,
+    ) {
+        super(message);
+        this.name = "DaemonConnectError";
+    }
+}
 
 export type ServerAddress =
     | { kind: "tcp"; host: string; port: number }
@@ -16,11 +28,16 @@ export type ServerAddress =
 export function parseServerAddress(raw: string): ServerAddress {
     const value = raw.trim();
     if (/^wss?:\/\//i.test(value)) {
+        let url: URL;
         try {
-            return { kind: "ws", url: new URL(value).toString() };
+            url = new URL(value);
         } catch {
-            return { kind: "invalid", reason: `"${value}" is not a valid WebSocket URL` };
+            return { kind: "invalid", reason: `"${value}" is not a valid WebSocket URL (ws://host:port)` };
         }
+        if (url.hostname === "") {
+            return { kind: "invalid", reason: `"${value}" needs a host, e.g. ws://127.0.0.1:8765` };
+        }
+        return { kind: "ws", url: url.toString() };
     }
     const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `tcp://${value}`;
     let url: URL;
@@ -47,11 +64,62 @@ export function parseServerAddress(raw: string): ServerAddress {
 export function connectTcp(host: string, port: number): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
         const socket = net.connect({ host, port });
-        const fail = (error: Error): void => reject(new Error(`cannot connect to ${host}:${port}: ${error.message}`));
+        const fail = (error: NodeJS.ErrnoException): void =>
+            reject(new DaemonConnectError(`cannot connect to ${host}:${port}: ${error.message}`, error.code));
         socket.once("error", fail);
         socket.once("connect", () => {
             socket.removeListener("error", fail);
             resolve(socket);
         });
     });
+}
+
+/** JSON-RPC codes that say why `initialize` over a remote connection got no answer. */
+const UNAUTHORIZED = -32001; // the daemon's: wrong or missing token (protocol.ts ErrorCodes)
+const PENDING_RESPONSE_REJECTED = -32097; // vscode-jsonrpc: the connection closed first
+const CONNECTION_INACTIVE = -32096;
+const UNREACHABLE = new Set(["ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT", "EADDRNOTAVAIL"]);
+
+/**
+ * One message, for a person, about why connecting to the daemon at `address` (the setting's value)
+ * failed, and what to check: the token, whether anything listens there, the host, the scheme.
+ */
+export function remoteFailureMessage(address: string, error: unknown): string {
+    const code = (error as { code?: unknown } | null)?.code;
+    const detail = error instanceof Error ? error.message : String(error);
+    const scheme = /^wss?:/i.test(address.trim()) ? "--ws" : "--tcp";
+    if (code === UNAUTHORIZED) {
+        return (
+            `Tokenlight: the daemon at ${address} refused the token. Set tokenlight.server.token to the token ` +
+            "the daemon was started with (its --token or TOKENLIGHT_TOKEN); in a remote window, in the Remote (machine) settings."
+        );
+    }
+    if (code === "ECONNREFUSED" || code === "ECONNRESET") {
+        // ECONNRESET: a daemon that is going away (its port still closing) refuses by resetting.
+        const how = code === "ECONNREFUSED" ? "refused" : "reset";
+        return (
+            `Tokenlight: nothing is listening at ${address} (connection ${how}). Check that the daemon is running ` +
+            `there (tokenlight serve ${scheme} HOST:PORT) and that tokenlight.server.address is the address it printed ` +
+            '("tokenlight: listening on ...").'
+        );
+    }
+    if (typeof code === "string" && UNREACHABLE.has(code)) {
+        return (
+            `Tokenlight: cannot reach ${address} (${detail}). Check the host in tokenlight.server.address and the network; ` +
+            "across machines, an SSH tunnel (ssh -L 8765:127.0.0.1:8765 HOST) and 127.0.0.1 is the safe way."
+        );
+    }
+    if (code === "EHANDSHAKE") {
+        return (
+            `Tokenlight: ${address} did not accept a WebSocket connection (${detail}). Is the daemon there started ` +
+            "with --ws? A daemon started with --tcp needs a tcp:// address."
+        );
+    }
+    if (code === PENDING_RESPONSE_REJECTED || code === CONNECTION_INACTIVE || /connection (is|got) (closed|disposed)/i.test(detail)) {
+        return (
+            `Tokenlight: the daemon at ${address} closed the connection before answering: check its log (it may have ` +
+            "stopped, refused this client, or not be a Tokenlight daemon), then run Tokenlight: Restart Daemon."
+        );
+    }
+    return `Tokenlight: could not connect to the daemon at ${address}: ${detail}`;
 }

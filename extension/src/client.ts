@@ -1,7 +1,8 @@
 /**
  * The daemon's lifetime: find the interpreter, check it can run the daemon, start the language
- * client over stdio (or connect to a remote daemon over TCP), restart it serialised, and say
- * clearly — once — when it crashed.
+ * client over stdio (or connect to a remote daemon over TCP or WebSocket), restart it serialised,
+ * and say clearly — once — when it crashed or could not be reached. Nothing starts until a command
+ * needs the daemon (`ensureStarted`): activation only shows the status bar item.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -18,10 +19,11 @@ import {
     type ErrorHandler,
     type ErrorHandlerResult,
     type LanguageClientOptions,
+    type MessageTransports,
     type ServerOptions,
     type StreamInfo,
 } from "vscode-languageclient/node";
-import { connectTcp, parseServerAddress } from "./address";
+import { connectTcp, parseServerAddress, remoteFailureMessage } from "./address";
 import type { Log } from "./log";
 import { describeError } from "./log";
 import type { InitializationOptions } from "./protocol";
@@ -37,14 +39,38 @@ import {
 } from "./python";
 import { activeInterpreter } from "./pythonExtension";
 import { SECTION, type Settings } from "./settings";
+import { connectWebSocket, webSocketTransports } from "./websocket";
 
-export type DaemonState = "stopped" | "starting" | "running" | "failed";
+/** `notStarted`: no command has needed the daemon yet (nothing spawned, no model loaded). */
+export type DaemonState = "notStarted" | "stopped" | "starting" | "running" | "failed";
 
 /** The language client's own policy, kept: more crashes than this in the window stop restarts. */
 const MAX_RESTARTS = 4;
 const RESTART_WINDOW_MS = 3 * 60 * 1000;
 const PREFLIGHT_TIMEOUT_MS = 30_000;
 const STDERR_TAIL_CHARS = 4000;
+
+/**
+ * The language client without its own notifications when a start fails ("couldn't create
+ * connection to server", and "Restarting server failed" after a crash): the Daemon reports every
+ * failed start once, saying what to check. The client's log lines stay. (The texts are
+ * vscode-languageclient 9's; should they change, the client's notifications simply come back.)
+ */
+class TokenlightLanguageClient extends LanguageClient {
+    /** Called with the error when the client's own restart after a crash fails. */
+    onRestartFailure: ((error: unknown) => void) | undefined;
+
+    override error(message: string, data?: unknown, showNotification: boolean | "force" = true): void {
+        if (message.endsWith("couldn't create connection to server.")) {
+            super.error(message, data, false);
+        } else if (message === "Restarting server failed" && this.onRestartFailure !== undefined) {
+            super.error(message, data, false);
+            this.onRestartFailure(data);
+        } else {
+            super.error(message, data, showNotification);
+        }
+    }
+}
 
 export class Daemon implements vscode.Disposable {
     private client: LanguageClient | undefined;
@@ -54,7 +80,7 @@ export class Daemon implements vscode.Disposable {
     private crashes: number[] = [];
     private stderrTail = "";
     private interpreter: Interpreter | undefined;
-    private stateValue: DaemonState = "stopped";
+    private stateValue: DaemonState = "notStarted";
     private readonly clientDisposables: vscode.Disposable[] = [];
 
     private readonly stateEmitter = new vscode.EventEmitter<DaemonState>();
@@ -95,6 +121,26 @@ export class Daemon implements vscode.Disposable {
     }
 
     /**
+     * Start the daemon if no command has needed it yet, then wait for any start in progress.
+     * True when this call made the first start (whose failure, if any, was just reported).
+     */
+    async ensureStarted(): Promise<boolean> {
+        const first = this.stateValue === "notStarted";
+        if (first) {
+            await this.restart();
+        }
+        await this.settled();
+        return first;
+    }
+
+    /** Restart for a changed setting or interpreter, unless nothing was ever started. */
+    async restartIfStarted(): Promise<void> {
+        if (this.stateValue !== "notStarted") {
+            await this.restart();
+        }
+    }
+
+    /**
      * Stop the current daemon (if any) and start a new one. Calls during a restart do not start a
      * second one in parallel: they queue exactly one more restart and share its promise.
      */
@@ -103,6 +149,8 @@ export class Daemon implements vscode.Disposable {
             this.restartQueued = true;
             return this.restarting;
         }
+        // An explicit (re)start begins a fresh count of crashes.
+        this.crashes = [];
         this.restarting = (async () => {
             do {
                 this.restartQueued = false;
@@ -166,7 +214,9 @@ export class Daemon implements vscode.Disposable {
             }
             this.resultsLostEmitter.fire();
         }
-        this.setState("stopped");
+        if (this.stateValue !== "notStarted") {
+            this.setState("stopped");
+        }
     }
 
     private async startClient(): Promise<void> {
@@ -176,21 +226,25 @@ export class Daemon implements vscode.Disposable {
             this.setState("failed");
             return;
         }
-        const initializationOptions: InitializationOptions = { tokenlight: this.settings.daemonSettings() };
-        const token = this.settings.serverToken;
-        if (token !== undefined) {
-            initializationOptions.token = token;
-        }
         const clientOptions: LanguageClientOptions = {
             // Attribution works on any text: prose, code, untitled scratch buffers.
             documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
             // No `synchronize.configurationSection`: it would push the whole `tokenlight` section,
             // extension-only keys and the token included; pushSettings sends the daemon's keys.
             outputChannel: this.log.channel,
-            initializationOptions,
+            // A function: a restart after a crash sends the settings of that moment.
+            initializationOptions: () => this.initializationOptions(),
+            // A refused initialize (a wrong token) is reported by startClient, once.
+            initializationFailedHandler: () => false,
             errorHandler: this.errorHandler(),
         };
-        const client = new LanguageClient("tokenlight", "Tokenlight", serverOptions, clientOptions);
+        const client = new TokenlightLanguageClient("tokenlight", "Tokenlight", serverOptions, clientOptions);
+        client.onRestartFailure = (error) => {
+            if (this.client === client) {
+                this.setState("failed");
+                void this.log.notifyError(this.startProblem(error));
+            }
+        };
         this.client = client;
         this.clientDisposables.push(
             client.onDidChangeState((event) => {
@@ -213,12 +267,31 @@ export class Daemon implements vscode.Disposable {
             this.setState("running");
         } catch (error) {
             this.setState("failed");
-            const diagnosis =
-                this.interpreter === undefined ? undefined : diagnoseStderr(this.stderrTail, this.interpreter, this.repoRoot());
-            void this.log.notifyError(diagnosis ?? `Tokenlight: the daemon failed to start: ${describeError(error)}`);
+            void this.log.notifyError(this.startProblem(error));
         } finally {
             this.starting = false;
         }
+    }
+
+    /** What the daemon gets in `initialize`: the request defaults and, for a remote daemon, the token. */
+    private initializationOptions(): InitializationOptions {
+        const options: InitializationOptions = { tokenlight: this.settings.daemonSettings() };
+        const token = this.settings.serverToken;
+        if (token !== undefined) {
+            options.token = token;
+        }
+        return options;
+    }
+
+    /** One message for a failed start: what went wrong and what to check. */
+    private startProblem(error: unknown): string {
+        const address = this.settings.serverAddress;
+        if (address !== undefined) {
+            return remoteFailureMessage(address, error);
+        }
+        const diagnosis =
+            this.interpreter === undefined ? undefined : diagnoseStderr(this.stderrTail, this.interpreter, this.repoRoot());
+        return diagnosis ?? `Tokenlight: the daemon failed to start: ${describeError(error)}`;
     }
 
     private repoRoot(): string | undefined {
@@ -271,11 +344,8 @@ export class Daemon implements vscode.Disposable {
             return undefined;
         }
         if (address.kind === "ws") {
-            void this.log.notifyError(
-                "Tokenlight: WebSocket daemons (ws://) are not supported from the extension yet. " +
-                    "Start the daemon with TCP (tokenlight serve --tcp) and set tokenlight.server.address to tcp://host:port.",
-            );
-            return undefined;
+            // One JSON-RPC message per text frame; the token travels in initialize, as over TCP.
+            return async (): Promise<MessageTransports> => webSocketTransports(await connectWebSocket(address.url));
         }
         return async (): Promise<StreamInfo> => {
             const socket = await connectTcp(address.host, address.port);
@@ -292,8 +362,9 @@ export class Daemon implements vscode.Disposable {
             }),
             closed: (): CloseHandlerResult => {
                 this.resultsLostEmitter.fire();
-                if (this.starting) {
-                    // A daemon that dies while starting is reported by startClient, not restarted.
+                if (this.starting || this.stateValue === "failed") {
+                    // A connection that ends while starting, or after a failed start (a remote daemon
+                    // hangs up on a wrong token), was reported as that failure: no restart, no crash.
                     return { action: CloseAction.DoNotRestart, handled: true };
                 }
                 const now = Date.now();
@@ -301,10 +372,17 @@ export class Daemon implements vscode.Disposable {
                 this.crashes.push(now);
                 if (this.crashes.length <= MAX_RESTARTS) {
                     const tail = this.stderrTail.trim().split(/\r?\n/).pop() ?? "";
-                    this.log.error(`Daemon stopped unexpectedly; restarting. Last stderr line: ${tail}`);
+                    const remote = this.settings.serverAddress;
+                    this.log.error(
+                        remote === undefined
+                            ? `Daemon stopped unexpectedly; restarting. Last stderr line: ${tail}`
+                            : `The connection to ${remote} was lost; reconnecting.`,
+                    );
                     void vscode.window
                         .showWarningMessage(
-                            "Tokenlight: the daemon stopped unexpectedly and was restarted; its attributions were cleared.",
+                            remote === undefined
+                                ? "Tokenlight: the daemon stopped unexpectedly and was restarted; its attributions were cleared."
+                                : `Tokenlight: the connection to the daemon at ${remote} was lost; reconnecting. Its attributions were cleared.`,
                             "Show Log",
                         )
                         .then((choice) => (choice === "Show Log" ? this.log.show() : undefined));

@@ -5,7 +5,7 @@
 import * as vscode from "vscode";
 import { ResponseError } from "vscode-languageclient/node";
 import type { CommandName } from "./commandIds";
-import { activeUri, render, requireClient, type Ctx } from "./context";
+import { activeUri, currentResult, render, requireClient, type Ctx } from "./context";
 import { describeError } from "./log";
 import { withRequestProgress } from "./progress";
 import * as proto from "./protocol";
@@ -53,9 +53,10 @@ function promptRange(editor: vscode.TextEditor): vscode.Range | undefined {
 }
 
 /**
- * Sends one attribution with a progress notification and stores the result (replacing the
- * document's previous one). The result's ranges are where the daemon put them when it answered:
- * it has followed every edit up to then, and refused (ContentModified) if the text was edited.
+ * Sends one attribution with a progress notification and stores the result beside the document's
+ * others (replacing those whose text it overlaps, as the daemon does). The result's ranges are
+ * where the daemon put them when it answered: it has followed every edit up to then, and refused
+ * (ContentModified) if the text was edited.
  */
 async function runAttribution(
     ctx: Ctx,
@@ -81,7 +82,7 @@ async function runAttribution(
                 client.sendRequest(proto.attribute, { ...params, workDoneToken }, token),
             ),
         );
-        ctx.store.set({ uri, result, selection, request: { ...request, method }, focus: null });
+        const replaced = ctx.store.add({ uri, result, selection, request: { ...request, method }, focus: null });
         ctx.status.setModel(result.model);
         ctx.log.info(
             `${result.id}: ${result.method} on ${result.model.name}, ${result.sourceTokens.length} × ` +
@@ -91,6 +92,9 @@ async function runAttribution(
         // already reach the user as the daemon's diagnostics.
         for (const note of result.notes ?? []) {
             ctx.log.info(`${result.id}: ${note}`);
+        }
+        if (replaced.length > 0) {
+            ctx.log.info(`${result.id} replaces ${replaced.map((r) => r.result.id).join(", ")}`);
         }
         render(ctx, uri);
     } catch (error) {
@@ -167,7 +171,7 @@ export const switchMethod: Factory = (ctx) => async () => {
     const id = picked.method.id;
     await vscode.workspace.getConfiguration(SECTION).update("method", id, configurationTarget());
     ctx.status.render();
-    const stored = ctx.store.current(activeUri());
+    const stored = currentResult(ctx);
     if (stored !== undefined && stored.result.method !== id) {
         await runAttribution(ctx, stored.uri, stored.selection, { ...stored.request, method: id });
     }
@@ -294,7 +298,7 @@ export const focusTarget: Factory = (ctx) => async (resultId?: unknown, index?: 
         const requested = typeof index === "number" && Number.isInteger(index) ? index : null;
         target = requested !== null && requested === stored.focus ? null : requested;
     } else {
-        stored = ctx.store.current(activeUri());
+        stored = currentResult(ctx);
         if (stored === undefined) {
             void vscode.window.showInformationMessage("Tokenlight: no attribution to focus; run Attribute Continuation first.");
             return;
@@ -314,14 +318,21 @@ export const focusTarget: Factory = (ctx) => async (resultId?: unknown, index?: 
             await client.sendRequest(proto.focus, { id: stored.result.id, target });
         } catch (error) {
             ctx.log.warn(`tokenlight/focus: ${describeError(error)}`);
+            if (error instanceof ResponseError && error.code === proto.ErrorCodes.InvalidParams) {
+                // The target is in range (checked above): the daemon no longer has this result.
+                ctx.store.delete(stored.result.id);
+                render(ctx, stored.uri);
+                void vscode.window.showInformationMessage("Tokenlight: that attribution is no longer available; run it again.");
+                return;
+            }
         }
     }
-    ctx.store.setFocus(stored.uri, target);
+    ctx.store.setFocus(stored.result.id, target);
     render(ctx, stored.uri);
 };
 
 export const showMatrix: Factory = (ctx) => () => {
-    const stored = ctx.store.current(activeUri());
+    const stored = currentResult(ctx);
     if (stored === undefined) {
         void vscode.window.showInformationMessage("Tokenlight: no attribution to show; run Attribute Continuation first.");
         return;
@@ -329,22 +340,29 @@ export const showMatrix: Factory = (ctx) => () => {
     ctx.matrix.show(stored);
 };
 
-/** Clear the active document's attribution, here and in the daemon (hints, hovers, diagnostics). */
+/**
+ * Clear every attribution, in every document, here and in the daemon (colours, ghost text,
+ * hovers, diagnostics). The active document is cleared in the daemon too even when nothing is
+ * shown here, so nothing the daemon still holds outlives the command.
+ */
 export const clear: Factory = (ctx) => async () => {
-    const uri = activeUri() ?? ctx.store.current()?.uri;
-    if (uri === undefined) {
+    const uris = new Set(ctx.store.uris());
+    const active = activeUri();
+    if (active !== undefined) {
+        uris.add(active);
+    }
+    ctx.store.clear();
+    ctx.matrix.drop(undefined);
+    render(ctx);
+    const client = ctx.daemon.running;
+    if (client === undefined) {
         return;
     }
-    const stored = ctx.store.get(uri);
-    ctx.store.delete(uri);
-    ctx.matrix.drop(stored?.result.id);
-    render(ctx, uri);
-    const client = ctx.daemon.running;
-    if (client !== undefined) {
+    for (const uri of uris) {
         try {
             await client.sendRequest(proto.clear, { textDocument: { uri } });
         } catch (error) {
-            ctx.log.warn(`tokenlight/clear: ${describeError(error)}`);
+            ctx.log.warn(`tokenlight/clear ${uri}: ${describeError(error)}`);
         }
     }
 };

@@ -8,7 +8,7 @@ import type { Daemon } from "./client";
 import type { Decorations } from "./decorations";
 import type { Log } from "./log";
 import type { MatrixPanel } from "./matrix";
-import type { ResultStore } from "./results";
+import type { ResultStore, StoredResult } from "./results";
 import type { Settings } from "./settings";
 import type { StatusBar } from "./status";
 
@@ -27,26 +27,51 @@ export function activeUri(): string | undefined {
     return vscode.window.activeTextEditor?.document.uri.toString();
 }
 
+/**
+ * The result a command acts on: the one under the cursor in the active editor, else the active
+ * document's most recent, else the most recent anywhere.
+ */
+export function currentResult(ctx: Ctx): StoredResult | undefined {
+    const editor = vscode.window.activeTextEditor;
+    return ctx.store.current(editor?.document.uri.toString(), editor?.selection.active);
+}
+
+/** The result the active editor's status bar tooltip describes (none from another document). */
+export function shownResult(ctx: Ctx): StoredResult | undefined {
+    const stored = currentResult(ctx);
+    return stored !== undefined && stored.uri === activeUri() ? stored : undefined;
+}
+
 /** Re-colour editors (of `uri`, or all), and bring the status bar and the matrix up to date. */
 export function render(ctx: Ctx, uri?: string): void {
     ctx.decorations.refresh(uri);
-    const active = activeUri();
-    ctx.status.setShown(active === undefined ? undefined : ctx.store.get(active));
-    ctx.matrix.update(ctx.store.current(active));
+    ctx.status.setShown(shownResult(ctx));
+    const onShow = ctx.matrix.shownId;
+    if (onShow !== undefined) {
+        const stored = ctx.store.byId(onShow);
+        if (stored === undefined) {
+            ctx.matrix.drop(onShow);
+        } else {
+            ctx.matrix.update(stored);
+        }
+    }
 }
 
 /**
  * The language client while the daemon runs; otherwise undefined, after telling the user why and
- * offering the way out (a command never throws because the daemon is down). A start in progress
- * is waited for: the first command is what activates the extension and starts the daemon.
+ * offering the way out (a command never throws because the daemon is down). The first command
+ * that needs the daemon starts it (activation does not); a start in progress is waited for.
  */
 export async function requireClient(ctx: Ctx): Promise<LanguageClient | undefined> {
-    await ctx.daemon.settled();
+    const justStarted = await ctx.daemon.ensureStarted();
     const client = ctx.daemon.running;
     if (client !== undefined) {
         return client;
     }
     const state = ctx.daemon.state;
+    if (justStarted && state === "failed") {
+        return undefined; // the failed start has just said why, with what to check
+    }
     const message =
         state === "starting"
             ? "Tokenlight: the daemon is still starting; try again in a moment."

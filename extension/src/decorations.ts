@@ -1,5 +1,5 @@
 /**
- * Colours the tokens of the results on show. A fixed pool of decoration types (2 signs × LEVELS
+ * Colours the tokens of every result on show. A fixed pool of decoration types (2 signs × LEVELS
  * levels) is created once per palette/theme and reused for every token of every editor, so no
  * decoration type is ever created per token (they are not garbage collected until disposed).
  */
@@ -79,8 +79,9 @@ export class Decorations implements vscode.Disposable {
 
     private apply(editor: vscode.TextEditor): void {
         const buckets = new Map<string, vscode.DecorationOptions[]>();
-        const stored = this.store.get(editor.document.uri.toString());
-        if (stored !== undefined) {
+        // Every live result of the document, each normalised on its own (their texts never overlap:
+        // a new result replaces the ones it overlaps).
+        for (const stored of this.store.forUri(editor.document.uri.toString())) {
             const coloured = colourRanges(
                 stored,
                 this.settings.normalization,

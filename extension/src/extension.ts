@@ -1,12 +1,14 @@
 /**
- * Activation: builds the parts, registers the commands and the events that tie them together,
- * starts the daemon. Nothing else lives here.
+ * Activation (`onStartupFinished`, or a command): builds the parts, registers the commands and the
+ * events that tie them together, and shows the status bar item. It starts nothing: the daemon is
+ * spawned (and the Python extension asked for its interpreter) by the first command that needs
+ * it. Nothing else lives here.
  */
 import * as vscode from "vscode";
 import { Daemon } from "./client";
 import { COMMAND_IDS, type CommandName } from "./commandIds";
 import { COMMANDS } from "./commands";
-import { render, type Ctx } from "./context";
+import { render, shownResult, type Ctx } from "./context";
 import { Decorations } from "./decorations";
 import { Log, describeError } from "./log";
 import { MatrixPanel } from "./matrix";
@@ -18,7 +20,7 @@ import { StatusBar } from "./status";
 
 let daemon: Daemon | undefined;
 
-export async function activate(context: vscode.ExtensionContext): Promise<void> {
+export function activate(context: vscode.ExtensionContext): void {
     const settings = new Settings(() => vscode.workspace.getConfiguration(SECTION));
     const log = new Log();
     const store = new ResultStore();
@@ -38,27 +40,29 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const running = daemon;
     context.subscriptions.push(
         vscode.workspace.onDidChangeTextDocument((event) => {
+            // Each result moves with edits before it and is dropped when its text is edited, as
+            // in the daemon (which drops its hints, hovers and diagnostics at the same edit).
             const uri = event.document.uri.toString();
-            const before = store.get(uri);
-            const effect = store.applyChanges(uri, event.contentChanges);
-            if (effect === "dropped") {
-                matrix.drop(before?.result.id);
-            }
-            if (effect === "dropped" || effect === "shifted") {
+            const { dropped, shifted } = store.applyChanges(uri, event.contentChanges);
+            if (dropped.length > 0 || shifted) {
                 render(ctx, uri);
             }
         }),
         vscode.workspace.onDidCloseTextDocument((document) => {
             // The daemon drops a closed document's results; so do we.
             const uri = document.uri.toString();
-            const before = store.get(uri);
-            if (store.delete(uri)) {
-                matrix.drop(before?.result.id);
+            if (store.deleteUri(uri).length > 0) {
                 render(ctx, uri);
             }
         }),
         vscode.window.onDidChangeVisibleTextEditors(() => decorations.refresh()),
         vscode.window.onDidChangeActiveTextEditor(() => render(ctx)),
+        vscode.window.onDidChangeTextEditorSelection((event) => {
+            // The tooltip describes the result under the cursor.
+            if (store.forUri(event.textEditor.document.uri.toString()).length > 1) {
+                status.setShown(shownResult(ctx));
+            }
+        }),
         vscode.window.onDidChangeActiveColorTheme(() => decorations.rebuild()),
         vscode.workspace.onDidChangeConfiguration((event) => {
             if (!event.affectsConfiguration(SECTION)) {
@@ -66,7 +70,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
             }
             const affects = (section: string): boolean => event.affectsConfiguration(section);
             if (needsRestart(affects)) {
-                void running.restart();
+                void running.restartIfStarted();
             } else {
                 void running.pushSettings();
             }
@@ -83,28 +87,43 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         }),
         running.onDidChangeState((state) => {
             status.setDaemon(state, running.description);
+            if (state === "starting") {
+                watchInterpreter(context, settings, log, running);
+            }
             if (state === "running") {
                 void showDaemonStatus(ctx);
             }
         }),
     );
 
-    const interpreterWatch = await onDidChangeInterpreter(() => {
-        // Only when the Python extension's choice is the one in use.
+    status.setDaemon(running.state, running.description);
+}
+
+let watchingInterpreter = false;
+
+/**
+ * Restart the daemon when the Python extension's interpreter changes (only when that choice is
+ * the one in use). Set up with the first start, not at activation: asking for the Python
+ * extension's API activates it.
+ */
+function watchInterpreter(context: vscode.ExtensionContext, settings: Settings, log: Log, running: Daemon): void {
+    if (watchingInterpreter) {
+        return;
+    }
+    watchingInterpreter = true;
+    onDidChangeInterpreter(() => {
         if (settings.pythonPath === undefined && settings.serverAddress === undefined) {
             log.info("The Python extension's interpreter changed: restarting the daemon.");
-            void running.restart();
+            void running.restartIfStarted();
         }
-    }).catch((error: unknown) => {
-        log.warn(`Watching the Python extension's interpreter: ${describeError(error)}`);
-        return undefined;
-    });
-    if (interpreterWatch !== undefined) {
-        context.subscriptions.push(interpreterWatch);
-    }
-
-    status.setDaemon(running.state, running.description);
-    void running.restart();
+    }).then(
+        (watch) => {
+            if (watch !== undefined) {
+                context.subscriptions.push(watch);
+            }
+        },
+        (error: unknown) => log.warn(`Watching the Python extension's interpreter: ${describeError(error)}`),
+    );
 }
 
 /** Ask the fresh daemon which model it holds (it loads lazily: often none yet). */
@@ -126,4 +145,5 @@ async function showDaemonStatus(ctx: Ctx): Promise<void> {
 export async function deactivate(): Promise<void> {
     await daemon?.stop();
     daemon = undefined;
+    watchingInterpreter = false;
 }

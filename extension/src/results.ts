@@ -6,7 +6,10 @@
  * it and is dropped when an edit touches its text. Its text is the extent from the first to the
  * last character it covers (the selection, its source tokens and, for `following`, its targets).
  * An insertion exactly at the extent's start shifts it; one exactly at its end leaves it alone:
- * neither changes a character the result was computed from.
+ * neither changes a character the result was computed from. A document holds several results,
+ * and a new one replaces those whose text it overlaps (the daemon's `Anchor.overlaps`). The daemon
+ * sends no message naming the results it drops: applying the same rules here keeps the two in
+ * step (the protocol integration test checks this against the real daemon).
  */
 import type { AttributeOptions, AttributeResult, AttributeTarget } from "./protocol";
 
@@ -128,77 +131,210 @@ export function applyChanges(
     return current;
 }
 
+function isEmpty(range: Range): boolean {
+    return comparePositions(range.start, range.end) === 0;
+}
+
 /**
- * The results on show: at most one per document (a new attribution replaces the old one, so two
- * colourings never mix), plus which one commands act on when no editor says otherwise.
+ * Whether a new result replaces `old` (both in the same document): the daemon's
+ * `Anchor.overlaps`. Their extents overlap; an empty one (an empty selection) replaces only a
+ * result with the same selection.
+ */
+export function replaces(added: StoredResult, old: StoredResult): boolean {
+    const a = resultExtent(added);
+    const b = resultExtent(old);
+    if (isEmpty(a) || isEmpty(b)) {
+        return (
+            comparePositions(added.selection.start, old.selection.start) === 0 &&
+            comparePositions(added.selection.end, old.selection.end) === 0
+        );
+    }
+    return comparePositions(a.start, b.end) < 0 && comparePositions(b.start, a.end) < 0;
+}
+
+/** Whether `position` lies in the result's text (its ends included: a cursor right after it counts). */
+export function contains(stored: StoredResult, position: Position): boolean {
+    const extent = resultExtent(stored);
+    return comparePositions(extent.start, position) <= 0 && comparePositions(position, extent.end) <= 0;
+}
+
+/** What one edit did to a document's results. */
+export interface EditOutcome {
+    /** The results the edit touched: gone here, as in the daemon. */
+    dropped: StoredResult[];
+    /** Whether any kept result moved. */
+    shifted: boolean;
+}
+
+/**
+ * Every live result, by document, as the daemon keeps them: several per document, each known by
+ * its id. A new result replaces the results whose text it overlaps (the daemon does the same), an
+ * edit moves or drops each one on its own, and commands pick the result under the cursor or the
+ * most recent one.
  */
 export class ResultStore {
-    private readonly byUri = new Map<string, StoredResult>();
-    private lastUri: string | undefined;
+    /** Per document, oldest first. */
+    private readonly byUri = new Map<string, StoredResult[]>();
+    /** Result ids, least recently added or focused first. */
+    private recency: string[] = [];
 
-    set(stored: StoredResult): void {
-        this.byUri.set(stored.uri, stored);
-        this.lastUri = stored.uri;
+    /** Add a result; returns the results of the same document it replaced. */
+    add(stored: StoredResult): StoredResult[] {
+        const results = this.byUri.get(stored.uri) ?? [];
+        const replaced = results.filter((old) => old.result.id === stored.result.id || replaces(stored, old));
+        this.byUri.set(stored.uri, [...results.filter((old) => !replaced.includes(old)), stored]);
+        this.forget(replaced);
+        this.touch(stored.result.id);
+        return replaced;
     }
 
-    get(uri: string): StoredResult | undefined {
-        return this.byUri.get(uri);
+    /** The document's results, oldest first. */
+    forUri(uri: string): readonly StoredResult[] {
+        return this.byUri.get(uri) ?? [];
     }
 
     byId(id: string): StoredResult | undefined {
-        for (const stored of this.byUri.values()) {
-            if (stored.result.id === id) {
+        for (const results of this.byUri.values()) {
+            const found = results.find((stored) => stored.result.id === id);
+            if (found !== undefined) {
+                return found;
+            }
+        }
+        return undefined;
+    }
+
+    /** The most recently added (or focused) result of `uri`, or of any document. */
+    latest(uri?: string): StoredResult | undefined {
+        for (let i = this.recency.length - 1; i >= 0; i--) {
+            const stored = this.byId(this.recency[i]);
+            if (stored !== undefined && (uri === undefined || stored.uri === uri)) {
                 return stored;
             }
         }
         return undefined;
     }
 
-    /** The active document's result, else the most recently set one that is still stored. */
-    current(activeUri?: string): StoredResult | undefined {
-        const active = activeUri === undefined ? undefined : this.byUri.get(activeUri);
-        return active ?? (this.lastUri === undefined ? undefined : this.byUri.get(this.lastUri));
+    /**
+     * What a command acts on: the result under `position` in `activeUri` (the newest, where
+     * several touch it), else the active document's most recent, else the most recent anywhere.
+     */
+    current(activeUri?: string, position?: Position): StoredResult | undefined {
+        if (activeUri !== undefined) {
+            if (position !== undefined) {
+                const under = this.forUri(activeUri).filter((stored) => contains(stored, position));
+                if (under.length > 0) {
+                    return under.reduce((a, b) => (this.rank(b) > this.rank(a) ? b : a));
+                }
+            }
+            const inDocument = this.latest(activeUri);
+            if (inDocument !== undefined) {
+                return inDocument;
+            }
+        }
+        return this.latest();
     }
 
-    setFocus(uri: string, focus: number | null): StoredResult | undefined {
-        const stored = this.byUri.get(uri);
+    /** Set a result's focused target (it becomes the most recent); undefined if it is gone. */
+    setFocus(id: string, focus: number | null): StoredResult | undefined {
+        const stored = this.byId(id);
         if (stored === undefined) {
             return undefined;
         }
         const updated = { ...stored, focus };
-        this.byUri.set(uri, updated);
-        this.lastUri = uri;
+        this.replaceInPlace(stored, updated);
+        this.touch(id);
         return updated;
     }
 
-    delete(uri: string): boolean {
-        return this.byUri.delete(uri);
-    }
-
-    /** Drop everything (the daemon restarted: its result ids mean nothing any more). */
-    clear(): string[] {
-        const uris = [...this.byUri.keys()];
-        this.byUri.clear();
-        this.lastUri = undefined;
-        return uris;
-    }
-
-    /** Follow an edit; says whether the document's result was kept as is, shifted, or dropped. */
-    applyChanges(uri: string, changes: readonly ContentChange[]): "none" | "unchanged" | "shifted" | "dropped" {
-        const stored = this.byUri.get(uri);
+    /** Drop one result; returns it, or undefined when it was not stored. */
+    delete(id: string): StoredResult | undefined {
+        const stored = this.byId(id);
         if (stored === undefined) {
-            return "none";
+            return undefined;
         }
-        const next = applyChanges(stored, changes);
-        if (next === undefined) {
-            this.byUri.delete(uri);
-            return "dropped";
+        const rest = this.forUri(stored.uri).filter((other) => other !== stored);
+        if (rest.length > 0) {
+            this.byUri.set(stored.uri, rest);
+        } else {
+            this.byUri.delete(stored.uri);
         }
-        this.byUri.set(uri, next);
-        return next === stored ? "unchanged" : "shifted";
+        this.forget([stored]);
+        return stored;
     }
 
+    /** Drop every result of a document (closed, cleared); returns them. */
+    deleteUri(uri: string): StoredResult[] {
+        const results = [...this.forUri(uri)];
+        this.byUri.delete(uri);
+        this.forget(results);
+        return results;
+    }
+
+    /** Drop everything (the daemon restarted: its result ids mean nothing any more); returns it. */
+    clear(): StoredResult[] {
+        const all = [...this.byUri.values()].flat();
+        this.byUri.clear();
+        this.recency = [];
+        return all;
+    }
+
+    /** Follow an edit of `uri`: each result shifts, stays, or is dropped, on its own. */
+    applyChanges(uri: string, changes: readonly ContentChange[]): EditOutcome {
+        const outcome: EditOutcome = { dropped: [], shifted: false };
+        const results = this.byUri.get(uri);
+        if (results === undefined) {
+            return outcome;
+        }
+        const kept: StoredResult[] = [];
+        for (const stored of results) {
+            const next = applyChanges(stored, changes);
+            if (next === undefined) {
+                outcome.dropped.push(stored);
+            } else {
+                kept.push(next);
+                outcome.shifted ||= next !== stored;
+            }
+        }
+        if (kept.length > 0) {
+            this.byUri.set(uri, kept);
+        } else {
+            this.byUri.delete(uri);
+        }
+        this.forget(outcome.dropped);
+        return outcome;
+    }
+
+    /** The documents that have results. */
     uris(): string[] {
         return [...this.byUri.keys()];
+    }
+
+    /** How many results are stored, over all documents. */
+    get size(): number {
+        let n = 0;
+        for (const results of this.byUri.values()) {
+            n += results.length;
+        }
+        return n;
+    }
+
+    private rank(stored: StoredResult): number {
+        return this.recency.indexOf(stored.result.id);
+    }
+
+    private touch(id: string): void {
+        this.recency = [...this.recency.filter((other) => other !== id), id];
+    }
+
+    private forget(results: readonly StoredResult[]): void {
+        const ids = new Set(results.map((stored) => stored.result.id));
+        this.recency = this.recency.filter((id) => !ids.has(id));
+    }
+
+    private replaceInPlace(old: StoredResult, updated: StoredResult): void {
+        this.byUri.set(
+            old.uri,
+            this.forUri(old.uri).map((stored) => (stored === old ? updated : stored)),
+        );
     }
 }

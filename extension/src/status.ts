@@ -1,6 +1,7 @@
 /**
- * The status bar item: `model · method · device`, a spinner while the daemon works, the colouring
- * (focused target or sum) in its tooltip. Clicking it opens the method picker.
+ * The status bar item: `Tokenlight: not started` until a command needs the daemon, then
+ * `model · method · device`, a spinner while the daemon works, the colouring (focused target or
+ * sum) in its tooltip. Clicking it opens the method picker (starting the daemon first if need be).
  */
 import * as vscode from "vscode";
 import type { DaemonState } from "./client";
@@ -13,7 +14,7 @@ export class StatusBar implements vscode.Disposable {
     private readonly item: vscode.StatusBarItem;
     private busy = 0;
     private model: ModelInfo | undefined;
-    private daemonState: DaemonState = "stopped";
+    private daemonState: DaemonState = "notStarted";
     private daemonDescription = "";
     private shown: StoredResult | undefined;
 
@@ -55,6 +56,10 @@ export class StatusBar implements vscode.Disposable {
     }
 
     render(): void {
+        if (this.daemonState === "notStarted" && this.busy === 0) {
+            this.renderNotStarted();
+            return;
+        }
         const name = this.model?.name ?? this.settings.model ?? "default model";
         const device = this.model?.device ?? this.settings.device;
         const icon =
@@ -76,6 +81,21 @@ export class StatusBar implements vscode.Disposable {
         tooltip.appendText(`Method: ${this.settings.method}; normalisation: ${this.settings.normalization}\n\n`);
         tooltip.appendText(`${colouringLine(this.shown)}\n\n`);
         tooltip.appendMarkdown("Click to switch the attribution method.");
+        this.item.tooltip = tooltip;
+    }
+
+    private renderNotStarted(): void {
+        this.item.text = "$(lightbulb) Tokenlight: not started";
+        this.item.backgroundColor = undefined;
+        const tooltip = new vscode.MarkdownString(undefined, true);
+        tooltip.isTrusted = false;
+        tooltip.appendMarkdown("**Tokenlight**\n\n");
+        tooltip.appendText(
+            "Nothing runs yet: the daemon starts, and loads the model, with the first command " +
+                "that needs it (Attribute Continuation, Switch Attribution Method, ...).\n\n",
+        );
+        tooltip.appendText(`Method: ${this.settings.method}; model: ${this.settings.model ?? "the embedded default"}\n\n`);
+        tooltip.appendMarkdown("Click to start it and pick the attribution method.");
         this.item.tooltip = tooltip;
     }
 

@@ -14,6 +14,7 @@ import {
     CancellationTokenSource,
     ConfigurationRequest,
     createProtocolConnection,
+    DidChangeTextDocumentNotification,
     DidOpenTextDocumentNotification,
     ExitNotification,
     HoverRequest,
@@ -38,6 +39,7 @@ import {
     type WorkDoneProgressReport,
 } from "vscode-languageserver-protocol/node";
 import * as proto from "../../protocol";
+import { ResultStore, type StoredResult } from "../../results";
 
 // out/test/integration -> extension -> repository root
 const REPO = path.resolve(__dirname, "..", "..", "..", "..");
@@ -295,6 +297,53 @@ describe("protocol against the real daemon", { skip: SKIP, timeout: 300_000 }, (
         assert.equal(hints?.length ?? 0, 0, "no hints after clear");
         assert.ok(first !== undefined);
         await assert.rejects(connection.sendRequest(proto.focus, { id: first.id, target: 0 }));
+    });
+
+    it("keeps several results per document; the extension's ResultStore drops exactly what the daemon drops", async () => {
+        // The daemon has no per-result "dropped" message: the extension applies the same rules
+        // (a new result replaces the ones it overlaps; an edit drops the ones whose text it
+        // touches). Here the real daemon's answers to tokenlight/focus say which results live.
+        const store = new ResultStore();
+        const alive = async (id: string): Promise<boolean> => {
+            try {
+                await connection.sendRequest(proto.focus, { id, target: null });
+                return true;
+            } catch (error) {
+                assert.ok(error instanceof ResponseError && error.code === proto.ErrorCodes.InvalidParams, String(error));
+                return false;
+            }
+        };
+        const run = async (range: typeof PROMPT): Promise<{ stored: StoredResult; replaced: string[] }> => {
+            const result = await attribute({ range, method: "saliency", options: {}, target: { kind: "generate", maxNewTokens: 1 } });
+            const stored: StoredResult = { uri: URI, result, selection: range, request: { target: { kind: "generate" } }, focus: null };
+            return { stored, replaced: store.add(stored).map((r) => r.result.id) };
+        };
+        const line0 = PROMPT; // "def add(a, b):"
+        const line1 = { start: { line: 1, character: 4 }, end: { line: 1, character: 16 } }; // "return a + b"
+        const a = await run(line0);
+        const b = await run(line1);
+        assert.deepEqual([await alive(a.stored.result.id), await alive(b.stored.result.id)], [true, true], "two results live side by side");
+        assert.deepEqual(b.replaced, []);
+        assert.equal(store.forUri(URI).length, 2);
+
+        const c = await run({ start: { line: 0, character: 4 }, end: { line: 0, character: 14 } });
+        assert.deepEqual(c.replaced, [a.stored.result.id], "the store predicts the replacement");
+        assert.deepEqual(
+            [await alive(a.stored.result.id), await alive(b.stored.result.id), await alive(c.stored.result.id)],
+            [false, true, true],
+            "the daemon replaced the overlapped result only",
+        );
+
+        // Typing inside "return a + b" drops that result in both.
+        const edit = { range: { start: { line: 1, character: 11 }, end: { line: 1, character: 11 } }, text: "x" };
+        await connection.sendNotification(DidChangeTextDocumentNotification.type, {
+            textDocument: { uri: URI, version: 2 },
+            contentChanges: [edit],
+        });
+        const outcome = store.applyChanges(URI, [edit]);
+        assert.deepEqual(outcome.dropped.map((r) => r.result.id), [b.stored.result.id]);
+        assert.deepEqual([await alive(b.stored.result.id), await alive(c.stored.result.id)], [false, true]);
+        assert.deepEqual(store.forUri(URI).map((r) => r.result.id), [c.stored.result.id]);
     });
 
     it("never told the user about a problem with the settings the extension sends", () => {

@@ -1,27 +1,39 @@
 /**
- * Remote mode against the real daemon: `tokenlight serve --tcp 127.0.0.1:0 --token …`, reached with
- * the extension's own `connectTcp`, authenticated by `initializationOptions.token` as the extension
- * sends it. Skipped, saying why, only where the repository's .venv does not exist.
+ * Remote mode against the real daemon: `tokenlight serve --tcp|--ws 127.0.0.1:0 --token …`, reached
+ * with the extension's own `connectTcp` / `connectWebSocket` + WebSocket reader and writer,
+ * authenticated by `initializationOptions.token` as the extension sends it; a wrong token and a
+ * refused connection get the messages the extension shows. Skipped, saying why, only where the
+ * repository's .venv does not exist.
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
+    ConfigurationRequest,
     createProtocolConnection,
+    DidOpenTextDocumentNotification,
     ExitNotification,
     InitializedNotification,
     InitializeRequest,
+    InlayHintRefreshRequest,
+    LogMessageNotification,
+    PublishDiagnosticsNotification,
+    RegistrationRequest,
     ResponseError,
+    ShowMessageNotification,
     ShutdownRequest,
     StreamMessageReader,
     StreamMessageWriter,
+    WorkDoneProgressCreateRequest,
     type ProtocolConnection,
 } from "vscode-languageserver-protocol/node";
-import { connectTcp, parseServerAddress } from "../../address";
+import { connectTcp, DaemonConnectError, parseServerAddress, remoteFailureMessage } from "../../address";
 import * as proto from "../../protocol";
+import { connectWebSocket, webSocketTransports } from "../../websocket";
 
 const REPO = path.resolve(__dirname, "..", "..", "..", "..");
 const PYTHON = path.join(REPO, ".venv", "bin", "python");
@@ -39,78 +51,190 @@ const SETTINGS: proto.DaemonSettings = {
     maxNewTokens: 2,
 };
 
+const URI = "file:///tmp/tokenlight-remote/example.py";
+const TEXT = "def add(a, b):\n    return a + b\n";
+const PROMPT = { start: { line: 0, character: 0 }, end: { line: 0, character: 14 } };
+
+interface RemoteDaemon {
+    process: ChildProcessWithoutNullStreams;
+    /** What the daemon printed: `tcp://127.0.0.1:PORT` or `ws://127.0.0.1:PORT`. */
+    address: string;
+    cacheDir: string;
+}
+
+/** Starts `tokenlight serve --tcp|--ws 127.0.0.1:0 --token TOKEN` and waits for its address. */
+async function startRemoteDaemon(transport: "tcp" | "ws"): Promise<RemoteDaemon> {
+    const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "tokenlight-it-"));
+    const child = spawn(
+        PYTHON,
+        ["-m", "tokenlight", "serve", `--${transport}`, "127.0.0.1:0", "--token", TOKEN, "--cache-dir", cacheDir],
+        { cwd: REPO, env: { ...process.env, MPLBACKEND: "Agg", PYTHONUNBUFFERED: "1" } },
+    );
+    // The daemon announces the port it picked on stderr.
+    const address = await new Promise<string>((resolve, reject) => {
+        let stderr = "";
+        const timer = setTimeout(() => reject(new Error(`no "listening on" line: ${stderr}`)), 60_000);
+        child.stderr.on("data", (chunk: Buffer) => {
+            stderr += chunk.toString("utf8");
+            const match = new RegExp(`listening on (${transport}://\\S+)`).exec(stderr);
+            if (match !== null) {
+                clearTimeout(timer);
+                resolve(match[1]);
+            }
+        });
+        child.once("exit", (code) => reject(new Error(`daemon exited (${code}): ${stderr}`)));
+    });
+    return { process: child, address, cacheDir };
+}
+
+function stopRemoteDaemon(daemon: RemoteDaemon | undefined): void {
+    daemon?.process.kill();
+    if (daemon !== undefined) {
+        fs.rmSync(daemon.cacheDir, { recursive: true, force: true });
+    }
+}
+
+/** A connection over the extension's own transport for `address` (what client.ts hands the client). */
 async function open(address: string): Promise<ProtocolConnection> {
     const parsed = parseServerAddress(address);
-    assert.equal(parsed.kind, "tcp");
-    assert.ok(parsed.kind === "tcp");
-    const socket = await connectTcp(parsed.host, parsed.port);
-    const connection = createProtocolConnection(new StreamMessageReader(socket), new StreamMessageWriter(socket));
+    let connection: ProtocolConnection;
+    if (parsed.kind === "tcp") {
+        const socket = await connectTcp(parsed.host, parsed.port);
+        connection = createProtocolConnection(new StreamMessageReader(socket), new StreamMessageWriter(socket));
+    } else if (parsed.kind === "ws") {
+        const { reader, writer } = webSocketTransports(await connectWebSocket(parsed.url));
+        connection = createProtocolConnection(reader, writer);
+    } else {
+        throw new Error(parsed.reason);
+    }
+    // Server-to-client requests, answered as VS Code would.
+    connection.onRequest(InlayHintRefreshRequest.type, () => null);
+    connection.onRequest(WorkDoneProgressCreateRequest.type, () => null);
+    connection.onRequest(RegistrationRequest.type, () => null);
+    connection.onRequest(ConfigurationRequest.type, (params) => params.items.map(() => null));
+    connection.onNotification(PublishDiagnosticsNotification.type, () => undefined);
+    connection.onNotification(LogMessageNotification.type, () => undefined);
+    connection.onNotification(ShowMessageNotification.type, () => undefined);
     connection.listen();
     return connection;
 }
 
-describe("remote daemon over TCP with a token", { skip: SKIP, timeout: 120_000 }, () => {
-    let daemon: ChildProcessWithoutNullStreams;
-    let address = "";
-    let cacheDir = "";
+function initialize(connection: ProtocolConnection, token: string) {
+    return connection.sendRequest(InitializeRequest.type, {
+        processId: null,
+        rootUri: null,
+        capabilities: { workspace: { inlayHint: { refreshSupport: true } } },
+        initializationOptions: { token, tokenlight: SETTINGS } satisfies proto.InitializationOptions,
+    });
+}
 
-    before(async () => {
-        cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "tokenlight-it-"));
-        daemon = spawn(
-            PYTHON,
-            ["-m", "tokenlight", "serve", "--tcp", "127.0.0.1:0", "--token", TOKEN, "--cache-dir", cacheDir],
-            { cwd: REPO, env: { ...process.env, MPLBACKEND: "Agg" } },
-        );
-        // The daemon announces the port it picked on stderr.
-        address = await new Promise<string>((resolve, reject) => {
-            let stderr = "";
-            const timer = setTimeout(() => reject(new Error(`no "listening on" line: ${stderr}`)), 60_000);
-            daemon.stderr.on("data", (chunk: Buffer) => {
-                stderr += chunk.toString("utf8");
-                const match = /listening on (tcp:\/\/\S+)/.exec(stderr);
-                if (match !== null) {
-                    clearTimeout(timer);
-                    resolve(match[1]);
-                }
+/** A port nothing listens on (bound, then closed). */
+function closedPort(): Promise<number> {
+    return new Promise((resolve) => {
+        const server = net.createServer();
+        server.listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as net.AddressInfo;
+            server.close(() => resolve(port));
+        });
+    });
+}
+
+for (const transport of ["tcp", "ws"] as const) {
+    describe(`remote daemon over ${transport === "tcp" ? "TCP" : "WebSocket"} with a token`, { skip: SKIP, timeout: 240_000 }, () => {
+        let daemon: RemoteDaemon | undefined;
+
+        before(async () => {
+            daemon = await startRemoteDaemon(transport);
+        });
+
+        after(() => stopRemoteDaemon(daemon));
+
+        it("refuses initialize with a wrong token (Unauthorized), and the user is told to check the token", async () => {
+            assert.ok(daemon !== undefined);
+            assert.ok(daemon.address.startsWith(`${transport}://`), daemon.address);
+            const connection = await open(daemon.address);
+            let refusal: unknown;
+            await assert.rejects(initialize(connection, "wrong"), (error: unknown) => {
+                refusal = error;
+                return error instanceof ResponseError && error.code === proto.ErrorCodes.Unauthorized;
             });
-            daemon.once("exit", (code) => reject(new Error(`daemon exited (${code}): ${stderr}`)));
+            const message = remoteFailureMessage(daemon.address, refusal);
+            assert.match(message, /refused the token/);
+            assert.match(message, /tokenlight\.server\.token/);
+            assert.ok(message.includes(daemon.address), message);
+            connection.dispose();
+        });
+
+        it("serves a client that sends the token: attribute and methods over the extension's transport", async () => {
+            assert.ok(daemon !== undefined);
+            // The refused client's connection is closed by the daemon; it takes the next one.
+            const connection = await open(daemon.address);
+            const init = await initialize(connection, TOKEN);
+            assert.ok(init.capabilities.hoverProvider);
+            await connection.sendNotification(InitializedNotification.type, {});
+            await connection.sendNotification(DidOpenTextDocumentNotification.type, {
+                textDocument: { uri: URI, languageId: "python", version: 1, text: TEXT },
+            });
+            const methods = await connection.sendRequest(proto.methods, {});
+            assert.ok(methods.some((m) => m.id === "integrated_gradients"), "methods lists integrated_gradients");
+            assert.ok(methods.some((m) => m.id === "saliency"), "methods lists saliency");
+            const result = await connection.sendRequest(proto.attribute, {
+                textDocument: { uri: URI },
+                range: PROMPT,
+                target: { kind: "generate", maxNewTokens: 2 },
+                method: "saliency",
+            });
+            assert.match(result.id, /^r\d+$/);
+            assert.equal(result.method, "saliency");
+            assert.ok(result.targetTokens.length >= 1 && result.targetTokens.length <= 2);
+            assert.equal(result.scores.length, result.targetTokens.length);
+            const sources = result.sourceTokens.filter((t) => !t.special).map((t) => t.text).join("");
+            assert.equal(sources, "def add(a, b):");
+            await connection.sendRequest(ShutdownRequest.type);
+            await connection.sendNotification(ExitNotification.type);
+            connection.dispose();
         });
     });
+}
 
-    after(() => {
-        daemon.kill();
-        fs.rmSync(cacheDir, { recursive: true, force: true });
+describe("remote daemon not there", () => {
+    it("a refused TCP or WebSocket connection says nothing listens there and what to check", async () => {
+        const port = await closedPort();
+        for (const address of [`tcp://127.0.0.1:${port}`, `ws://127.0.0.1:${port}`]) {
+            const parsed = parseServerAddress(address);
+            const connecting =
+                parsed.kind === "tcp"
+                    ? connectTcp(parsed.host, parsed.port)
+                    : parsed.kind === "ws"
+                      ? connectWebSocket(parsed.url)
+                      : Promise.reject(new Error("unparsed"));
+            let failure: unknown;
+            await assert.rejects(connecting, (error: unknown) => {
+                failure = error;
+                return error instanceof DaemonConnectError && error.code === "ECONNREFUSED";
+            });
+            const message = remoteFailureMessage(address, failure);
+            assert.match(message, /nothing is listening at/);
+            assert.match(message, new RegExp(`tokenlight serve --${parsed.kind} HOST:PORT`));
+            assert.match(message, /tokenlight\.server\.address/);
+        }
     });
 
-    it("refuses initialize without the right token (Unauthorized)", async () => {
-        const connection = await open(address);
-        await assert.rejects(
-            connection.sendRequest(InitializeRequest.type, {
-                processId: null,
-                rootUri: null,
-                capabilities: {},
-                initializationOptions: { token: "wrong", tokenlight: SETTINGS } satisfies proto.InitializationOptions,
-            }),
-            (error: unknown) => error instanceof ResponseError && error.code === proto.ErrorCodes.Unauthorized,
-        );
-        connection.dispose();
-    });
-
-    it("serves a client that sends the token as initializationOptions.token", async () => {
-        // The refused client's connection is closed by the daemon; it takes the next one.
-        const connection = await open(address);
-        const init = await connection.sendRequest(InitializeRequest.type, {
-            processId: null,
-            rootUri: null,
-            capabilities: {},
-            initializationOptions: { token: TOKEN, tokenlight: SETTINGS } satisfies proto.InitializationOptions,
-        });
-        assert.ok(init.capabilities.hoverProvider);
-        await connection.sendNotification(InitializedNotification.type, {});
-        const status = await connection.sendRequest(proto.status, {});
-        assert.equal(typeof status.busy, "boolean");
-        await connection.sendRequest(ShutdownRequest.type);
-        await connection.sendNotification(ExitNotification.type);
-        connection.dispose();
+    it("a WebSocket handshake with a server that is not a WebSocket daemon says so", async () => {
+        // A plain HTTP server: it answers the upgrade request with 404.
+        const http = await import("node:http");
+        const server = http.createServer((_req, res) => res.writeHead(404).end());
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        const { port } = server.address() as net.AddressInfo;
+        try {
+            let failure: unknown;
+            await assert.rejects(connectWebSocket(`ws://127.0.0.1:${port}/`), (error: unknown) => {
+                failure = error;
+                return error instanceof DaemonConnectError && error.code === "EHANDSHAKE";
+            });
+            assert.match(remoteFailureMessage(`ws://127.0.0.1:${port}`, failure), /did not accept a WebSocket connection.*--ws/);
+        } finally {
+            server.close();
+        }
     });
 });

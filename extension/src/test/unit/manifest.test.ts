@@ -9,6 +9,8 @@ import { Settings, type ConfigReader } from "../../settings";
 const manifest = JSON.parse(fs.readFileSync(path.resolve(__dirname, "..", "..", "..", "package.json"), "utf8")) as {
     engines: { vscode: string };
     main: string;
+    activationEvents: string[];
+    dependencies: Record<string, string>;
     contributes: {
         commands: { command: string; title: string; category: string }[];
         configuration: { properties: Record<string, { description?: string; markdownDescription?: string }> };
@@ -51,6 +53,15 @@ describe("package.json", () => {
         const [major, minor] = manifest.engines.vscode.replace(/^\^/, "").split(".").map(Number);
         assert.ok(major === 1 && minor <= 139, manifest.engines.vscode);
         assert.equal(manifest.main, "./dist/extension.js");
+    });
+    it("activates after start-up (for the status bar item), never eagerly with `*`", () => {
+        assert.deepEqual(manifest.activationEvents, ["onStartupFinished"]);
+    });
+    it("pins every runtime dependency to an exact version (they are bundled)", () => {
+        for (const [name, version] of Object.entries(manifest.dependencies)) {
+            assert.match(version, /^\d+\.\d+\.\d+$/, `${name}@${version}`);
+        }
+        assert.ok("ws" in manifest.dependencies, "ws: the WebSocket transport (Node 20 has no global WebSocket)");
     });
     it("binds Attribute Continuation to a key in the editor", () => {
         const binding = manifest.contributes.keybindings.find((k) => k.command === COMMAND_IDS.attributeContinuation);

@@ -4,6 +4,7 @@ import type { AttributeResult } from "../../protocol";
 import {
     applyChanges,
     classifyChange,
+    replaces,
     ResultStore,
     resultExtent,
     shiftPosition,
@@ -124,39 +125,116 @@ describe("applyChanges", () => {
     });
 });
 
+/** A result of `uri` whose selection (and only source token) is `selection`. */
+function at(id: string, selection: Range, uri = "file:///a.py"): StoredResult {
+    const s = stored(id, uri);
+    s.selection = selection;
+    s.result = {
+        ...s.result,
+        sourceTokens: [
+            { text: "<bos>", range: null, special: true },
+            { text: "x", range: selection, special: false },
+        ],
+        scores: [[0.1, 0.2]],
+    };
+    return s;
+}
+
+describe("replaces (mirrors the daemon's Anchor.overlaps)", () => {
+    it("a result replaces one whose text it overlaps, not one beside it", () => {
+        assert.equal(replaces(at("n", r(2, 0, 2, 10)), at("o", r(2, 5, 2, 20))), true);
+        assert.equal(replaces(at("n", r(2, 0, 2, 10)), at("o", r(2, 0, 2, 10))), true);
+        assert.equal(replaces(at("n", r(2, 0, 2, 10)), at("o", r(2, 10, 2, 20))), false, "touching ends");
+        assert.equal(replaces(at("n", r(2, 0, 2, 10)), at("o", r(5, 0, 5, 10))), false, "another line");
+    });
+    it("following targets are part of the text", () => {
+        const following = at("o", r(2, 0, 2, 5));
+        following.result.targetTokens = [{ text: "y", range: r(2, 5, 3, 2), probability: 0.5 }];
+        assert.equal(replaces(at("n", r(3, 0, 3, 4)), following), true);
+    });
+    it("an empty selection replaces only a result with the same selection", () => {
+        assert.equal(replaces(at("n", r(4, 2, 4, 2)), at("o", r(4, 2, 4, 2))), true);
+        assert.equal(replaces(at("n", r(4, 2, 4, 2)), at("o", r(4, 0, 4, 6))), false);
+    });
+});
+
 describe("ResultStore", () => {
-    it("keeps one result per document and finds it by id", () => {
+    it("keeps every result of a document whose texts do not overlap, each findable by id", () => {
         const store = new ResultStore();
-        store.set(stored("r1"));
-        store.set(stored("r2"));
-        assert.equal(store.get("file:///a.py")?.result.id, "r2");
-        assert.equal(store.byId("r1"), undefined);
+        assert.deepEqual(store.add(at("r1", r(0, 0, 0, 10))), []);
+        assert.deepEqual(store.add(at("r2", r(3, 0, 3, 10))), []);
+        assert.deepEqual(
+            store.forUri("file:///a.py").map((s) => s.result.id),
+            ["r1", "r2"],
+        );
+        assert.equal(store.byId("r1")?.uri, "file:///a.py");
         assert.equal(store.byId("r2")?.uri, "file:///a.py");
+        assert.equal(store.size, 2);
     });
-    it("prefers the active document's result, else the most recent", () => {
+    it("a new result replaces the ones it overlaps (as the daemon does) and returns them", () => {
         const store = new ResultStore();
-        store.set(stored("a", "file:///a.py"));
-        store.set(stored("b", "file:///b.py"));
-        assert.equal(store.current("file:///a.py")?.result.id, "a");
-        assert.equal(store.current("file:///other.py")?.result.id, "b");
-        assert.equal(store.current()?.result.id, "b");
+        store.add(at("r1", r(0, 0, 0, 10)));
+        store.add(at("r2", r(3, 0, 3, 10)));
+        const replaced = store.add(at("r3", r(0, 4, 0, 12)));
+        assert.deepEqual(replaced.map((s) => s.result.id), ["r1"]);
+        assert.deepEqual(store.forUri("file:///a.py").map((s) => s.result.id), ["r2", "r3"]);
+        assert.equal(store.byId("r1"), undefined);
+        assert.equal(store.latest()?.result.id, "r3");
     });
-    it("reports what an edit did and forgets dropped results", () => {
+    it("acts on the result under the cursor, else the active document's latest, else the latest", () => {
         const store = new ResultStore();
-        store.set(stored());
-        assert.equal(store.applyChanges("file:///zzz", []), "none");
-        assert.equal(store.applyChanges("file:///a.py", [change(r(9, 0, 9, 0), "x")]), "unchanged");
-        assert.equal(store.applyChanges("file:///a.py", [change(r(0, 0, 0, 0), "\n")]), "shifted");
-        assert.deepEqual(store.get("file:///a.py")?.selection, r(3, 4, 3, 11));
-        assert.equal(store.applyChanges("file:///a.py", [change(r(3, 5, 3, 6), "")]), "dropped");
-        assert.equal(store.get("file:///a.py"), undefined);
+        store.add(at("a1", r(0, 0, 0, 10)));
+        store.add(at("a2", r(3, 0, 3, 10)));
+        store.add(at("b1", r(0, 0, 0, 10), "file:///b.py"));
+        // Under the cursor (the selection's end counts: where the cursor is after selecting).
+        assert.equal(store.current("file:///a.py", { line: 0, character: 4 })?.result.id, "a1");
+        assert.equal(store.current("file:///a.py", { line: 0, character: 10 })?.result.id, "a1");
+        assert.equal(store.current("file:///a.py", { line: 3, character: 0 })?.result.id, "a2");
+        // Not under any: the active document's most recent, then the most recent anywhere.
+        assert.equal(store.current("file:///a.py", { line: 9, character: 0 })?.result.id, "a2");
+        assert.equal(store.current("file:///a.py")?.result.id, "a2");
+        assert.equal(store.current("file:///other.py", { line: 0, character: 4 })?.result.id, "b1");
+        assert.equal(store.current()?.result.id, "b1");
     });
-    it("sets focus and clears everything", () => {
+    it("focusing a result makes it the most recent and keeps the others", () => {
         const store = new ResultStore();
-        store.set(stored());
-        assert.equal(store.setFocus("file:///a.py", 0)?.focus, 0);
-        assert.equal(store.setFocus("file:///none", 0), undefined);
-        assert.deepEqual(store.clear(), ["file:///a.py"]);
+        store.add(at("r1", r(0, 0, 0, 10)));
+        store.add(at("r2", r(3, 0, 3, 10)));
+        assert.equal(store.setFocus("r1", 0)?.focus, 0);
+        assert.equal(store.byId("r1")?.focus, 0);
+        assert.equal(store.byId("r2")?.focus, null);
+        assert.equal(store.current("file:///a.py")?.result.id, "r1");
+        assert.equal(store.setFocus("gone", 0), undefined);
+    });
+    it("an edit drops only the results whose text it touches, and shifts the ones after it", () => {
+        const store = new ResultStore();
+        store.add(at("r1", r(0, 0, 0, 10)));
+        store.add(at("r2", r(3, 0, 3, 10)));
+        assert.deepEqual(store.applyChanges("file:///zzz", []), { dropped: [], shifted: false });
+        assert.deepEqual(store.applyChanges("file:///a.py", [change(r(9, 0, 9, 0), "x")]), { dropped: [], shifted: false });
+        // Typing inside r1 drops it; r2, below, moves down a line with the inserted newline.
+        const outcome = store.applyChanges("file:///a.py", [change(r(0, 5, 0, 5), "\n")]);
+        assert.deepEqual(outcome.dropped.map((s) => s.result.id), ["r1"]);
+        assert.equal(outcome.shifted, true);
+        assert.deepEqual(store.forUri("file:///a.py").map((s) => s.result.id), ["r2"]);
+        assert.deepEqual(store.byId("r2")?.selection, r(4, 0, 4, 10));
+        assert.equal(store.latest()?.result.id, "r2");
+        store.applyChanges("file:///a.py", [change(r(4, 1, 4, 2), "")]);
+        assert.deepEqual(store.uris(), []);
+        assert.equal(store.latest(), undefined);
+    });
+    it("deletes one result, a document's results, or everything", () => {
+        const store = new ResultStore();
+        store.add(at("a1", r(0, 0, 0, 10)));
+        store.add(at("a2", r(3, 0, 3, 10)));
+        store.add(at("b1", r(0, 0, 0, 10), "file:///b.py"));
+        assert.equal(store.delete("a2")?.result.id, "a2");
+        assert.equal(store.delete("a2"), undefined);
+        assert.equal(store.current("file:///a.py")?.result.id, "a1");
+        assert.deepEqual(store.deleteUri("file:///a.py").map((s) => s.result.id), ["a1"]);
+        assert.deepEqual(store.uris(), ["file:///b.py"]);
+        assert.deepEqual(store.clear().map((s) => s.result.id), ["b1"]);
         assert.equal(store.current(), undefined);
+        assert.equal(store.size, 0);
     });
 });
