@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from collections.abc import Awaitable
 from pathlib import Path
@@ -60,9 +61,15 @@ def utf16_units(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def lsp_lines(document: str) -> list[str]:
+    """Lines as LSP (and VS Code) count them: broken at \\n, \\r\\n and \\r only, never at the form
+    feeds, U+2028 and the like that ``str.splitlines`` also breaks at."""
+    return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z", document)
+
+
 def text_at(document: str, rng: dict[str, Any]) -> str:
     """The text of ``document`` under an LSP range given in UTF-16 code units (what VS Code does)."""
-    lines = document.splitlines(keepends=True)
+    lines = lsp_lines(document)
 
     def offset(pos: dict[str, int]) -> int:
         if pos["line"] == len(lines):

@@ -154,3 +154,24 @@ def _focus_error(daemon, result_id: str) -> str:
     except JsonRpcException as exc:
         return exc.message
     raise AssertionError("focus on a dropped result should fail")
+
+
+def test_lines_are_counted_as_the_editor_counts_them(daemon, new_uri):
+    """LSP breaks lines at \\n, \\r\\n and \\r only. A form feed (a page break in Python sources),
+    U+2028 or NEL is not a line break to the editor: an incremental edit on a line after them lands
+    where the editor made it, and the result's ranges name the editor's lines."""
+    uri = new_uri()
+    text = "import os\x0c\n\x0cdef f():\u2028    return 1\x85\nvalue = f()\n"
+    daemon.open(uri, text)
+    edited = text.replace("value = f()", "new_value = f()")
+    daemon.edit(uri, (2, 0), (2, 0), "new_", edited)  # line 2 as the editor counts: "value = f()"
+    line = "new_value = f()"
+    res = daemon.attribute(
+        uri, lsp_range((2, 0), (2, len(line))), target={"kind": "generate", "maxNewTokens": 1}, method="saliency"
+    )
+    sources = [t for t in res["sourceTokens"] if not t["special"]]
+    assert "".join(t["text"] for t in sources) == line
+    for tok in sources:
+        assert tok["range"]["start"]["line"] == 2 and text_at(edited, tok["range"]) == tok["text"], tok
+    hover = daemon.hover(uri, 2, line.index("f()"))
+    assert hover is not None and hover.range.start.line == 2

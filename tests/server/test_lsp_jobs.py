@@ -66,6 +66,10 @@ def test_cancel_request_stops_the_job_and_the_next_one_runs(daemon, new_uri):
         with pytest.raises(JsonRpcException) as info:
             await long_job
         assert info.value.code == -32800  # RequestCancelled
+        # VS Code's Cancel also sends the progress cancel, which arrives after the job has ended
+        daemon.client.protocol.notify(
+            types.WINDOW_WORK_DONE_PROGRESS_CANCEL, types.WorkDoneProgressCancelParams(token=token)
+        )
         # the next job runs as soon as the engine reaches its next chunk boundary
         after = await daemon.request(
             "tokenlight/attribute",
@@ -85,6 +89,7 @@ def test_cancel_request_stops_the_job_and_the_next_one_runs(daemon, new_uri):
     kinds = [value["kind"] for tok, value in daemon.progress if tok == token]
     assert kinds[0] == "begin" and kinds[-1] == "end"
     assert quick["id"] != after["id"]
+    assert "unknown token" not in daemon.log_tail(400)
 
 
 def test_work_done_progress_cancel_stops_the_job(daemon, new_uri):

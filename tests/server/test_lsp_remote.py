@@ -1,11 +1,13 @@
-"""Remote mode: the token check on TCP and WebSocket binds, refusing an open bind without a token.
-Real processes, real sockets."""
+"""Remote mode: the token check on TCP and WebSocket binds, refusing an open bind without a token,
+``exit`` ending a connection but not the daemon, SIGTERM ending the daemon. Real processes, real
+sockets. Several clients at once: test_lsp_multi_client.py."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -32,8 +34,8 @@ def test_open_bind_without_token_refuses_to_start(tmp_path):
     assert len(lines) == 1 and "binding 0.0.0.0 exposes the model" in lines[0] and "--token" in lines[0]
 
 
-def test_ws_serves_a_client_that_has_the_token(tmp_path):
-    """WebSocket mode end to end: a real pygls client over a real WebSocket, token checked."""
+def test_ws_serves_clients_that_have_the_token(tmp_path):
+    """WebSocket mode end to end: real pygls clients over real WebSockets, two at once, token checked."""
     process = subprocess.Popen(
         [*SERVER, "--ws", "127.0.0.1:0", "--token", "s3cret", "--log-file", str(tmp_path / "daemon.log")],
         stdout=subprocess.PIPE,
@@ -53,17 +55,33 @@ def test_ws_serves_a_client_that_has_the_token(tmp_path):
             )
         await wrong.stop()
         await asyncio.sleep(0.2)
-        client = make_client()
-        await client.start_ws("127.0.0.1", port)
-        await client.initialize_async(
-            types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options={"token": "s3cret"})
+        clients = [make_client(), make_client()]  # two at once, each its own session
+        for client in clients:
+            await client.start_ws("127.0.0.1", port)
+            await client.initialize_async(
+                types.InitializeParams(
+                    capabilities=types.ClientCapabilities(), initialization_options={"token": "s3cret"}
+                )
+            )
+            client.initialized(types.InitializedParams())
+        answers = await asyncio.gather(
+            *(client.protocol.send_request_async("tokenlight/methods", {}) for client in clients)
         )
-        client.initialized(types.InitializedParams())
-        methods = await client.protocol.send_request_async("tokenlight/methods", {})
-        await client.shutdown_async(None)
-        client.exit(None)
-        await client.stop()
-        return info.value.message, [m["id"] for m in methods]
+        # a 2.5 MB file is one didOpen message: above websockets' 1 MiB default, within our limit
+        big = "x = 1\n" * 420_000
+        clients[0].text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(uri="file:///big.py", language_id="python", version=1, text=big)
+            )
+        )
+        status = await clients[0].protocol.send_request_async("tokenlight/status", {})
+        assert status["sessions"] == 2
+        for client in clients:
+            await client.shutdown_async(None)
+            client.exit(None)
+            await client.stop()
+        assert [m["id"] for m in answers[0]] == [m["id"] for m in answers[1]]
+        return info.value.message, [m["id"] for m in answers[0]]
 
     try:
         line = process.stderr.readline()
@@ -120,7 +138,18 @@ async def _tcp_scenario(port: int) -> dict[str, object]:
     seen["status"] = status
     await client.shutdown_async(None)
     client.exit(None)
+    seen["exit-closed"] = await closed(client)  # exit ends this client's connection ...
     await client.stop()
+
+    # ... not the daemon: the next client is served (a fresh session: its own settings)
+    again = make_client()
+    await initialize(again, {"token": "s3cret"})
+    again.initialized(types.InitializedParams())
+    seen["again"] = await again.protocol.send_request_async("tokenlight/status", {})
+    await again.shutdown_async(None)
+    again.exit(None)
+    await closed(again)
+    await again.stop()
     return seen
 
 
@@ -146,7 +175,11 @@ def test_tcp_token_check(tmp_path):
         status = seen["status"]
         assert status["startup"]["torchImportedAtInitialize"] is False
         assert status["settings"]["maxNewTokens"] == 1
-        assert process.wait(timeout=30) == 0  # exit after shutdown ends the daemon
+        assert seen["exit-closed"] is True
+        assert seen["again"]["settings"]["maxNewTokens"] == 8
+        assert process.poll() is None  # remote mode: exit ends a connection, never the daemon
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0  # SIGTERM stops it cleanly
     finally:
         if process.poll() is None:
             process.kill()

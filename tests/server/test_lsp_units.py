@@ -3,6 +3,8 @@ escaping, settings, parameter parsing, progress throttling and bind checks."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -189,3 +191,51 @@ def test_bind_addresses_and_the_token_rule():
     check_bind(parse_address("0.0.0.0:1"), "token")
     with pytest.raises(TransportError, match="--token"):
         check_bind(parse_address("0.0.0.0:1"), None)
+
+
+def test_worker_runs_every_clients_jobs_in_arrival_order_and_cancels_by_owner():
+    """The shared worker: one job at a time in arrival order whoever submitted it; cancelling one
+    owner's jobs skips its waiting ones and leaves everyone else's."""
+    import asyncio
+    import threading
+
+    from tokenlight.server.worker import JobCancelled, Worker
+
+    async def scenario():
+        worker = Worker()
+        gate = threading.Event()
+        ran: list[str] = []
+
+        def work(name: str):
+            def run(ctx):
+                if name == "a1":
+                    gate.wait(10)
+                ran.append(name)
+                return name
+
+            return run
+
+        jobs = [
+            worker.submit(name, work(name), owner=owner) for name, owner in [("a1", 1), ("b1", 2), ("a2", 1), ("b2", 2)]
+        ]
+        while worker.current is None:
+            await asyncio.sleep(0.01)
+        listed = [(job.name, state, job.owner) for job, state in worker.jobs()]
+        cancelled = worker.cancel_owned_by(1)
+        after_cancel = [(job.name, state) for job, state in worker.jobs()]
+        gate.set()
+        results = await asyncio.gather(*(job.future for job in jobs), return_exceptions=True)
+        worker.stop()
+        return listed, [job.name for job in cancelled], after_cancel, results, ran, jobs
+
+    listed, cancelled, after_cancel, results, ran, jobs = asyncio.run(scenario())
+    assert listed == [("a1", "running", 1), ("b1", "queued", 2), ("a2", "queued", 1), ("b2", "queued", 2)]
+    assert cancelled == ["a1", "a2"]
+    assert after_cancel == [("a1", "running"), ("b1", "queued"), ("b2", "queued")]
+    # a1 was already inside its work (it would stop at its next chunk; this one has none): it finishes
+    assert results[0] == "a1" and results[1] == "b1" and isinstance(results[2], JobCancelled) and results[3] == "b2"
+    assert ran == ["a1", "b1", "b2"]
+    assert [job.id for job in jobs] == sorted(job.id for job in jobs)
+    done = [job for job in jobs if job.started is not None]
+    assert all(x.finished <= y.started for x, y in itertools.pairwise(done))
+    assert jobs[2].started is None  # skipped, never run

@@ -5,16 +5,24 @@ imported on the worker thread after ``initialized`` (for ``tokenlight/methods``)
 on first use. Heavy requests (attribute, loadModel) are ``async`` handlers that queue a job on the
 worker and await it, so that ``$/cancelRequest`` reaches them; every other handler is answered from
 the event loop, from stored plain data, while a job runs.
+
+One :class:`TokenlightServer` is one session: one client's documents, results, settings, progress
+tokens and login state. What the sessions of one daemon process share lives in a :class:`Backend`:
+the worker (one FIFO queue of heavy jobs), the runner (the resident model), the results cache and the
+method list. Over stdio there is one session; in remote mode (``transport.py``) each connection gets
+its own session on the one backend.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import sys
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
@@ -33,7 +41,7 @@ from .diagnostics import diagnostics
 from .documents import ResultStore, StoredResult
 from .hover import hover_markdown
 from .inlay import inlay_hints
-from .positions import PositionError, TextIndex
+from .positions import LspLinesWorkspace, PositionError, TextIndex
 from .progress import WorkDone
 from .runner import Job, ModelRequest, Runner
 from .settings import Settings, section
@@ -45,9 +53,11 @@ LOGIN_TIMEOUT_S = 30.0
 
 
 class TokenlightProtocol(LanguageServerProtocol):
-    """pygls' protocol with three changes: ``tokenlight/*`` params stay plain JSON, a token gate
-    for remote mode, and didChange left to our handler (which must see each change's span *before*
-    it is applied, to move stored results)."""
+    """pygls' protocol with these changes: ``tokenlight/*`` params stay plain JSON; a token gate for
+    remote mode; didChange left to our handler (which must see each change's span *before* it is
+    applied, to move stored results); documents split into lines the way LSP does (see
+    :class:`~.positions.LspLinesWorkspace`); and in remote mode ``exit`` ends the connection, not
+    the daemon that other clients share."""
 
     _server: TokenlightServer
 
@@ -71,6 +81,39 @@ class TokenlightProtocol(LanguageServerProtocol):
             return
         super().handle_message(message)
 
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams):
+        # pygls builds its Workspace before it hands over to our initialize handler (its first
+        # yield); no document is open yet, so swapping in one with LSP line breaks loses nothing
+        steps = super().lsp_initialize(params)
+        try:
+            request = next(steps)
+        except StopIteration as done:
+            self._adopt_lsp_lines()
+            return done.value
+        self._adopt_lsp_lines()
+        while True:
+            value = yield request
+            try:
+                request = steps.send(value)
+            except StopIteration as done:
+                return done.value
+
+    def _adopt_lsp_lines(self) -> None:
+        workspace = self._workspace
+        if workspace is not None and not isinstance(workspace, LspLinesWorkspace):
+            self._workspace = LspLinesWorkspace.like(workspace)
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args):
+        close = self._server.close_connection
+        if close is None:  # stdio: the process ends, as pygls does it
+            yield from super().lsp_exit(*args)
+            return
+        # remote: this client leaves; the daemon goes on serving the others and the next
+        log.info("session %d: exit: closing its connection", self._server.session_id)
+        close()
+
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
@@ -88,23 +131,82 @@ class TokenlightProtocol(LanguageServerProtocol):
             if (handler := self.fm.features.get(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)) is not None:
                 yield handler, (params,), None
             return
+        if params.token in self._server.ended_progress_tokens:
+            log.debug("progress cancel for %r after its job ended", params.token)
+            return
         yield from super().lsp_work_done_progress_cancel(params)
 
-    def reset_session(self) -> None:
-        """Forget the previous connection (remote mode serves one client after another)."""
-        for future in list(self._request_futures.values()):
+    def cancel_in_flight(self) -> int:
+        """Cancel every request this session is still answering and every request it is waiting
+        on from its client (the connection is gone); returns how many."""
+        futures = [future for future in self._request_futures.values() if not future.done()]
+        for future in futures:
             future.cancel()
-        self._request_futures.clear()
-        self.progress.tokens.clear()
-        self._shutdown = False
+        return len(futures)
+
+
+class _Discard:
+    """The writer of a session whose connection is gone: late answers and progress go nowhere."""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Backend:
+    """What every session of one daemon process shares: the worker (one FIFO queue, one job at a
+    time: one model, one GPU), the runner (the resident model, loaded for whichever model a job
+    asks for), the results cache and the method list; and the sessions connected now."""
+
+    def __init__(self, cache: ResultCache | None = None) -> None:
+        self.cache = cache if cache is not None else ResultCache()
+        self.runner = Runner(self.cache)
+        self.worker = Worker()
+        self.methods: list[dict[str, Any]] | None = None
+        self._methods_future: asyncio.Future[list[dict[str, Any]]] | None = None
+        self.sessions: dict[int, TokenlightServer] = {}
+        self._session_ids = itertools.count(1)
+        self.started = time.monotonic()
+
+    def attach(self, session: TokenlightServer) -> int:
+        session_id = next(self._session_ids)
+        self.sessions[session_id] = session
+        return session_id
+
+    def detach(self, session_id: int) -> None:
+        self.sessions.pop(session_id, None)
+
+    def ms(self, monotonic: float | None) -> float | None:
+        """A ``time.monotonic()`` instant as milliseconds since the daemon started."""
+        return None if monotonic is None else round((monotonic - self.started) * 1000, 3)
+
+    def ensure_methods(self) -> asyncio.Future[list[dict[str, Any]]]:
+        """Import the engine on the worker (once per process) and describe its methods."""
+        if self._methods_future is None:
+            job = self.worker.submit("methods", lambda _ctx: self.runner.methods())
+            self._methods_future = job.future
+
+            def keep(future: asyncio.Future[list[dict[str, Any]]]) -> None:
+                if not future.cancelled() and future.exception() is None:
+                    self.methods = future.result()
+                else:
+                    self._methods_future = None  # try again on the next request
+
+            job.future.add_done_callback(keep)
+        return self._methods_future
 
 
 class TokenlightServer(LanguageServer):
-    """The daemon's state: settings, stored results, the worker and the engine runner."""
+    """One client's session: its settings, documents, stored results, progress tokens and login
+    state, over the :class:`Backend` it shares with the daemon's other sessions."""
 
     protocol: TokenlightProtocol
 
-    def __init__(self, *, token: str | None = None, cache: ResultCache | None = None) -> None:
+    def __init__(
+        self, *, token: str | None = None, cache: ResultCache | None = None, backend: Backend | None = None
+    ) -> None:
         super().__init__(
             "tokenlight",
             __version__,
@@ -112,32 +214,61 @@ class TokenlightServer(LanguageServer):
             protocol_cls=TokenlightProtocol,
             converter_factory=proto.converter_factory,
         )
+        self.backend = backend if backend is not None else Backend(cache)
+        self.session_id = self.backend.attach(self)
         self.token = token
         self.authenticated = token is None
         self.settings = Settings()
         self.store = ResultStore()
-        self.cache = cache if cache is not None else ResultCache()
-        self.runner = Runner(self.cache)
-        self.worker = Worker()
-        self.methods: list[dict[str, Any]] | None = None
-        self._methods_future: asyncio.Future[list[dict[str, Any]]] | None = None
         self.progress_jobs: dict[int | str, QueuedJob] = {}
+        # VS Code's Cancel sends $/cancelRequest *and* window/workDoneProgress/cancel; whichever comes
+        # second names a token whose job has already ended: remembered so that it is not "unknown"
+        self.ended_progress_tokens: deque[int | str] = deque(maxlen=64)
         self.startup: dict[str, Any] = {"torchImportedAtInitialize": None, "initializeMs": None}
-        self.close_connection: Callable[[], None] | None = None
+        self.close_connection: Callable[[], None] | None = None  # remote mode: hang up on this client
+        self.connected = True
         self._started = time.perf_counter()
 
-    # ------------------------------------------------------------------------------------------
-    def begin_session(self, close: Callable[[], None]) -> None:
-        self.protocol.reset_session()
-        self.store.clear_all()
-        self.authenticated = self.token is None
-        self.close_connection = close
+    @property
+    def cache(self) -> ResultCache:
+        return self.backend.cache
 
+    @property
+    def runner(self) -> Runner:
+        return self.backend.runner
+
+    @property
+    def worker(self) -> Worker:
+        return self.backend.worker
+
+    @property
+    def methods(self) -> list[dict[str, Any]] | None:
+        return self.backend.methods
+
+    # ------------------------------------------------------------------------------------------
     def end_session(self) -> None:
+        """The client's connection is gone (remote mode): cancel this session's requests and jobs
+        (only its own: a waiting job is skipped, a running one stops at its next chunk), stop
+        writing, and leave the backend. Other sessions and the listener are untouched."""
+        if not self.connected:
+            return
+        self.connected = False
         self.close_connection = None
+        self.protocol.set_writer(_Discard())
+        jobs = self.worker.cancel_owned_by(self.session_id)
+        requests = self.protocol.cancel_in_flight()
         for job in self.progress_jobs.values():
             job.cancel()
         self.progress_jobs.clear()
+        self.store.clear_all()
+        self.backend.detach(self.session_id)
+        log.info(
+            "session %d ended: %d request(s) cancelled, %d job(s) cancelled%s",
+            self.session_id,
+            requests,
+            len(jobs),
+            f" ({', '.join(f'job {job.id}' for job in jobs)})" if jobs else "",
+        )
 
     def check_token(self, options: Any) -> None:
         """Remote mode: accept ``initialize`` only with the right token, else error and hang up."""
@@ -168,19 +299,8 @@ class TokenlightServer(LanguageServer):
         return doc
 
     def ensure_methods(self) -> asyncio.Future[list[dict[str, Any]]]:
-        """Import the engine on the worker (once) and describe its methods."""
-        if self._methods_future is None:
-            job = self.worker.submit("methods", lambda _ctx: self.runner.methods())
-            self._methods_future = job.future
-
-            def keep(future: asyncio.Future[list[dict[str, Any]]]) -> None:
-                if not future.cancelled() and future.exception() is None:
-                    self.methods = future.result()
-                else:
-                    self._methods_future = None  # try again on the next request
-
-            job.future.add_done_callback(keep)
-        return self._methods_future
+        """Import the engine on the worker (once per process) and describe its methods."""
+        return self.backend.ensure_methods()
 
     def publish(self, uri: str) -> None:
         """(Re)publish a document's diagnostics: empty when it has no unconverged result."""
@@ -365,7 +485,7 @@ async def attribute(ls: TokenlightServer, params: Any) -> dict[str, Any]:
     ls.ensure_methods()
     anchor = ls.store.reserve(p.uri, start, end)
     try:
-        data = await _run(
+        data, queued = await _run(
             ls, "attribute", lambda ctx: ls.runner.attribute(job, ctx.report, ctx.is_cancelled), p.work_done_token
         )
     finally:
@@ -389,7 +509,9 @@ async def attribute(ls: TokenlightServer, params: Any) -> dict[str, Any]:
         log.info("%s replaces %s", stored.id, ", ".join(r.id for r in replaced))
     ls.publish(p.uri)
     ls.refresh_inlay_hints()
-    return proto.attribute_result(stored, index, (time.perf_counter() - started) * 1000)
+    result = proto.attribute_result(stored, index, (time.perf_counter() - started) * 1000)
+    result["job"] = _job_times(ls, queued)
+    return result
 
 
 async def methods(ls: TokenlightServer, params: Any) -> list[dict[str, Any]]:
@@ -404,24 +526,31 @@ async def methods(ls: TokenlightServer, params: Any) -> list[dict[str, Any]]:
 
 
 async def load_model(ls: TokenlightServer, params: Any) -> dict[str, Any]:
-    """``tokenlight/loadModel``: load (or keep) a model and make it the default for later requests."""
+    """``tokenlight/loadModel``: load (or keep) a model and make it this client's default for later
+    requests (other clients keep theirs: the next job that asks for another model loads that one)."""
     p = proto.parse_load_model(params)
     request = ModelRequest(p.model, p.device or ls.settings.device, p.dtype or ls.settings.dtype)
-    info = await _run(ls, "load model", lambda ctx: ls.runner.load(request, ctx.report), p.work_done_token)
+    info, _ = await _run(ls, "load model", lambda ctx: ls.runner.load(request, ctx.report), p.work_done_token)
     ls.settings, _ = ls.settings.updated({"model": request.name, "device": request.device, "dtype": request.dtype})
     return proto.load_model_result(info)
 
 
 def status(ls: TokenlightServer, params: Any) -> dict[str, Any]:
-    """``tokenlight/status``: the resident model, memory in use, the queue and the cache."""
+    """``tokenlight/status``: the resident model, memory in use, the shared queue (this client's
+    jobs marked ``mine``; other clients' jobs show only their id, kind and state), the cache."""
     info = ls.runner.info
+    jobs = ls.worker.jobs()
     return {
         "model": info.name if info else None,
         "device": info.device if info else None,
         "dtype": info.dtype if info else None,
         "memory": ls.runner.memory_bytes(),
         "busy": ls.worker.busy,
-        "queue": ls.worker.queued,
+        "queue": sum(1 for _, state in jobs if state == "queued"),
+        "jobs": [
+            {"id": job.id, "name": job.name, "state": state, "mine": job.owner == ls.session_id} for job, state in jobs
+        ],
+        "sessions": len(ls.backend.sessions),
         "cache": {
             "entries": ls.cache.entries(),
             "hits": ls.cache.hits,
@@ -476,14 +605,16 @@ def _resolve_target(spec: proto.TargetSpec | None, default_tokens: int, rest: st
     return spec
 
 
-async def _run(ls: TokenlightServer, name: str, work: Callable, token: int | str | None) -> Any:
-    """Queue ``work`` on the worker with progress under ``token``; map its failure to an error.
+async def _run(ls: TokenlightServer, name: str, work: Callable, token: int | str | None) -> tuple[Any, QueuedJob]:
+    """Queue ``work`` on the shared worker with progress under ``token``; map its failure to an
+    error. Returns the value and the finished job (for its times).
 
     The await is where ``$/cancelRequest`` lands (CancelledError): the job's cancel flag is set,
-    the engine stops at its next chunk, and pygls answers RequestCancelled.
+    the engine stops at its next chunk, and pygls answers RequestCancelled. A client that
+    disconnects cancels its handlers the same way.
     """
     progress = WorkDone(ls, token, f"Tokenlight: {name}")
-    job = ls.worker.submit(name, work, on_progress=progress.report)
+    job = ls.worker.submit(name, work, on_progress=progress.report, owner=ls.session_id)
     if token is not None:
         ls.progress_jobs[token] = job
     try:
@@ -501,8 +632,21 @@ async def _run(ls: TokenlightServer, name: str, work: Callable, token: int | str
     finally:
         if token is not None and ls.progress_jobs.get(token) is job:
             del ls.progress_jobs[token]
+            ls.ended_progress_tokens.append(token)
     progress.end("done")
-    return value
+    return value, job
+
+
+def _job_times(ls: TokenlightServer, job: QueuedJob) -> dict[str, Any]:
+    """Where a request's job sat in the shared queue: its number (arrival order across all
+    clients), how long it waited, and when it ran (ms since the daemon started)."""
+    started = job.started if job.started is not None else job.submitted
+    return {
+        "id": job.id,
+        "waitedMs": round((started - job.submitted) * 1000, 3),
+        "startedMs": ls.backend.ms(job.started),
+        "finishedMs": ls.backend.ms(job.finished),
+    }
 
 
 def _rpc_error(exc: Exception) -> JsonRpcException:
@@ -526,9 +670,12 @@ def _rpc_error(exc: Exception) -> JsonRpcException:
 # ----------------------------------------------------------------------------------------------
 
 
-def build_server(*, token: str | None = None, cache: ResultCache | None = None) -> TokenlightServer:
-    """A server with every feature registered (one server per process)."""
-    ls = TokenlightServer(token=token, cache=cache)
+def build_server(
+    *, token: str | None = None, cache: ResultCache | None = None, backend: Backend | None = None
+) -> TokenlightServer:
+    """A session with every feature registered: the one session of a stdio daemon, or one per
+    connection in remote mode (all on the same ``backend``; a new one when none is given)."""
+    ls = TokenlightServer(token=token, cache=cache, backend=backend)
     ls.feature(types.INITIALIZE)(initialize)
     ls.feature(types.INITIALIZED)(initialized)
     ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)(did_change_configuration)

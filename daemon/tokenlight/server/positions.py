@@ -6,18 +6,68 @@ unit when the client offered that first. pygls' document codec counts the units;
 the line table once per document snapshot (a result has hundreds of tokens to place) and strict
 validation, because a range outside the document must be an error, not silently clamped.
 
-Lines are the document's own ``lines`` (pygls splits them as it applies edits), so offsets here and
-the document pygls keeps always agree.
+Lines are the document's own ``lines``, so offsets here and the document pygls keeps (and edits)
+always agree. They are split as LSP splits them, at ``\n``, ``\r\n`` and ``\r`` only: pygls splits
+with ``str.splitlines``, which also breaks at form feeds (common in Python sources), vertical tabs,
+``\x1c``-``\x1e``, NEL, U+2028 and U+2029, where the editor sees no line break; every position after
+one would then name the wrong line, and incremental edits would land on the wrong text.
+:class:`LspLinesWorkspace` gives the server documents that split correctly.
+
+LSP cannot name the place between the ``\r`` and the ``\n`` of a CRLF (a position's character never
+exceeds its line's length). A token boundary there (byte-level tokenizers often make ``\r`` and
+``\n`` two tokens) is placed at the end of the line's text, before the ``\r``.
 """
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Sequence
+from typing import Any
 
 from lsprotocol import types
-from pygls.workspace import TextDocument
+from pygls.workspace import TextDocument, Workspace
 from pygls.workspace.position_codec import PositionCodec
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def lsp_lines(text: str) -> tuple[str, ...]:
+    """``text`` split after each LSP line break (``\n``, ``\r\n``, ``\r``), keeping the breaks:
+    like ``str.splitlines(keepends=True)`` but blind to the other characters Python breaks at."""
+    return tuple(_LINE.findall(text))
+
+
+class LspLinesDocument(TextDocument):
+    """A pygls document whose ``lines`` (which pygls also applies incremental edits to) are LSP's."""
+
+    @property
+    def lines(self) -> Sequence[str]:
+        return lsp_lines(self.source)
+
+
+class LspLinesWorkspace(Workspace):
+    """A pygls workspace whose documents split lines as LSP does."""
+
+    @classmethod
+    def like(cls, other: Workspace) -> LspLinesWorkspace:
+        """A fresh (empty) workspace with ``other``'s root, sync kind, folders and encoding."""
+        return cls(
+            other.root_uri,
+            other._sync_kind,
+            list(other.folders.values()),
+            other.position_encoding,
+        )
+
+    def _create_text_document(
+        self,
+        doc_uri: str,
+        source: str | None = None,
+        version: int | None = None,
+        language_id: str | None = None,
+    ) -> TextDocument:
+        kwargs: dict[str, Any] = {"source": source, "version": version, "language_id": language_id}
+        return LspLinesDocument(doc_uri, sync_kind=self._sync_kind, position_codec=self.position_codec, **kwargs)
 
 
 class PositionError(ValueError):
@@ -29,7 +79,7 @@ class TextIndex:
 
     def __init__(self, document: TextDocument) -> None:
         self.source: str = document.source
-        self.lines: Sequence[str] = document.lines
+        self.lines: Sequence[str] = lsp_lines(self.source)
         self.codec: PositionCodec = document.position_codec
         self.line_starts: list[int] = []
         total = 0
@@ -85,7 +135,8 @@ class TextIndex:
             return self.line_starts[position.line] + len(line.rstrip("\r\n"))
 
     def position(self, offset: int) -> types.Position:
-        """The LSP position of a code-point offset (``0 <= offset <= len(source)``)."""
+        """The LSP position of a code-point offset (``0 <= offset <= len(source)``); an offset
+        between the ``\r`` and ``\n`` of a CRLF is placed at the end of the line's text."""
         if not self.lines:
             return types.Position(line=0, character=0)
         line_no = max(0, bisect_right(self.line_starts, offset) - 1)
@@ -93,7 +144,8 @@ class TextIndex:
         line = self.lines[line_no]
         if column >= len(line) and line_no == len(self.lines) - 1 and line.endswith(("\n", "\r")):
             return types.Position(line=line_no + 1, character=0)
-        return types.Position(line=line_no, character=self.codec.client_num_units(line[:column]))
+        content = line.rstrip("\r\n")
+        return types.Position(line=line_no, character=self.codec.client_num_units(content[:column]))
 
     def range(self, start: int, end: int) -> types.Range:
         return types.Range(start=self.position(start), end=self.position(end))

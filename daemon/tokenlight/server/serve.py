@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import BinaryIO, NoReturn
 
-from ..cache import ResultCache, default_max_bytes
+from ..cache import ENV_DIR, ResultCache, default_cache_dir, default_max_bytes
+from .app import LOGIN_TIMEOUT_S
 from .transport import TransportError, check_bind, parse_address, serve_tcp, serve_ws, websockets_available
 
 log = logging.getLogger("tokenlight.server")
@@ -43,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--token",
         help=f"remote mode: clients must send this as initializationOptions.token (default: ${ENV_TOKEN}); "
         "required to bind anything but a loopback address",
+    )
+    parser.add_argument(
+        "--login-timeout",
+        type=float,
+        default=LOGIN_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"remote mode with a token: close a connection that has not logged in by then (default: "
+        f"{LOGIN_TIMEOUT_S:.0f})",
     )
     parser.add_argument("--log-file", type=Path, help="write the log here instead of stderr")
     parser.add_argument(
@@ -74,28 +83,35 @@ def main(argv: list[str] | None = None) -> int:
             from .transport import WEBSOCKETS_HINT
 
             raise TransportError(WEBSOCKETS_HINT)
+        if not args.login_timeout > 0:
+            raise TransportError(f"--login-timeout must be a number of seconds above 0 (got {args.login_timeout})")
     except TransportError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
 
     os.environ.setdefault("MPLBACKEND", "Agg")  # captum.attr imports pyplot: never open a display
+    cache_dir = (args.cache_dir or default_cache_dir()).expanduser().absolute()
+    # the engine's own on-disk caches (Discretized IG's kNN graphs) live in $TOKENLIGHT_CACHE_DIR/knn:
+    # a --cache-dir must reach them too, so that the daemon writes nowhere else
+    os.environ[ENV_DIR] = str(cache_dir)
     protocol_out = _take_stdout() if address is None else None
     _configure_logging(args.log_file, args.log_level)
 
-    from .app import build_server
+    from .. import __version__
+    from .app import Backend, build_server
 
     max_bytes = default_max_bytes() if args.cache_max_mb is None else int(args.cache_max_mb * 1024 * 1024)
-    server = build_server(token=token if address is not None else None, cache=ResultCache(args.cache_dir, max_bytes))
-    log.info("tokenlight %s serving on %s", server.version, address or "stdio")
+    backend = Backend(ResultCache(cache_dir, max_bytes))
+    log.info("tokenlight %s serving on %s", __version__, address or "stdio")
     try:
         if args.tcp:
             assert address is not None
-            serve_tcp(server, address)
+            serve_tcp(backend, address, token=token, login_timeout=args.login_timeout)
         elif args.ws:
             assert address is not None
-            serve_ws(server, address)
+            serve_ws(backend, address, token=token, login_timeout=args.login_timeout)
         else:
-            server.start_io(sys.stdin.buffer, protocol_out)
+            build_server(backend=backend).start_io(sys.stdin.buffer, protocol_out)
     except TransportError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
@@ -105,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        server.worker.stop()
-    if server.worker.busy:
+        backend.worker.stop()
+    if backend.worker.busy:
         # a job is inside torch; interpreter shutdown under a running daemon thread can crash it
         logging.shutdown()
         os._exit(0)

@@ -1,10 +1,21 @@
-"""Remote mode: serving over TCP or WebSocket, one client at a time, with a token.
+"""Remote mode: serving any number of clients at once over TCP or WebSocket, with a token.
 
-pygls' own ``start_tcp`` / ``start_ws`` stop the whole server when the first connection ends, so a
-rejected login (a wrong token) would take the daemon and its loaded model down with it. Here the
-listener stays up: each connection gets a fresh session (documents, results, login state), a second
-concurrent connection is turned away, and one that has not logged in within
-:data:`~.app.LOGIN_TIMEOUT_S` seconds is closed.
+pygls' own ``start_tcp`` / ``start_ws`` serve one protocol object for the whole process and stop the
+server when the first connection ends, so a rejected login (a wrong token) would take the daemon and
+its loaded model down with it. Here:
+
+- each connection gets its own session: its own pygls protocol and :class:`~.app.TokenlightServer`,
+  so its own documents, results, settings, progress tokens and login state;
+- every session shares the daemon's one :class:`~.app.Backend`: one worker (a FIFO queue, jobs one
+  at a time in the order they arrive, whichever client sent them: one model, one GPU), one runner
+  (it loads the model a job's session asks for, so clients may use different models; jobs are
+  serialised, so a swap never happens under a running job) and one results cache;
+- the token is checked per connection; a connection that has not logged in within the login
+  deadline (:data:`~.app.LOGIN_TIMEOUT_S` seconds unless ``--login-timeout``) is closed;
+- a connection that ends (``exit``, a hang-up, a network error) cancels its own requests and jobs
+  only: a job of its still waiting is skipped, one running stops at its next chunk. The listener and
+  the other sessions go on; the model stays loaded for them and for the next client;
+- ``SIGTERM`` (or Ctrl+C) stops the listener, ends every session and exits with status 0.
 
 Binding anything but a loopback address exposes the model to the network: that needs a token.
 """
@@ -12,19 +23,25 @@ Binding anything but a loopback address exposes the model to the network: that n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
+import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pygls.io_ import run_async, run_websocket
 
-from .app import LOGIN_TIMEOUT_S, TokenlightServer
+from .app import LOGIN_TIMEOUT_S, Backend, TokenlightServer, build_server
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
+# websockets' default (1 MiB) closes the connection on opening a 2 MB file; one message carries a
+# whole document (didOpen), so allow what an editor would plausibly send, bounded for memory's sake
+WS_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 WEBSOCKETS_HINT = "--ws needs the websockets package: pip install websockets (or pip install 'pygls[ws]')"
 
 
@@ -82,40 +99,60 @@ def websockets_available() -> bool:
     return True
 
 
-def serve_tcp(server: TokenlightServer, address: Address) -> None:
-    asyncio.run(_serve_tcp(server, address))
+def serve_tcp(backend: Backend, address: Address, *, token: str | None, login_timeout: float = LOGIN_TIMEOUT_S) -> None:
+    """Serve LSP over TCP on ``address`` until SIGTERM / Ctrl+C, one session per connection."""
+    asyncio.run(_serve_tcp(_Sessions(backend, token, login_timeout), address))
 
 
-def serve_ws(server: TokenlightServer, address: Address) -> None:
+def serve_ws(backend: Backend, address: Address, *, token: str | None, login_timeout: float = LOGIN_TIMEOUT_S) -> None:
+    """Serve LSP over WebSocket on ``address`` until SIGTERM / Ctrl+C, one session per connection."""
     if not websockets_available():
         raise TransportError(WEBSOCKETS_HINT)
-    asyncio.run(_serve_ws(server, address))
+    asyncio.run(_serve_ws(_Sessions(backend, token, login_timeout), address))
 
 
-class _Session:
-    """At most one connected client; closes a client that has not logged in in time."""
+class _Sessions:
+    """Makes a session for each connection on the shared backend, and ends it with the connection."""
 
-    def __init__(self, server: TokenlightServer) -> None:
-        self.server = server
-        self.active = False
+    def __init__(self, backend: Backend, token: str | None, login_timeout: float) -> None:
+        self.backend = backend
+        self.token = token
+        self.login_timeout = login_timeout
+        self.open: set[TokenlightServer] = set()
+        self._deadlines: dict[TokenlightServer, asyncio.TimerHandle] = {}
 
-    def open(self, close) -> bool:
-        if self.active:
-            return False
-        self.active = True
-        self.server.begin_session(close)
-        if self.server.token is not None:
-            asyncio.get_running_loop().call_later(LOGIN_TIMEOUT_S, self._login_deadline, close)
-        return True
+    def start(self, close: Callable[[], None], peer: object) -> TokenlightServer:
+        session = build_server(token=self.token, backend=self.backend)
+        session.close_connection = close
+        self.open.add(session)
+        if self.token is not None:
+            loop = asyncio.get_running_loop()
+            self._deadlines[session] = loop.call_later(self.login_timeout, self._login_deadline, session)
+        log.info("client %s connected: session %d (%d connected)", peer, session.session_id, len(self.open))
+        return session
 
-    def _login_deadline(self, close) -> None:
-        if self.active and self.server.close_connection is close and not self.server.authenticated:
-            log.warning("closing a connection that did not log in within %.0f s", LOGIN_TIMEOUT_S)
-            close()
+    def _login_deadline(self, session: TokenlightServer) -> None:
+        if session.connected and not session.authenticated and session.close_connection is not None:
+            log.warning(
+                "session %d: closing a connection that did not log in within %.0f s",
+                session.session_id,
+                self.login_timeout,
+            )
+            session.close_connection()
 
-    def done(self) -> None:
-        self.server.end_session()
-        self.active = False
+    def end(self, session: TokenlightServer, peer: object) -> None:
+        if (deadline := self._deadlines.pop(session, None)) is not None:
+            deadline.cancel()
+        session.end_session()
+        if session in self.open:
+            self.open.discard(session)
+            log.info("client %s disconnected: session %d (%d connected)", peer, session.session_id, len(self.open))
+
+    def end_all(self) -> None:
+        for session in list(self.open):
+            if session.close_connection is not None:
+                session.close_connection()
+            self.end(session, "(daemon stopping)")
 
 
 def _announce(kind: str, sockets) -> None:
@@ -125,40 +162,54 @@ def _announce(kind: str, sockets) -> None:
         print(f"tokenlight: listening on {kind}://{Address(host, port)}", file=sys.stderr, flush=True)
 
 
-async def _serve_tcp(server: TokenlightServer, address: Address) -> None:
-    session = _Session(server)
+def _stop_on_sigterm() -> asyncio.Event:
+    """An event set by SIGTERM (where the platform lets asyncio handle signals)."""
+    stop = asyncio.Event()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows; not the main thread
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    return stop
+
+
+async def _serve_tcp(sessions: _Sessions, address: Address) -> None:
+    handlers: set[asyncio.Task] = set()
 
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if (task := asyncio.current_task()) is not None:
+            handlers.add(task)
+            task.add_done_callback(handlers.discard)
         peer = writer.get_extra_info("peername")
-        if not session.open(writer.close):
-            log.warning("turned away %s: another client is connected", peer)
-            writer.close()
-            return
-        log.info("client %s connected", peer)
-        server.protocol.set_writer(writer)  # type: ignore[arg-type]  (asyncio writers are what pygls uses too)
+        session = sessions.start(writer.close, peer)
+        session.protocol.set_writer(writer)  # type: ignore[arg-type]  (asyncio writers are what pygls uses too)
         try:
             await run_async(
                 stop_event=threading.Event(),
                 reader=reader,
-                protocol=server.protocol,
+                protocol=session.protocol,
                 logger=log,
-                error_handler=server.report_server_error,
+                error_handler=session.report_server_error,
             )
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            log.info("session %d: connection lost (%s)", session.session_id, type(exc).__name__)
         finally:
-            session.done()
+            sessions.end(session, peer)
             writer.close()
-            log.info("client %s disconnected", peer)
 
+    stop = _stop_on_sigterm()
     listener = await asyncio.start_server(connection, address.host, address.port)
     _announce("tcp", listener.sockets)
     async with listener:
-        await listener.serve_forever()
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping: %d client(s) connected", len(sessions.open))
+            listener.close()
+            sessions.end_all()
+            if handlers:  # their connections are closed: let them finish rather than be cancelled
+                await asyncio.wait(set(handlers), timeout=5)
 
 
-async def _serve_ws(server: TokenlightServer, address: Address) -> None:
+async def _serve_ws(sessions: _Sessions, address: Address) -> None:
     from websockets.asyncio.server import ServerConnection, serve
-
-    session = _Session(server)
 
     closing: set[asyncio.Task] = set()
 
@@ -168,20 +219,23 @@ async def _serve_ws(server: TokenlightServer, address: Address) -> None:
             closing.add(task)
             task.add_done_callback(closing.discard)
 
-        if not session.open(close):
-            await websocket.close()
-            return
+        session = sessions.start(close, websocket.remote_address)
         try:
             await run_websocket(
                 websocket=websocket,
                 stop_event=threading.Event(),
-                protocol=server.protocol,
+                protocol=session.protocol,
                 logger=log,
-                error_handler=server.report_server_error,
+                error_handler=session.report_server_error,
             )
         finally:
-            session.done()
+            sessions.end(session, websocket.remote_address)
 
-    async with serve(connection, address.host, address.port) as listener:
+    stop = _stop_on_sigterm()
+    async with serve(connection, address.host, address.port, max_size=WS_MAX_MESSAGE_BYTES) as listener:
         _announce("ws", listener.sockets)
-        await listener.serve_forever()
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping: %d client(s) connected", len(sessions.open))
+            sessions.end_all()

@@ -181,8 +181,11 @@ def _identity(model: torch.nn.Module) -> str:
 
 
 def knn_dir() -> Path:
-    root = os.environ.get("TOKENLIGHT_CACHE_DIR")
-    return Path(root) / "knn" if root else Path.home() / ".cache" / "tokenlight" / "knn"
+    """``knn/`` inside the results cache folder ($TOKENLIGHT_CACHE_DIR, else the platform's user cache,
+    honouring $XDG_CACHE_HOME): the CLI and the daemon share one folder and write nowhere else."""
+    from ...cache import default_cache_dir
+
+    return default_cache_dir() / "knn"
 
 
 def knn_graph(table: torch.Tensor, identity: str, k: int) -> np.ndarray:
