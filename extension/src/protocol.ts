@@ -102,6 +102,8 @@ export interface AttributeResult {
     elapsedMs: number;
     computeMs?: number;
     cached: boolean;
+    /** The job's number in the daemon's queue (arrival order across all clients) and its times. */
+    job?: { id: number; waitedMs: number; startedMs: number; finishedMs: number };
 }
 
 export interface MethodInfo {
@@ -136,6 +138,10 @@ export interface StatusResult {
     memory: unknown;
     busy: boolean;
     queue?: number;
+    /** The daemon's one queue in run order (remote daemons serve several clients); ours marked `mine`. */
+    jobs?: { id: number; name: string; state: "running" | "queued"; mine: boolean }[];
+    /** Clients connected now. */
+    sessions?: number;
     cache: { entries: number; hits: number; directory?: string; enabled?: boolean };
     settings?: Record<string, unknown>;
     version?: string;
