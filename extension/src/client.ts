@@ -26,6 +26,7 @@ import {
 import { connectTcp, parseServerAddress, remoteFailureMessage } from "./address";
 import type { Log } from "./log";
 import { describeError } from "./log";
+import * as proto from "./protocol";
 import type { InitializationOptions } from "./protocol";
 import {
     diagnoseStderr,
@@ -90,6 +91,10 @@ export class Daemon implements vscode.Disposable {
     private readonly resultsLostEmitter = new vscode.EventEmitter<void>();
     /** Fires when the daemon's results died with it (crash, restart, stop): clear what is shown. */
     readonly onDidLoseResults = this.resultsLostEmitter.event;
+
+    private readonly resultsDroppedEmitter = new vscode.EventEmitter<proto.ResultsDroppedParams>();
+    /** Fires when the daemon names results it dropped while running (edits, replacement, clear). */
+    readonly onDidDropResults = this.resultsDroppedEmitter.event;
 
     constructor(
         private readonly extensionPath: string,
@@ -189,6 +194,7 @@ export class Daemon implements vscode.Disposable {
         void this.stopClient();
         this.stateEmitter.dispose();
         this.resultsLostEmitter.dispose();
+        this.resultsDroppedEmitter.dispose();
     }
 
     private setState(state: DaemonState): void {
@@ -247,6 +253,11 @@ export class Daemon implements vscode.Disposable {
         };
         this.client = client;
         this.clientDisposables.push(
+            client.onNotification(proto.resultsDropped, (params) => {
+                if (this.client === client) {
+                    this.resultsDroppedEmitter.fire(params);
+                }
+            }),
             client.onDidChangeState((event) => {
                 if (this.client !== client) {
                     return;

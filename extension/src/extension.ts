@@ -80,6 +80,13 @@ export function activate(context: vscode.ExtensionContext): void {
             }
             status.render();
         }),
+        running.onDidDropResults(({ uri, ids }) => {
+            // The daemon's word is final: the store's own edit rules mirror it, this makes it exact.
+            const gone = ids.filter((id) => store.delete(id) !== undefined);
+            if (gone.length > 0) {
+                render(ctx, uri);
+            }
+        }),
         running.onDidLoseResults(() => {
             store.clear();
             matrix.drop(undefined);

@@ -10,6 +10,7 @@
  * test can drive the real daemon with exactly these types from plain Node.
  */
 import {
+    NotificationType,
     RequestType,
     type Range,
     type TextDocumentIdentifier,
@@ -197,6 +198,15 @@ export const loadModel = new RequestType<LoadModelParams, LoadModelResult, void>
 export const status = new RequestType<Record<string, never>, StatusResult, void>("tokenlight/status");
 export const clear = new RequestType<ClearParams, null, void>("tokenlight/clear");
 export const focus = new RequestType<FocusParams, null, void>("tokenlight/focus");
+
+/** The daemon dropped these results (their text was edited, a newer attribution replaced them, the
+ * document was cleared, closed or reopened): their colours go too. */
+export interface ResultsDroppedParams {
+    uri: string;
+    ids: string[];
+    reason: "edited" | "replaced" | "cleared" | "closed" | "reopened";
+}
+export const resultsDropped = new NotificationType<ResultsDroppedParams>("tokenlight/resultsDropped");
 
 /** The command the daemon's inlay hint label parts carry: arguments `[resultId, targetIndex]`. */
 export const FOCUS_TARGET_COMMAND = "tokenlight.focusTarget";

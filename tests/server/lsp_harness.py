@@ -99,6 +99,7 @@ class Daemon:
         self.versions: dict[str, int] = {}
         self.texts: dict[str, str] = {}
         self.messages: list[types.ShowMessageParams] = []
+        self.dropped: list[dict[str, Any]] = []  # tokenlight/resultsDropped notifications
         self.init_result: types.InitializeResult | None = None
         self._stderr_task: asyncio.Task[None] | None = None
 
@@ -110,6 +111,10 @@ class Daemon:
         @client.feature(types.WINDOW_SHOW_MESSAGE)
         def _message(params: types.ShowMessageParams) -> None:
             self.messages.append(params)
+
+        @client.feature("tokenlight/resultsDropped")
+        def _dropped(params: Any) -> None:
+            self.dropped.append(params if isinstance(params, dict) else params._asdict())
 
         @client.feature(types.PROGRESS)
         def _progress(params: types.ProgressParams) -> None:

@@ -175,3 +175,19 @@ def test_lines_are_counted_as_the_editor_counts_them(daemon, new_uri):
         assert tok["range"]["start"]["line"] == 2 and text_at(edited, tok["range"]) == tok["text"], tok
     hover = daemon.hover(uri, 2, line.index("f()"))
     assert hover is not None and hover.range.start.line == 2
+
+
+def test_the_daemon_names_every_result_it_drops(daemon, new_uri):
+    """tokenlight/resultsDropped: the client keeps its own copies for colours and must never guess."""
+    uri = new_uri()
+    text = "a = 1\nb = 2\nc = 3\n"
+    daemon.open(uri, text)
+    quick = {"target": {"kind": "generate", "maxNewTokens": 1}, "options": {"nSteps": 4}}
+    first = daemon.attribute(uri, lsp_range((0, 0), (0, 5)), **quick)["id"]
+    second = daemon.attribute(uri, lsp_range((2, 0), (2, 5)), **quick)["id"]
+    replacing = daemon.attribute(uri, lsp_range((0, 2), (1, 5)), **quick)["id"]  # overlaps the first
+    daemon.edit(uri, (2, 4), (2, 5), "4", "a = 1\nb = 2\nc = 4\n")  # inside the second's text
+    daemon.call("tokenlight/clear", {"textDocument": {"uri": uri}})
+    daemon.settle()
+    mine = [(d["ids"], d["reason"]) for d in daemon.dropped if d["uri"] == uri]
+    assert mine == [([first], "replaced"), ([second], "edited"), ([replacing], "cleared")]

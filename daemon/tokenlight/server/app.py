@@ -62,7 +62,7 @@ class TokenlightProtocol(LanguageServerProtocol):
     _server: TokenlightServer
 
     def get_message_type(self, method: str) -> Any:
-        if proto.is_custom(method):
+        if proto.is_custom(method) and method not in proto.SERVER_NOTIFICATIONS:
             return proto.RawRequestMessage
         return super().get_message_type(method)
 
@@ -317,11 +317,18 @@ class TokenlightServer(LanguageServer):
         if caps is not None and caps.inlay_hint is not None and caps.inlay_hint.refresh_support:
             self.workspace_inlay_hint_refresh(None)
 
-    def dropped(self, uri: str, results: list[StoredResult]) -> None:
+    def dropped(self, uri: str, results: list[StoredResult], reason: str) -> None:
+        """Results gone from the store: clear their hints and diagnostics and name them to the client,
+        which keeps its own copies for colours (so it never guesses which ones died)."""
         if results:
-            log.info("dropped %s from %s", ", ".join(r.id for r in results), uri)
+            log.info("dropped %s from %s (%s)", ", ".join(r.id for r in results), uri, reason)
+            self.notify_dropped(uri, results, reason)
             self.publish(uri)
             self.refresh_inlay_hints()
+
+    def notify_dropped(self, uri: str, results: list[StoredResult], reason: str) -> None:
+        if results:
+            self.protocol.notify(proto.RESULTS_DROPPED, {"uri": uri, "ids": [r.id for r in results], "reason": reason})
 
     def show_problems(self, problems: list[str]) -> None:
         for problem in problems:
@@ -381,7 +388,7 @@ def work_done_progress_cancel(ls: TokenlightServer, params: types.WorkDoneProgre
 def did_open(ls: TokenlightServer, params: types.DidOpenTextDocumentParams) -> None:
     """``textDocument/didOpen``: a (re)opened document starts without results."""
     uri = params.text_document.uri
-    ls.dropped(uri, ls.store.clear(uri))
+    ls.dropped(uri, ls.store.clear(uri), "reopened")
 
 
 def did_change(ls: TokenlightServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -403,7 +410,7 @@ def did_change(ls: TokenlightServer, params: types.DidChangeTextDocumentParams) 
         ls.workspace.update_text_document(params.text_document, change)
         dropped += ls.store.apply_edit(uri, start, end, len(change.text))
     if dropped:
-        ls.dropped(uri, dropped)
+        ls.dropped(uri, dropped, "edited")
     elif ls.store.has_results(uri):
         ls.publish(uri)  # the diagnostics moved with their results
 
@@ -411,7 +418,7 @@ def did_change(ls: TokenlightServer, params: types.DidChangeTextDocumentParams) 
 def did_close(ls: TokenlightServer, params: types.DidCloseTextDocumentParams) -> None:
     """``textDocument/didClose``: drop the document's results and clear its diagnostics."""
     uri = params.text_document.uri
-    ls.store.clear(uri)
+    ls.notify_dropped(uri, ls.store.clear(uri), "closed")
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 
@@ -507,6 +514,7 @@ async def attribute(ls: TokenlightServer, params: Any) -> dict[str, Any]:
     stored, replaced = ls.store.add(anchor, data, target.kind)
     if replaced:
         log.info("%s replaces %s", stored.id, ", ".join(r.id for r in replaced))
+        ls.notify_dropped(p.uri, replaced, "replaced")
     ls.publish(p.uri)
     ls.refresh_inlay_hints()
     result = proto.attribute_result(stored, index, (time.perf_counter() - started) * 1000)
@@ -567,7 +575,7 @@ def status(ls: TokenlightServer, params: Any) -> dict[str, Any]:
 def clear(ls: TokenlightServer, params: Any) -> None:
     """``tokenlight/clear``: drop a document's results, inlay hints and diagnostics."""
     uri = proto.parse_text_document(params, proto.CLEAR)
-    ls.store.clear(uri)
+    ls.notify_dropped(uri, ls.store.clear(uri), "cleared")
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
     ls.refresh_inlay_hints()
 

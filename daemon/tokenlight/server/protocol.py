@@ -31,6 +31,9 @@ LOAD_MODEL = "tokenlight/loadModel"
 STATUS = "tokenlight/status"
 CLEAR = "tokenlight/clear"
 FOCUS = "tokenlight/focus"
+# server -> client notification: {uri, ids, reason}; the client drops those results too
+RESULTS_DROPPED = "tokenlight/resultsDropped"
+SERVER_NOTIFICATIONS = frozenset({RESULTS_DROPPED})  # sent, never received: no request message type
 
 # The client-side command each inlay-hint label part carries: arguments [resultId, targetIndex].
 FOCUS_TARGET_COMMAND = "tokenlight.focusTarget"

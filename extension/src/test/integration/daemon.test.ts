@@ -58,6 +58,7 @@ describe("protocol against the real daemon", { skip: SKIP, timeout: 300_000 }, (
     let stderr = "";
     const shown: string[] = [];
     let cacheDir = "";
+    const dropped: proto.ResultsDroppedParams[] = [];
 
     before(async () => {
         cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "tokenlight-it-"));
@@ -78,6 +79,7 @@ describe("protocol against the real daemon", { skip: SKIP, timeout: 300_000 }, (
         connection.onNotification(PublishDiagnosticsNotification.type, () => undefined);
         connection.onNotification(LogMessageNotification.type, () => undefined);
         connection.onNotification(ShowMessageNotification.type, (params) => shown.push(params.message));
+        connection.onNotification(proto.resultsDropped, (params) => dropped.push(params));
         connection.listen();
 
         const init = await connection.sendRequest(InitializeRequest.type, {
@@ -300,10 +302,14 @@ describe("protocol against the real daemon", { skip: SKIP, timeout: 300_000 }, (
     });
 
     it("keeps several results per document; the extension's ResultStore drops exactly what the daemon drops", async () => {
-        // The daemon has no per-result "dropped" message: the extension applies the same rules
-        // (a new result replaces the ones it overlaps; an edit drops the ones whose text it
-        // touches). Here the real daemon's answers to tokenlight/focus say which results live.
+        // The extension applies the daemon's rules itself (a new result replaces the ones it
+        // overlaps; an edit drops the ones whose text it touches) and the daemon also names what it
+        // dropped (tokenlight/resultsDropped). Here the real daemon's answers to tokenlight/focus
+        // say which results live, and its notifications must agree with the store.
         const store = new ResultStore();
+        const droppedHere = (): [string[], string][] =>
+            dropped.filter((d) => d.uri === URI && d.reason !== "cleared").map((d) => [d.ids, d.reason]);
+        const before = droppedHere().length;
         const alive = async (id: string): Promise<boolean> => {
             try {
                 await connection.sendRequest(proto.focus, { id, target: null });
@@ -344,6 +350,11 @@ describe("protocol against the real daemon", { skip: SKIP, timeout: 300_000 }, (
         assert.deepEqual(outcome.dropped.map((r) => r.result.id), [b.stored.result.id]);
         assert.deepEqual([await alive(b.stored.result.id), await alive(c.stored.result.id)], [false, true]);
         assert.deepEqual(store.forUri(URI).map((r) => r.result.id), [c.stored.result.id]);
+        await connection.sendRequest(proto.status, {}); // a round trip: earlier notifications have arrived
+        assert.deepEqual(droppedHere().slice(before), [
+            [[a.stored.result.id], "replaced"],
+            [[b.stored.result.id], "edited"],
+        ]);
     });
 
     it("never told the user about a problem with the settings the extension sends", () => {
