@@ -22,7 +22,7 @@ sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
 
-from measure import machine_description, write_section  # noqa: E402
+from measure import results_table, write_section  # noqa: E402
 from tokenlight import attribute, load_model  # noqa: E402
 from tokenlight.engine.errors import AttributionCancelled  # noqa: E402
 
@@ -65,18 +65,13 @@ def main() -> None:
         latencies = [cancel_latency(lm, n_steps, args.after) for _ in range(args.repeats)]
         rows.append(f"| {n_steps} | {statistics.median(latencies) * 1000:.0f} ms | {max(latencies) * 1000:.0f} ms |")
         print(rows[-1], flush=True)
-    table = "\n".join(
-        [
-            f"## Cancellation latency ({time.strftime('%Y-%m-%d')})",
-            "",
-            f"Embedded model, CPU float32, 2 threads, IG with fixed Gauss-Legendre points, 8 generated targets, "
-            f"cancelled {args.after:.0f} s into the run; {args.repeats} runs. Machine: {machine_description()}. "
-            "Reproduce: `python benchmarks/bench_cancel.py`.",
-            "",
-            "| nSteps | median latency | worst |",
-            "|---|---|---|",
-            *rows,
-        ]
+    table = results_table(
+        "Cancellation latency",
+        "Embedded model, CPU float32, 2 threads, IG with fixed Gauss-Legendre points, 8 generated targets, "
+        f"cancelled {args.after:.0f} s into the run; {args.repeats} runs. "
+        "Reproduce: `python benchmarks/bench_cancel.py`.",
+        ["nSteps", "median latency", "worst"],
+        rows,
     )
     write_section(args.output, "cancel", table)
     print(f"wrote {args.output}")

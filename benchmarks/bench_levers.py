@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
 
-from measure import machine_description, write_section  # noqa: E402
+from measure import results_table, write_section  # noqa: E402
 from tokenlight import attribute, load_model  # noqa: E402
 from tokenlight.engine.grouping import plan_target_groups  # noqa: E402
 
@@ -68,19 +68,21 @@ def main() -> None:
             f"| {fixed / adaptive:.2f}× |"
         )
         print(rows[-1], flush=True)
-    table = "\n".join(
+    table = results_table(
+        "Levers, one at a time",
+        f"Embedded model, CPU float32, 2 threads, prompt of {n_sources} tokens, IG on the logit, zero baseline; "
+        f"mean of {args.repeats} interleaved runs. Reproduce: `python benchmarks/bench_levers.py`.",
         [
-            f"## Levers, one at a time ({time.strftime('%Y-%m-%d')})",
-            "",
-            f"Embedded model, CPU float32, 2 threads, prompt of {n_sources} tokens, IG on the logit, zero baseline; "
-            f"mean of {args.repeats} interleaved runs. Machine: {machine_description()}. "
-            "Reproduce: `python benchmarks/bench_levers.py`.",
-            "",
-            "| T | plan | one group (50 GL) | causal truncation (50 GL) | gain "
-            "| fixed 50 GL points | adaptive | gain |",
-            "|---|---|---|---|---|---|---|---|",
-            *rows,
-        ]
+            "T",
+            "plan",
+            "one group (50 GL)",
+            "causal truncation (50 GL)",
+            "gain",
+            "fixed 50 GL points",
+            "adaptive",
+            "gain",
+        ],
+        rows,
     )
     write_section(args.output, "levers", table)
     print(f"wrote {args.output}")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -22,7 +21,7 @@ sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
 
-from measure import machine_description, measure, write_section  # noqa: E402
+from measure import measure, results_table, write_section  # noqa: E402
 from tokenlight import attribute, load_model  # noqa: E402
 
 PROMPT = 'def mean(values):\n    """Return the arithmetic mean of values."""\n    total ='
@@ -59,18 +58,12 @@ def main() -> None:
         )
         rows.append(f"| {n_targets} | {cells} |")
         print(rows[-1], flush=True)
-    table = "\n".join(
-        [
-            f"## LRP and AttnLRP next to Input × Gradient and IG ({time.strftime('%Y-%m-%d')})",
-            "",
-            f"Embedded model, {args.device} float32, forced targets on the logit, median of {args.repeats} interleaved "
-            f"runs (ratio to Input × Gradient, peak extra memory). Machine: {machine_description()}. "
-            "Reproduce: `python benchmarks/bench_propagation.py`.",
-            "",
-            "| T | " + " | ".join(METHODS) + " |",
-            "|---|" + "---|" * len(METHODS),
-            *rows,
-        ]
+    table = results_table(
+        "LRP and AttnLRP next to Input × Gradient and IG",
+        f"Embedded model, {args.device} float32, forced targets on the logit, median of {args.repeats} interleaved "
+        "runs (ratio to Input × Gradient, peak extra memory). Reproduce: `python benchmarks/bench_propagation.py`.",
+        ["T", *METHODS],
+        rows,
     )
     write_section(args.output, f"propagation-{args.device}", table)
     print(f"wrote {args.output}")

@@ -70,6 +70,24 @@ def write_section(path, name: str, markdown: str) -> None:
     path.write_text(text)
 
 
+def results_table(title: str, description: str, columns: list[str], rows: list[str], *after: str) -> str:
+    """A dated section for RESULTS.md: heading, a paragraph (the machine appended), a table, notes."""
+    import time
+
+    return "\n".join(
+        [
+            f"## {title} ({time.strftime('%Y-%m-%d')})",
+            "",
+            f"{description} Machine: {machine_description()}.",
+            "",
+            "| " + " | ".join(columns) + " |",
+            "|" + "---|" * len(columns),
+            *rows,
+            *(["", *after] if after else []),
+        ]
+    )
+
+
 def machine_description() -> str:
     import platform
 

@@ -287,6 +287,22 @@ function stage(name, fn) {
 let expected; // {integrated_gradients, saliency} for SIG_AREA
 let areaTokens;
 
+/** Attribute Continuation on SIG_AREA (once `areaTokens` is known): wait for colours and ghost text,
+ * check every token has the engine's colour, and return the line's state. */
+async function attributeAreaAndCheck(what) {
+    await selectLine(SIG_AREA);
+    await runCommand("Tokenlight: Attribute Continuation");
+    const state = await waitForLine(
+        SIG_AREA,
+        (s) => s.boxes.length > 0 && s.text.length > SIG_AREA.length,
+        LONG,
+        `colours ${what}`,
+    );
+    const count = checkTokens(state, areaTokens, `integrated_gradients ${what}`);
+    assert.equal(count, areaTokens.length);
+    return { state, count };
+}
+
 before(async () => {
     mkdirSync(TL_ARTIFACTS, { recursive: true });
     expected = expectedResults(SIG_AREA, ["integrated_gradients", "saliency"]);
@@ -534,16 +550,7 @@ stage("kill -9 of the daemon: restarted, said once, dead colours cleared, Attrib
 
     // The next Attribute Continuation works (the model reloads in the new daemon; the result comes
     // from the results cache), and its colours are the engine's.
-    await selectLine(SIG_AREA);
-    await runCommand("Tokenlight: Attribute Continuation");
-    const state = await waitForLine(
-        SIG_AREA,
-        (s) => s.boxes.length > 0 && s.text.length > SIG_AREA.length,
-        LONG,
-        "colours after the restart",
-    );
-    const count = checkTokens(state, areaTokens, "integrated_gradients after the restart");
-    assert.equal(count, areaTokens.length);
+    const { count } = await attributeAreaAndCheck("after the restart");
     console.log(
         `new daemon ${restarted[0]}; attribution after the restart: ${count} tokens coloured, ` +
             `${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`,
@@ -603,16 +610,7 @@ stage("a remote daemon over WebSocket: a wrong token is refused with a clear mes
         // The right token: the extension connects over WebSocket and attributes through it.
         workspaceSettings({ ...base, "tokenlight.server.token": token });
         await page.waitForTimeout(1_500); // the settings file watcher, then the reconnection
-        await selectLine(SIG_AREA);
-        await runCommand("Tokenlight: Attribute Continuation");
-        const state = await waitForLine(
-            SIG_AREA,
-            (s) => s.boxes.length > 0 && s.text.length > SIG_AREA.length,
-            LONG,
-            "colours from the WebSocket daemon",
-        );
-        const count = checkTokens(state, areaTokens, "integrated_gradients over WebSocket");
-        assert.equal(count, areaTokens.length);
+        const { count } = await attributeAreaAndCheck("over WebSocket");
         assert.deepEqual(daemonPids(), [], "no local daemon: the remote one answered");
         console.log(`over ${address}: ${count} tokens coloured`);
         await page.keyboard.press("Escape");

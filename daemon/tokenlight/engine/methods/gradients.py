@@ -42,16 +42,21 @@ class GradientAtInput(AttributionMethod):
     def _reduce(self, problem: AttributionProblem) -> ReduceFn: ...
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
-        one = torch.ones(1, dtype=torch.float64)
-        scores = accumulate_path_gradients(
-            problem.target_fn,
-            problem.inputs,
-            problem.inputs,
-            one,
-            one,
-            self._reduce(problem),
-            n_targets=problem.n_targets,
-            chunk_size=1,
-            hooks=problem.hooks,
-        )
-        return MethodOutput(scores)
+        return MethodOutput(gradient_terms_at_input(problem, self._reduce(problem)))
+
+
+def gradient_terms_at_input(problem: AttributionProblem, reduce: ReduceFn) -> torch.Tensor:
+    """``reduce`` of the gradients at x itself, all targets: 1 forward + T backward (the batched
+    kernel with one point of weight 1). ``[T, L]`` float64."""
+    one = torch.ones(1, dtype=torch.float64)
+    return accumulate_path_gradients(
+        problem.target_fn,
+        problem.inputs,
+        problem.inputs,
+        one,
+        one,
+        reduce,
+        n_targets=problem.n_targets,
+        chunk_size=1,
+        hooks=problem.hooks,
+    )

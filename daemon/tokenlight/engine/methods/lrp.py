@@ -14,9 +14,8 @@ from typing import ClassVar
 import torch
 
 from ..errors import InputError
-from ..kernel import accumulate_path_gradients
 from .base import DELTA_NOTE_SHARE, AttributionMethod, AttributionProblem, MethodOutput, register_method
-from .gradients import dot_with
+from .gradients import dot_with, gradient_terms_at_input
 from .lrp_rules import ATTNLRP, LRP, check_supported, input_layer, relevance_rules
 
 LOGIT_STEP_FUNCTIONS = ("logit", "logit_diff")
@@ -37,19 +36,8 @@ class _RelevancePropagation(AttributionMethod):
                 f"Set the step function to {' or '.join(LOGIT_STEP_FUNCTIONS)} (got {step_function!r})."
             )
         check_supported(problem.model, self.label)
-        one = torch.ones(1, dtype=torch.float64)
         with relevance_rules(problem.model, self.variant, self.label):
-            scores = accumulate_path_gradients(
-                problem.target_fn,
-                problem.inputs,
-                problem.inputs,
-                one,
-                one,
-                dot_with(input_layer(problem.model, problem.inputs)),
-                n_targets=problem.n_targets,
-                chunk_size=1,
-                hooks=problem.hooks,
-            )
+            scores = gradient_terms_at_input(problem, dot_with(input_layer(problem.model, problem.inputs)))
         return MethodOutput(scores, scores.sum(dim=1) - problem.target_scores, None)
 
     def delta_notes(
