@@ -37,6 +37,28 @@ def test_a_tokenizer_that_adds_bos_itself_gets_no_second_bos(tokenizer):
     assert [t.special for t in tokens].count(True) == 1 and tokens[0].id == tokenizer.bos_token_id
 
 
+def test_the_bos_spelled_in_the_prompt_is_text_with_a_span(tokenizer):
+    """The text "<|endoftext|>" typed at the start keeps its span, and BOS still leads."""
+    text = "<|endoftext|>def f(): pass"
+    tokens = tokenize_with_spans(tokenizer, text, add_special_tokens=True, add_bos=True)
+    assert tokens[0].special and tokens[0].start is None and tokens[0].id == tokenizer.bos_token_id
+    assert (tokens[1].id, tokens[1].start, tokens[1].end) == (tokenizer.bos_token_id, 0, len("<|endoftext|>"))
+    assert "".join(t.text for t in tokens[1:]) == text
+
+
+def test_combining_marks_composed_away_by_the_normalizer_belong_to_the_token_before():
+    """An NFKC tokenizer turns "e" + U+0301 into one "é" whose offsets cover only the "e"."""
+    from tokenizers import models, normalizers, pre_tokenizers
+
+    backend = Tokenizer(models.WordLevel({"[UNK]": 0, "café": 1, "x": 2}, unk_token="[UNK]"))
+    backend.normalizer = normalizers.NFKC()
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    nfkc = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]")
+    text = "cafe\u0301 x"
+    tokens = tokenize_with_spans(nfkc, text, add_special_tokens=True, add_bos=False)
+    assert [(t.id, t.start, t.end, t.text) for t in tokens] == [(1, 0, 5, "cafe\u0301"), (2, 6, 7, "x")]
+
+
 def test_empty_prompt_continues_from_bos_and_attributes_it(lm):
     res = attribute(lm, "", max_new_tokens=3, n_steps=16)
     assert [t.special for t in res.source_tokens] == [True]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from .errors import InputError
@@ -52,10 +53,30 @@ def tokenize_with_spans(tokenizer, text: str, *, add_special_tokens: bool, add_b
             tokens.append(Token(tokenizer.convert_ids_to_tokens(tid), tid, None, None, True))
         else:
             tokens.append(Token(text[start:end], tid, start, end, False))
+    tokens = _cover_combining_marks(tokens, text)
     bos = tokenizer.bos_token_id
-    if add_bos and bos is not None and (not tokens or tokens[0].id != bos):
+    # only a BOS the tokenizer added counts: "<|endoftext|>" typed in the prompt is text with a span
+    if add_bos and bos is not None and not (tokens and tokens[0].special and tokens[0].id == bos):
         tokens.insert(0, Token(tokenizer.convert_ids_to_tokens(bos), bos, None, None, True))
     return tokens
+
+
+def _cover_combining_marks(tokens: list[Token], text: str) -> list[Token]:
+    """A normalising tokenizer (NFKC, NFC) composes "e" + U+0301 into one "é" whose offsets cover the
+    "e" only; the accent then belongs to no token and has no colour or hover. Give such uncovered
+    combining marks to the token before them, so every character of the prompt has its token."""
+    out = list(tokens)
+    spanned = [i for i, t in enumerate(out) if t.start is not None and t.end is not None]
+    for n, i in enumerate(spanned):
+        token = out[i]
+        limit = out[spanned[n + 1]].start if n + 1 < len(spanned) else len(text)
+        end = token.end
+        assert end is not None and limit is not None
+        while end < limit and unicodedata.combining(text[end]):
+            end += 1
+        if end != token.end:
+            out[i] = Token(text[token.start : end], token.id, token.start, end, token.special, token.probability)
+    return out
 
 
 def continuation_tokens(tokenizer, ids: list[int]) -> tuple[str, list[Token]]:
