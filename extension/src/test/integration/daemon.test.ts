@@ -167,6 +167,13 @@ describe("protocol against the real daemon", { skip: SKIP, timeout: 300_000 }, (
         }
         assert.equal(methods.find((m) => m.id === "integrated_gradients")?.convergenceDelta, true);
         assert.equal(methods.find((m) => m.id === "saliency")?.convergenceDelta, false);
+        // The tokenlight.method setting offers exactly the daemon's methods, in its order.
+        const manifest = JSON.parse(fs.readFileSync(path.join(REPO, "extension", "package.json"), "utf8")) as {
+            contributes: { configuration: { properties: Record<string, { enum?: string[]; enumDescriptions?: string[] }> } };
+        };
+        const setting = manifest.contributes.configuration.properties["tokenlight.method"];
+        assert.deepEqual(setting.enum, ids);
+        assert.equal(setting.enumDescriptions?.length, ids.length);
     });
 
     it("attributes a continuation (tokenlight/attribute) with work-done progress", async () => {
