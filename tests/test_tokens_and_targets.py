@@ -169,3 +169,26 @@ def test_sequence_classifier_explains_the_predicted_class(tiny_classifier):
     assert sum(probs) == pytest.approx(1.0, rel=1e-5)
     by_index = attribute(tiny_classifier, "great code", target_class=2, method="saliency")
     assert by_index.target_tokens[0].text == "pos"
+
+
+@pytest.mark.parametrize("path", ["body-and-head", "full-logits"])
+def test_target_probabilities_are_the_models_softmax(tiny_gpt2, path, monkeypatch):
+    """f(x), f(x′) and the probabilities come from one forward; they must equal the model's own."""
+    import torch
+
+    from tokenlight.engine import heads
+
+    if path == "full-logits":  # as for a model whose logits are not head(body(x))
+        monkeypatch.setitem(heads._SPLIT_CACHE, tiny_gpt2.model, None)
+    result = attribute(tiny_gpt2, "def f(x):", target_text=" return x", method="saliency", step_function="logit")
+    ids = [t.id for t in result.source_tokens] + [t.id for t in result.target_tokens[:-1]]
+    with torch.no_grad():
+        logits = tiny_gpt2.model(input_ids=torch.tensor([ids])).logits[0, -len(result.target_tokens) :].float()
+    expected = logits.softmax(-1)[range(len(result.target_tokens)), [t.id for t in result.target_tokens]]
+    np.testing.assert_allclose([t.probability for t in result.target_tokens], expected.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(
+        result.target_scores,
+        logits.gather(1, torch.tensor([[t.id] for t in result.target_tokens]))[:, 0].numpy(),
+        rtol=1e-5,
+        atol=1e-6,
+    )

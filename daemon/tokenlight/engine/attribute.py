@@ -19,7 +19,7 @@ from .aggregate import aggregate as aggregate_scores
 from .baselines import Baseline, resolve_baseline, single_token_id
 from .errors import InputError
 from .grouping import group_hooks, plan_target_groups
-from .heads import CausalTargets, causal_logits
+from .heads import CausalTargets
 from .kernel import Hooks, default_chunk_size, evaluate_targets
 from .methods import AttributionMethod, AttributionProblem, MethodOutput, get_method
 from .models import SEQUENCE_CLASSIFIER, LoadedModel
@@ -156,10 +156,15 @@ def attribute(
     with torch.no_grad():
         inputs = embedding(ids).detach()
         baselines = _baseline_embeddings(base, embedding, inputs, lm.device)
-    values = evaluate_targets(target_fn, inputs, baselines)
+    if isinstance(target_fn, CausalTargets):
+        values, probabilities = target_fn.evaluate_with_probabilities(inputs, baselines)
+        targets = [
+            Token(t.text, t.id, t.start, t.end, t.special, float(p))
+            for t, p in zip(targets, probabilities, strict=True)
+        ]
+    else:  # a classifier: its one target's probability comes with the class
+        values = evaluate_targets(target_fn, inputs, baselines)
     target_scores, baseline_scores = values[0], values[1]
-    if lm.kind != SEQUENCE_CLASSIFIER:
-        targets = _with_probabilities(lm, inputs, targets)
 
     config = lm.model.config
     n_layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", 12)
@@ -311,13 +316,6 @@ def _baseline_embeddings(
         return torch.zeros_like(inputs)
     ids = torch.full((inputs.shape[0],), base.token_id, device=device)
     return embedding(ids).detach()
-
-
-def _with_probabilities(lm: LoadedModel, inputs: torch.Tensor, targets: list[Token]) -> list[Token]:
-    with torch.no_grad():
-        logits = causal_logits(lm.model, inputs.unsqueeze(0), len(targets))[0].float()
-        probs = logits.softmax(-1)
-    return [Token(t.text, t.id, t.start, t.end, t.special, float(probs[i, t.id])) for i, t in enumerate(targets)]
 
 
 def _contrast_id(step: StepFunction, contrast_token: str | None, tokenizer: Any, lm: LoadedModel) -> int | None:

@@ -37,16 +37,39 @@ class CausalTargets:
         self.split = split_body_and_head(model)
 
     def __call__(self, emb: torch.Tensor) -> list[torch.Tensor]:
-        n_targets = self.n_targets
         if self.split is None:  # fallback: the model's own logits at the target positions
-            values = self.step.fn(causal_logits(self.model, emb, n_targets), self.target_ids, self.contrast_id)
+            values = self.step.fn(causal_logits(self.model, emb, self.n_targets), self.target_ids, self.contrast_id)
             return list(values.unbind(1))
-        body, head = self.split
-        hidden = body(inputs_embeds=emb, use_cache=False).last_hidden_state[:, -n_targets:]  # [n, T, d]
+        return self._from_hidden(self._hidden(emb))
+
+    @torch.no_grad()
+    def evaluate_with_probabilities(self, *embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Target values at each ``[L, d]`` embedding (``[len(embeddings), T]``, float64) and the
+        model's probability of each target token at the first one (``[T]``), from one forward: the
+        engine needs f(x), f(x′) and the probabilities shown in hovers, and a separate forward for
+        the probabilities was one of ~20 forward-equivalents of a single-point method."""
+        emb = torch.stack(embeddings)
+        if self.split is None:
+            logits = causal_logits(self.model, emb, self.n_targets)  # [n, T, V]
+            values = self.step.fn(logits, self.target_ids, self.contrast_id)
+            first = logits[0]
+        else:
+            hidden = self._hidden(emb)
+            values = torch.stack(self._from_hidden(hidden), dim=1)
+            first = self.split[1](hidden[0])  # [T, V]: the full head at the target positions of x only
+        probabilities = first.float().softmax(-1).gather(1, self.target_ids.view(-1, 1))[:, 0]
+        return values.to(torch.float64), probabilities
+
+    def _hidden(self, emb: torch.Tensor) -> torch.Tensor:
+        body, _ = self.split
+        return body(inputs_embeds=emb, use_cache=False).last_hidden_state[:, -self.n_targets :]  # [n, T, d]
+
+    def _from_hidden(self, hidden: torch.Tensor) -> list[torch.Tensor]:
+        _, head = self.split
         if not self.step.full_vocabulary:
             return self._from_rows(hidden, head)
         out = []
-        for t in range(n_targets):
+        for t in range(self.n_targets):
             logits_t = head(hidden[:, t : t + 1])  # [n, 1, V]: this target's position only
             out.append(self.step.fn(logits_t, self.target_ids[t : t + 1], self.contrast_id)[:, 0])
         return out
