@@ -3,7 +3,7 @@ move with edits before them and are dropped by edits inside them."""
 
 from __future__ import annotations
 
-from lsp_harness import lsp_range, text_at, utf16_units
+from lsp_harness import lsp_lines, lsp_range, text_at, utf16_units
 
 # line 1 holds a 4-byte emoji (2 UTF-16 units), CJK (1 unit each, 3 UTF-8 bytes) and an "e" with a
 # combining acute accent (two code points); the selection starts after a line and mid-line
@@ -191,3 +191,36 @@ def test_the_daemon_names_every_result_it_drops(daemon, new_uri):
     daemon.settle()
     mine = [(d["ids"], d["reason"]) for d in daemon.dropped if d["uri"] == uri]
     assert mine == [([first], "replaced"), ([second], "edited"), ([replacing], "cleared")]
+
+
+def test_an_edit_past_the_end_of_a_line_lands_at_its_end(daemon, new_uri):
+    """LSP: a character past the end of its line means the line's end. Such an edit (a client that
+    counts a CRLF's \\r as a column, or says "to the end of the line" with a large number) must land
+    where the editor put it: not inside a CRLF, not one character early, not after the line break;
+    the daemon's copy of the text and its stored results then agree with the editor."""
+    uri = new_uri()
+    text = "a = 1\r\nb = 2\r\nc = 3"
+    daemon.open(uri, text)
+    quick = {"target": {"kind": "generate", "maxNewTokens": 1}, "method": "saliency"}
+    kept = daemon.attribute(uri, lsp_range((2, 0), (2, 5)), **quick)["id"]
+    edits = [  # every position past its line's end, which LSP reads as the line's end
+        ((0, 6), (0, 6), " # one"),  # one past "a = 1": between the \r and \n to a client counting the \r
+        ((1, 5), (1, 99), " + 0"),  # "to the end of the line"
+        ((2, 99), (2, 99), "4"),  # the last line, which has no line break (the result before it stays)
+    ]
+    for start, end, new_text in edits:
+        lines = lsp_lines(text)
+        at = [sum(map(len, lines[:line])) + min(char, len(lines[line].rstrip("\r\n"))) for line, char in (start, end)]
+        text = text[: at[0]] + new_text + text[at[1] :]
+        daemon.edit(uri, start, end, new_text, text)
+    assert text == "a = 1 # one\r\nb = 2 + 0\r\nc = 34"
+    hover = daemon.hover(uri, 2, 0)  # the kept result's first token, still on its line
+    assert hover is not None and hover.range is not None
+    assert (hover.range.start.line, hover.range.start.character) == (2, 0)
+    assert not [d for d in daemon.dropped if d["uri"] == uri and kept in d["ids"]]
+    for line, content in enumerate(("a = 1 # one", "b = 2 + 0", "c = 34")):
+        res = daemon.attribute(uri, lsp_range((line, 0), (line, len(content))), **quick)
+        sources = [t for t in res["sourceTokens"] if not t["special"]]
+        assert "".join(t["text"] for t in sources) == content
+        for tok in sources:
+            assert text_at(text, tok["range"]) == tok["text"], tok

@@ -147,3 +147,36 @@ def test_progress_begin_reports_and_end(daemon, new_uri):
     assert reports and all(r["message"] == "starting" or r["message"].startswith("target ") for r in reports)
     percentages = [r["percentage"] for r in reports]
     assert percentages == sorted(percentages) and percentages[-1] == 100
+
+
+def test_a_document_closed_and_reopened_while_its_job_runs_gets_content_modified(daemon, new_uri):
+    """Closing the document while its job runs ends the request with ContentModified, even when the
+    same text is opened again before the job ends (an editor changing the language mode does that):
+    a reopened document starts without results."""
+    uri = new_uri()
+    daemon.open(uri, TEXT)
+    token = f"reopen-{uri}"
+
+    async def scenario():
+        job = asyncio.ensure_future(
+            daemon.request(
+                "tokenlight/attribute",
+                {
+                    "textDocument": {"uri": uri},
+                    "range": lsp_range((1, 0), (1, 16)),
+                    "target": {"kind": "generate", "maxNewTokens": 2},
+                    "options": {"nSteps": 600, "internalBatchSize": 50},
+                    "workDoneToken": token,
+                },
+            )
+        )
+        await _wait_for_progress(daemon, token)
+        daemon.client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
+        daemon.open(uri, TEXT)
+        with pytest.raises(JsonRpcException) as info:
+            await job
+        return info.value
+
+    error = daemon.run(scenario())
+    assert error.code == -32801, error  # ContentModified
+    assert daemon.hover(uri, 1, 5) is None  # nothing stored for the reopened document

@@ -61,10 +61,15 @@ class TokenlightProtocol(LanguageServerProtocol):
 
     _server: TokenlightServer
 
+    # pygls memoises these two with a class-level functools.lru_cache keyed on (self, method): it would
+    # keep the last hundred-odd protocols, and with them ended sessions' documents and results, alive
     def get_message_type(self, method: str) -> Any:
         if proto.is_custom(method) and method not in proto.SERVER_NOTIFICATIONS:
             return proto.RawRequestMessage
-        return super().get_message_type(method)
+        return types.METHOD_TO_TYPES.get(method, (None,))[0]
+
+    def get_result_type(self, method: str) -> Any:
+        return types.METHOD_TO_TYPES.get(method, (None, None))[1]
 
     def handle_message(self, message: Any) -> None:
         server = self._server
@@ -388,7 +393,7 @@ def work_done_progress_cancel(ls: TokenlightServer, params: types.WorkDoneProgre
 def did_open(ls: TokenlightServer, params: types.DidOpenTextDocumentParams) -> None:
     """``textDocument/didOpen``: a (re)opened document starts without results."""
     uri = params.text_document.uri
-    ls.dropped(uri, ls.store.clear(uri), "reopened")
+    ls.dropped(uri, ls.store.close(uri), "reopened")
 
 
 def did_change(ls: TokenlightServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -418,7 +423,7 @@ def did_change(ls: TokenlightServer, params: types.DidChangeTextDocumentParams) 
 def did_close(ls: TokenlightServer, params: types.DidCloseTextDocumentParams) -> None:
     """``textDocument/didClose``: drop the document's results and clear its diagnostics."""
     uri = params.text_document.uri
-    ls.notify_dropped(uri, ls.store.clear(uri), "closed")
+    ls.notify_dropped(uri, ls.store.close(uri), "closed")
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 

@@ -127,8 +127,16 @@ class ResultStore:
         return dropped
 
     def clear(self, uri: str) -> list[StoredResult]:
-        """Drop every result of a document (tokenlight/clear, didClose, a reopen)."""
+        """Drop every result of a document (returned); its requests still running go on."""
         return self._results.pop(uri, [])
+
+    def close(self, uri: str) -> list[StoredResult]:
+        """The document was closed or opened again: drop its results (returned), and mark the
+        selections of its requests still running dead, so that their answers are ContentModified
+        rather than stored in a document that starts without results."""
+        for anchor in self._pending.get(uri, ()):
+            anchor.alive = False
+        return self.clear(uri)
 
     def clear_all(self) -> None:
         self._results.clear()

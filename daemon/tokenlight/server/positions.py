@@ -39,11 +39,23 @@ def lsp_lines(text: str) -> tuple[str, ...]:
 
 
 class LspLinesDocument(TextDocument):
-    """A pygls document whose ``lines`` (which pygls also applies incremental edits to) are LSP's."""
+    """A pygls document whose ``lines`` are LSP's, and whose incremental edits land where LSP says.
+
+    pygls reads a position past the end of its line (LSP: the line's end) one character early, or
+    after the line break, or between the ``\\r`` and ``\\n`` of a CRLF (a new line the editor does
+    not have); a reversed range loses its text. Here an edit replaces exactly the span
+    :meth:`TextIndex.clamped_offset` gives, the span the stored results were moved for.
+    """
 
     @property
     def lines(self) -> Sequence[str]:
         return lsp_lines(self.source)
+
+    def _apply_incremental_change(self, change: types.TextDocumentContentChangePartial) -> None:
+        index = TextIndex(self)
+        start, end = index.clamped_offset(change.range.start), index.clamped_offset(change.range.end)
+        start, end = min(start, end), max(start, end)
+        self._source = index.source[:start] + change.text + index.source[end:]
 
 
 class LspLinesWorkspace(Workspace):

@@ -146,6 +146,9 @@ class Worker:
     # ------------------------------------------------------------------------------------------
     def _run(self) -> None:
         while True:
+            # let go of the last job before waiting: its closures hold its session (documents,
+            # results) and its value a whole result, which must not outlive a client that has left
+            job = value = None
             with self._ready:
                 while not self._waiting:
                     self._ready.wait()
