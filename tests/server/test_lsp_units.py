@@ -239,3 +239,25 @@ def test_worker_runs_every_clients_jobs_in_arrival_order_and_cancels_by_owner():
     done = [job for job in jobs if job.started is not None]
     assert all(x.finished <= y.started for x, y in itertools.pairwise(done))
     assert jobs[2].started is None  # skipped, never run
+
+
+def test_a_job_that_raises_systemexit_fails_alone_and_the_worker_goes_on():
+    """A library calling sys.exit() inside a job must not kill the one worker thread."""
+    import asyncio
+
+    from tokenlight.server.worker import Worker
+
+    def exits(ctx):
+        raise SystemExit(3)
+
+    async def scenario():
+        worker = Worker()
+        first = worker.submit("exits", exits)
+        second = worker.submit("fine", lambda ctx: "ok")
+        results = await asyncio.wait_for(asyncio.gather(first.future, second.future, return_exceptions=True), 10)
+        worker.stop()
+        return results
+
+    error, value = asyncio.run(scenario())
+    assert isinstance(error, RuntimeError) and "SystemExit" in str(error)
+    assert value == "ok"

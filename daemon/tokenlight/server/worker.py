@@ -168,8 +168,10 @@ class Worker:
                 job.finished = time.monotonic()
                 self.current = None
                 if not isinstance(exc, Exception):
-                    log.exception("job %s (%s) stopped the worker", job.id, job.name)
-                    raise
+                    # e.g. a library calling sys.exit(): were the worker to die, every later request
+                    # would wait forever; this one fails with an internal error, the next ones run
+                    log.exception("job %s (%s) raised %s; the worker goes on", job.id, job.name, type(exc).__name__)
+                    exc = RuntimeError(f"the job ended with {type(exc).__name__}: {exc}")
                 self._settle(job, None, exc)
             else:
                 # idle *before* the answer is scheduled: a client that asks for status right after
