@@ -42,6 +42,15 @@ def _tiny_gpt2_config(tokenizer, **overrides):
 
 
 @pytest.fixture(scope="session")
+def linear_lm(tokenizer):
+    """A model whose logits are linear in the embeddings (tests/linear_models.py): exact answers."""
+    from linear_models import LinearCausalLM
+    from tokenlight.engine import from_objects
+
+    return from_objects(LinearCausalLM(len(tokenizer), 16), tokenizer, name="linear")
+
+
+@pytest.fixture(scope="session")
 def tiny_gpt2(tokenizer):
     """A 2-layer, 32-wide GPT-2 with random weights and the embedded tokenizer."""
     from transformers import GPT2LMHeadModel

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import PretrainedConfig
 
-from test_linear_model import LinearCausalLM, _Out
+from linear_models import LogitsOutput, linear_expected
 from tokenlight import InputError, attribute
 from tokenlight.engine import from_objects, list_methods
 
@@ -29,19 +29,14 @@ class ReluCausalLM(torch.nn.Module):
     def get_input_embeddings(self) -> torch.nn.Module:
         return self.embed
 
-    def forward(self, inputs_embeds: torch.Tensor, logits_to_keep: int = 0, use_cache: bool = False) -> _Out:
+    def forward(self, inputs_embeds: torch.Tensor, logits_to_keep: int = 0, use_cache: bool = False) -> LogitsOutput:
         logits = self.head(self.relu(self.fc(inputs_embeds.cumsum(dim=1))))
-        return _Out(logits[:, -logits_to_keep:] if logits_to_keep else logits)
+        return LogitsOutput(logits[:, -logits_to_keep:] if logits_to_keep else logits)
 
 
 @pytest.fixture(scope="module")
 def relu_lm(tokenizer):
     return from_objects(ReluCausalLM(len(tokenizer)), tokenizer, name="relu")
-
-
-@pytest.fixture(scope="module")
-def linear_lm(tokenizer):
-    return from_objects(LinearCausalLM(len(tokenizer), 16), tokenizer, name="linear")
 
 
 def _full_embeddings(lm, res) -> torch.Tensor:
@@ -110,9 +105,7 @@ def test_deeplift_is_exact_on_relu_networks_and_says_so_elsewhere(relu_lm, tiny_
 
 def test_kernel_shap_recovers_exact_shapley_values_of_a_linear_model(linear_lm):
     res = attribute(linear_lm, "def f(x):", target_text=" return", method="kernel_shap", n_samples=300)
-    model = linear_lm.model
-    emb = model.embed.weight[[t.id for t in res.source_tokens]].double()
-    expected = (emb @ model.head[res.target_tokens[0].id].double()).numpy()  # w·(x_i − 0)
+    expected = linear_expected(linear_lm, res, torch.zeros(16))[0, : len(res.source_tokens)]  # w·(x_i − 0)
     np.testing.assert_allclose(res.scores[0, : len(res.source_tokens)], expected, rtol=1e-4, atol=1e-4)
     again = attribute(linear_lm, "def f(x):", target_text=" return", method="kernel_shap", n_samples=300)
     np.testing.assert_array_equal(res.scores, again.scores)
@@ -120,9 +113,7 @@ def test_kernel_shap_recovers_exact_shapley_values_of_a_linear_model(linear_lm):
 
 def test_lime_fits_a_linear_model_locally(linear_lm):
     res = attribute(linear_lm, "def f(x):", target_text=" return", method="lime", n_samples=400)
-    model = linear_lm.model
-    emb = model.embed.weight[[t.id for t in res.source_tokens]].double()
-    expected = (emb @ model.head[res.target_tokens[0].id].double()).numpy()
+    expected = linear_expected(linear_lm, res, torch.zeros(16))[0, : len(res.source_tokens)]
     np.testing.assert_allclose(
         res.scores[0, : len(res.source_tokens)], expected, rtol=2e-2, atol=2e-2 * np.abs(expected).max()
     )
@@ -187,14 +178,7 @@ def test_sequential_ig_is_complete_per_token_and_equals_occlusion(tiny_gpt2):
 def test_guided_ig_is_exact_on_a_linear_model_and_converges(linear_lm, tiny_gpt2):
     # a constant gradient makes every path give w·(x − x′): the adaptive path changes nothing there
     res = attribute(linear_lm, "def add(a, b):", target_text=" return", method="guided_integrated_gradients", n_steps=8)
-    model = linear_lm.model
-    emb = model.embed.weight[[t.id for t in res.source_tokens]].double()
-    np.testing.assert_allclose(
-        res.scores[0, : len(res.source_tokens)],
-        (emb @ model.head[res.target_tokens[0].id].double()).numpy(),
-        rtol=1e-5,
-        atol=1e-5,
-    )
+    np.testing.assert_allclose(res.scores, linear_expected(linear_lm, res, torch.zeros(16)), rtol=1e-5, atol=1e-5)
     few = attribute(tiny_gpt2, "x = [1, 2", target_text=", 3]", method="guided_integrated_gradients", n_steps=4)
     many = attribute(tiny_gpt2, "x = [1, 2", target_text=", 3]", method="guided_integrated_gradients", n_steps=64)
     change = np.abs(many.target_scores - many.baseline_scores)
@@ -244,13 +228,6 @@ def test_dig_is_exact_on_a_linear_model_whatever_the_path(linear_lm, knn_cache):
     res = attribute(
         linear_lm, "def add(a, b):", target_text=" return", method="discretized_integrated_gradients", n_steps=6
     )
-    model = linear_lm.model
-    emb = model.embed.weight[[t.id for t in res.source_tokens]].double()
-    np.testing.assert_allclose(
-        res.scores[0, : len(res.source_tokens)],
-        (emb @ model.head[res.target_tokens[0].id].double()).numpy(),
-        rtol=1e-5,
-        atol=1e-5,
-    )
+    np.testing.assert_allclose(res.scores, linear_expected(linear_lm, res, torch.zeros(16)), rtol=1e-5, atol=1e-5)
     with pytest.raises(InputError, match="unknown DIG strategy"):
         attribute(linear_lm, "a", target_text=" b", method="discretized_integrated_gradients", strategy="random")
