@@ -16,7 +16,7 @@ import torch
 from ..errors import InputError
 from .base import DELTA_NOTE_SHARE, AttributionMethod, AttributionProblem, MethodOutput, register_method
 from .gradients import dot_with, gradient_terms_at_input
-from .lrp_rules import ATTNLRP, LRP, check_supported, input_layer, relevance_rules
+from .lrp_rules import ATTNLRP, LRP, input_layer, relevance_rules
 
 LOGIT_STEP_FUNCTIONS = ("logit", "logit_diff")
 
@@ -35,7 +35,6 @@ class _RelevancePropagation(AttributionMethod):
                 f"{self.label} explains a logit; its rules say nothing about the softmax over the vocabulary. "
                 f"Set the step function to {' or '.join(LOGIT_STEP_FUNCTIONS)} (got {step_function!r})."
             )
-        check_supported(problem.model, self.label)
         with relevance_rules(problem.model, self.variant, self.label):
             scores = gradient_terms_at_input(problem, dot_with(input_layer(problem.model, problem.inputs)))
         return MethodOutput(scores, scores.sum(dim=1) - problem.target_scores, None)
