@@ -5,14 +5,12 @@
  * Skipped, saying why, only where the repository's .venv does not exist (run `make setup`).
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
     CancellationTokenSource,
-    ConfigurationRequest,
     createProtocolConnection,
     DidChangeTextDocumentNotification,
     DidOpenTextDocumentNotification,
@@ -20,18 +18,12 @@ import {
     HoverRequest,
     InitializedNotification,
     InitializeRequest,
-    InlayHintRefreshRequest,
     InlayHintRequest,
-    LogMessageNotification,
-    PublishDiagnosticsNotification,
-    RegistrationRequest,
     ResponseError,
-    ShowMessageNotification,
     ShutdownRequest,
     StreamMessageReader,
     StreamMessageWriter,
     WorkDoneProgress,
-    WorkDoneProgressCreateRequest,
     type InlayHint,
     type ProtocolConnection,
     type WorkDoneProgressBegin,
@@ -40,11 +32,8 @@ import {
 } from "vscode-languageserver-protocol/node";
 import * as proto from "../../protocol";
 import { ResultStore, type StoredResult } from "../../results";
+import { answerAsVsCode, REPO, SKIP, spawnDaemon, testSettings } from "./realDaemon";
 
-// out/test/integration -> extension -> repository root
-const REPO = path.resolve(__dirname, "..", "..", "..", "..");
-const PYTHON = path.join(REPO, ".venv", "bin", "python");
-const SKIP = fs.existsSync(PYTHON) ? false : `no ${PYTHON}: run \`make setup\` in ${REPO} to test against the real daemon`;
 
 const URI = "file:///tmp/tokenlight-integration/example.py";
 const TEXT = "def add(a, b):\n    return a + b\n\nprint(add(1, 2))\n";
@@ -61,24 +50,12 @@ describe("protocol against the real daemon", { skip: SKIP, timeout: 300_000 }, (
     const dropped: proto.ResultsDroppedParams[] = [];
 
     before(async () => {
-        cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "tokenlight-it-"));
-        // A private result cache: a result cached by another run would not exercise the engine.
-        daemon = spawn(PYTHON, ["-m", "tokenlight", "serve", "--cache-dir", cacheDir], {
-            cwd: REPO,
-            env: { ...process.env, MPLBACKEND: "Agg", PYTHONUNBUFFERED: "1" },
-        });
+        ({ child: daemon, cacheDir } = spawnDaemon([]));
         daemon.stderr.on("data", (chunk: Buffer) => {
             stderr += chunk.toString("utf8");
         });
         connection = createProtocolConnection(new StreamMessageReader(daemon.stdout), new StreamMessageWriter(daemon.stdin));
-        // Server-to-client requests, answered as VS Code would.
-        connection.onRequest(InlayHintRefreshRequest.type, () => null);
-        connection.onRequest(WorkDoneProgressCreateRequest.type, () => null);
-        connection.onRequest(RegistrationRequest.type, () => null);
-        connection.onRequest(ConfigurationRequest.type, (params) => params.items.map(() => null));
-        connection.onNotification(PublishDiagnosticsNotification.type, () => undefined);
-        connection.onNotification(LogMessageNotification.type, () => undefined);
-        connection.onNotification(ShowMessageNotification.type, (params) => shown.push(params.message));
+        answerAsVsCode(connection, (message) => shown.push(message));
         connection.onNotification(proto.resultsDropped, (params) => dropped.push(params));
         connection.listen();
 
@@ -94,18 +71,7 @@ describe("protocol against the real daemon", { skip: SKIP, timeout: 300_000 }, (
                     synchronization: { didSave: false },
                 },
             },
-            initializationOptions: {
-                tokenlight: {
-                    model: null,
-                    device: "cpu",
-                    dtype: "auto",
-                    method: "integrated_gradients",
-                    nSteps: null,
-                    baseline: "zero",
-                    stepFunction: "logit",
-                    maxNewTokens: 3,
-                },
-            } satisfies proto.InitializationOptions,
+            initializationOptions: { tokenlight: testSettings(3) } satisfies proto.InitializationOptions,
         });
         assert.ok(init.capabilities.hoverProvider, "the daemon offers hovers");
         assert.ok(init.capabilities.inlayHintProvider, "the daemon offers inlay hints");

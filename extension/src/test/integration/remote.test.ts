@@ -6,50 +6,30 @@
  * repository's .venv does not exist.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
-import * as os from "node:os";
-import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
-    ConfigurationRequest,
     createProtocolConnection,
     DidOpenTextDocumentNotification,
     ExitNotification,
     InitializedNotification,
     InitializeRequest,
-    InlayHintRefreshRequest,
-    LogMessageNotification,
-    PublishDiagnosticsNotification,
-    RegistrationRequest,
     ResponseError,
-    ShowMessageNotification,
     ShutdownRequest,
     StreamMessageReader,
     StreamMessageWriter,
-    WorkDoneProgressCreateRequest,
     type ProtocolConnection,
 } from "vscode-languageserver-protocol/node";
 import { connectTcp, DaemonConnectError, parseServerAddress, remoteFailureMessage } from "../../address";
 import * as proto from "../../protocol";
 import { connectWebSocket, webSocketTransports } from "../../websocket";
+import { answerAsVsCode, SKIP, spawnDaemon, testSettings } from "./realDaemon";
 
-const REPO = path.resolve(__dirname, "..", "..", "..", "..");
-const PYTHON = path.join(REPO, ".venv", "bin", "python");
-const SKIP = fs.existsSync(PYTHON) ? false : `no ${PYTHON}: run \`make setup\` in ${REPO} to test against the real daemon`;
 const TOKEN = "integration-test-token";
 
-const SETTINGS: proto.DaemonSettings = {
-    model: null,
-    device: "cpu",
-    dtype: "auto",
-    method: "integrated_gradients",
-    nSteps: null,
-    baseline: "zero",
-    stepFunction: "logit",
-    maxNewTokens: 2,
-};
+const SETTINGS = testSettings(2);
 
 const URI = "file:///tmp/tokenlight-remote/example.py";
 const TEXT = "def add(a, b):\n    return a + b\n";
@@ -64,12 +44,7 @@ interface RemoteDaemon {
 
 /** Starts `tokenlight serve --tcp|--ws 127.0.0.1:0 --token TOKEN` and waits for its address. */
 async function startRemoteDaemon(transport: "tcp" | "ws"): Promise<RemoteDaemon> {
-    const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "tokenlight-it-"));
-    const child = spawn(
-        PYTHON,
-        ["-m", "tokenlight", "serve", `--${transport}`, "127.0.0.1:0", "--token", TOKEN, "--cache-dir", cacheDir],
-        { cwd: REPO, env: { ...process.env, MPLBACKEND: "Agg", PYTHONUNBUFFERED: "1" } },
-    );
+    const { child, cacheDir } = spawnDaemon([`--${transport}`, "127.0.0.1:0", "--token", TOKEN]);
     // The daemon announces the port it picked on stderr.
     const address = await new Promise<string>((resolve, reject) => {
         let stderr = "";
@@ -107,14 +82,7 @@ async function open(address: string): Promise<ProtocolConnection> {
     } else {
         throw new Error(parsed.reason);
     }
-    // Server-to-client requests, answered as VS Code would.
-    connection.onRequest(InlayHintRefreshRequest.type, () => null);
-    connection.onRequest(WorkDoneProgressCreateRequest.type, () => null);
-    connection.onRequest(RegistrationRequest.type, () => null);
-    connection.onRequest(ConfigurationRequest.type, (params) => params.items.map(() => null));
-    connection.onNotification(PublishDiagnosticsNotification.type, () => undefined);
-    connection.onNotification(LogMessageNotification.type, () => undefined);
-    connection.onNotification(ShowMessageNotification.type, () => undefined);
+    answerAsVsCode(connection);
     connection.listen();
     return connection;
 }
