@@ -15,6 +15,18 @@ TEXT = "def add(a, b):\n    return a + b\n"
 LONG = {"nSteps": 2000, "internalBatchSize": 50}  # 40 small chunks × 4 targets: long, cancellable fast
 
 
+def _start_job(daemon, uri: str, rng, token: str, *, max_new_tokens: int, options, msg_id=None) -> asyncio.Future:
+    """An attribution reporting progress under ``token``, running in the background."""
+    params = {
+        "textDocument": {"uri": uri},
+        "range": rng,
+        "target": {"kind": "generate", "maxNewTokens": max_new_tokens},
+        "options": options,
+        "workDoneToken": token,
+    }
+    return asyncio.ensure_future(daemon.request("tokenlight/attribute", params, msg_id=msg_id))
+
+
 async def _wait_for_progress(daemon, token: str, timeout: float = 120.0) -> dict:
     """The first "target k of T" report under ``token`` (the engine is inside the computation)."""
     deadline = time.monotonic() + timeout
@@ -35,18 +47,8 @@ def test_cancel_request_stops_the_job_and_the_next_one_runs(daemon, new_uri):
     token = f"cancel-{uri}"
 
     async def scenario():
-        long_job = asyncio.ensure_future(
-            daemon.request(
-                "tokenlight/attribute",
-                {
-                    "textDocument": {"uri": uri},
-                    "range": lsp_range((1, 0), (1, 16)),
-                    "target": {"kind": "generate", "maxNewTokens": 4},
-                    "options": LONG,
-                    "workDoneToken": token,
-                },
-                msg_id="long-job",
-            )
+        long_job = _start_job(
+            daemon, uri, lsp_range((1, 0), (1, 16)), token, max_new_tokens=4, options=LONG, msg_id="long-job"
         )
         await _wait_for_progress(daemon, token)
         # light requests answer while the worker is busy
@@ -98,18 +100,7 @@ def test_work_done_progress_cancel_stops_the_job(daemon, new_uri):
     token = f"progress-cancel-{uri}"
 
     async def scenario():
-        job = asyncio.ensure_future(
-            daemon.request(
-                "tokenlight/attribute",
-                {
-                    "textDocument": {"uri": uri},
-                    "range": lsp_range((0, 0), (1, 16)),
-                    "target": {"kind": "generate", "maxNewTokens": 4},
-                    "options": LONG,
-                    "workDoneToken": token,
-                },
-            )
-        )
+        job = _start_job(daemon, uri, lsp_range((0, 0), (1, 16)), token, max_new_tokens=4, options=LONG)
         report = await _wait_for_progress(daemon, token)
         daemon.client.protocol.notify(
             types.WINDOW_WORK_DONE_PROGRESS_CANCEL, types.WorkDoneProgressCancelParams(token=token)
@@ -158,18 +149,8 @@ def test_a_document_closed_and_reopened_while_its_job_runs_gets_content_modified
     token = f"reopen-{uri}"
 
     async def scenario():
-        job = asyncio.ensure_future(
-            daemon.request(
-                "tokenlight/attribute",
-                {
-                    "textDocument": {"uri": uri},
-                    "range": lsp_range((1, 0), (1, 16)),
-                    "target": {"kind": "generate", "maxNewTokens": 2},
-                    "options": {"nSteps": 600, "internalBatchSize": 50},
-                    "workDoneToken": token,
-                },
-            )
-        )
+        options = {"nSteps": 600, "internalBatchSize": 50}
+        job = _start_job(daemon, uri, lsp_range((1, 0), (1, 16)), token, max_new_tokens=2, options=options)
         await _wait_for_progress(daemon, token)
         daemon.client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
         daemon.open(uri, TEXT)
