@@ -66,6 +66,7 @@ bench: setup
 	$(PY) benchmarks/bench_levers.py
 	$(PY) benchmarks/bench_propagation.py
 	$(PY) benchmarks/bench_cancel.py
+	$(PY) benchmarks/bench_initialize.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info daemon/*.egg-info $(EXT)/node_modules $(EXT)/out $(EXT)/dist \
