@@ -118,8 +118,9 @@ def test_out_of_memory_is_a_clear_error(monkeypatch):
 
     import tokenlight.engine
     from tokenlight.cache import ResultCache
+    from tokenlight.server.jobs import AttributionJob, ModelRequest
     from tokenlight.server.protocol import AttributeOptions, TargetSpec
-    from tokenlight.server.runner import Job, ModelRequest, Runner
+    from tokenlight.server.runner import Runner
 
     class FakeModel:
         name, dtype_name, identity = "big-model", "bfloat16", "f" * 64
@@ -133,7 +134,7 @@ def test_out_of_memory_is_a_clear_error(monkeypatch):
     request = ModelRequest(None)
     runner.lm, runner.loaded, runner.info = FakeModel(), request, object()
     options = AttributeOptions(n_steps=4, baseline="zero", step_function="logit")
-    job = Job(request, "x", TargetSpec("generate", max_new_tokens=2), "integrated_gradients", options)
+    job = AttributionJob(request, "x", TargetSpec("generate", max_new_tokens=2), "integrated_gradients", options)
     with pytest.raises(JsonRpcException) as info:
         runner.attribute(job, lambda message, percentage: None, lambda: False)
     assert info.value.code == REQUEST_FAILED and info.value.data == {"kind": "OutOfMemory"}

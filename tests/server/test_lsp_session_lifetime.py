@@ -19,7 +19,7 @@ from lsprotocol import types
 
 from tokenlight.cache import ResultCache
 from tokenlight.server import transport
-from tokenlight.server.app import Backend
+from tokenlight.server.backend import Backend
 
 TOKEN = "lifetime-token"
 

@@ -40,7 +40,8 @@ from tokenlight.engine.tokens import tokenize_with_spans
 from tokenlight.server import protocol as proto
 from tokenlight.server.documents import Anchor, StoredResult
 from tokenlight.server.positions import TextIndex
-from tokenlight.server.runner import ResultData, Runner, TokenData
+from tokenlight.server.results import ResultData, TokenData
+from tokenlight.server.runner import Runner
 
 ENCODINGS = (types.PositionEncodingKind.Utf16, types.PositionEncodingKind.Utf8, types.PositionEncodingKind.Utf32)
 

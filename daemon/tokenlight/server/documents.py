@@ -15,7 +15,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Literal
 
-from .runner import ResultData
+from .results import ResultData
 
 
 @dataclass(eq=False)

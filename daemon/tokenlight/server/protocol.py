@@ -1,4 +1,5 @@
-"""The ``tokenlight/*`` messages: names, parameter parsing and error codes, in one place.
+"""The ``tokenlight/*`` messages: names, parameter parsing and result shapes, in one place (their
+error codes are in :mod:`.errors`).
 
 This module mirrors DESIGN.md's protocol table and ``docs/protocol.md`` (the extension's
 ``protocol.ts`` mirrors it on the other side); a change to one without the others is a bug.
@@ -11,19 +12,19 @@ reads these messages, and the daemon must never crash on them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import cattrs
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.protocol import default_converter
+
+from .errors import invalid_params
 
 if TYPE_CHECKING:
     from .documents import StoredResult
     from .positions import TextIndex
-    from .runner import LoadedInfo
+    from .results import LoadedInfo
 
 ATTRIBUTE = "tokenlight/attribute"
 METHODS = "tokenlight/methods"
@@ -41,28 +42,6 @@ FOCUS_TARGET_COMMAND = "tokenlight.focusTarget"
 TARGET_KINDS = ("generate", "text", "following")
 DIAGNOSTIC_SOURCE = "tokenlight"
 MAX_FOLLOWING_TOKENS = 1024
-
-
-class ErrorCode(IntEnum):
-    """JSON-RPC error codes the daemon answers with (LSP's where LSP has one)."""
-
-    INVALID_PARAMS = -32602  # the request is wrong: fix the params (message says how)
-    INTERNAL_ERROR = -32603  # a bug in Tokenlight: the message and data.traceback help report it
-    UNAUTHORIZED = -32001  # remote mode: initialize without the right token
-    SERVER_NOT_INITIALIZED = -32002  # remote mode: a request before a successful initialize
-    REQUEST_CANCELLED = -32800  # $/cancelRequest or window/workDoneProgress/cancel
-    CONTENT_MODIFIED = -32801  # the selection was edited while the attribution ran
-    REQUEST_FAILED = -32803  # valid request that failed: model not found, out of memory, ...
-
-
-def invalid_params(message: str, **data: Any) -> JsonRpcException:
-    """A -32602 error whose message is exactly what the user reads (no "Invalid Params:" prefix)."""
-    return JsonRpcInvalidParams(message=message, data=data or None)
-
-
-def request_failed(message: str, kind: str) -> JsonRpcException:
-    """A -32803 error: the request was well formed but could not be done (``data.kind`` says why)."""
-    return JsonRpcException(message=message, code=ErrorCode.REQUEST_FAILED, data={"kind": kind})
 
 
 # ----------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 This is the only server module that touches the engine, and it imports it inside functions: the
 event loop imports this module at start-up, and torch (≈1.4 s) plus transformers (≈2.7 s) must not
 delay ``initialize``. Every function here is called from the worker thread only, one at a time, so the
-runner needs no locks; it hands back plain Python data (:class:`ResultData`) that the event loop can
+runner needs no locks; it hands back plain Python data (:class:`~.results.ResultData`) that the event loop can
 read without numpy or torch.
 """
 
@@ -16,11 +16,13 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from ..cache import ResultCache, cache_key
-from .protocol import AttributeOptions, TargetSpec, request_failed
+from .errors import invalid_params, request_failed
+from .jobs import AttributionJob, ModelRequest
+from .results import LoadedInfo, ResultData, TokenData
 
 if TYPE_CHECKING:
     from ..engine import Attribution, LoadedModel
@@ -29,72 +31,6 @@ log = logging.getLogger(__name__)
 
 Report = Callable[[str, "int | None"], None]  # (message, percentage or None)
 IsCancelled = Callable[[], bool]
-
-
-@dataclass(frozen=True)
-class ModelRequest:
-    """Which model a job needs; the runner loads it when it differs from the resident one."""
-
-    name: str | None  # None: the embedded model
-    device: str = "auto"
-    dtype: str = "auto"
-
-
-@dataclass(frozen=True)
-class Job:
-    """One attribution, in engine terms (code-point text, no LSP)."""
-
-    model: ModelRequest
-    prompt: str
-    target: TargetSpec  # for "following", ``text`` holds the document text after the selection
-    method: str
-    # the request's options with the configured defaults filled in; their field names are
-    # attribute()'s keyword arguments, so the engine call and the cache key are derived from them
-    options: AttributeOptions
-
-
-@dataclass(frozen=True)
-class TokenData:
-    text: str
-    start: int | None  # code points into the prompt (sources) or the continuation (targets)
-    end: int | None
-    special: bool
-    probability: float | None = None
-
-
-@dataclass(frozen=True)
-class ResultData:
-    """An :class:`~tokenlight.engine.Attribution` as plain Python: lists, floats, None for NaN."""
-
-    model: dict[str, str]
-    method: str
-    method_label: str
-    has_delta: bool
-    step_function: str
-    baseline: str
-    n_steps: int | None
-    prompt: str
-    continuation: str
-    target_kind: str
-    source_tokens: list[TokenData]
-    target_tokens: list[TokenData]
-    scores: list[list[float | None]]
-    deltas: list[float] | None
-    target_scores: list[float]
-    baseline_scores: list[float] | None
-    notes: list[str]
-    warnings: list[str]  # reasons not to trust the result at all (e.g. DeepLift on a transformer)
-    elapsed_ms: float  # the computation's own time (for a cached result: when it was computed)
-    cached: bool
-
-
-@dataclass(frozen=True)
-class LoadedInfo:
-    name: str
-    device: str
-    dtype: str
-    parameters: int
-    context_length: int | None
 
 
 class Runner:
@@ -157,13 +93,11 @@ class Runner:
 
             torch.cuda.empty_cache()
 
-    def attribute(self, job: Job, report: Report, is_cancelled: IsCancelled) -> ResultData:
+    def attribute(self, job: AttributionJob, report: Report, is_cancelled: IsCancelled) -> ResultData:
         """Attribute ``job`` (from the cache when the same request was computed before)."""
         if not self._labels:
             self.methods()
         if job.method not in self._labels:
-            from .protocol import invalid_params
-
             raise invalid_params(
                 f"unknown method {job.method!r}; choose one of: {', '.join(self._labels)}",
                 validMethods=list(self._labels),
@@ -216,7 +150,7 @@ class Runner:
             return int(torch.cuda.memory_allocated(lm.device))
         return process_rss()
 
-    def _key_material(self, lm: LoadedModel, job: Job) -> dict[str, Any]:
+    def _key_material(self, lm: LoadedModel, job: AttributionJob) -> dict[str, Any]:
         from .. import __version__
 
         return {

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, NoReturn
 
 from ..cache import ENV_DIR, ResultCache, default_cache_dir, default_max_bytes
-from .app import LOGIN_TIMEOUT_S
+from .session import LOGIN_TIMEOUT_S
 from .transport import TransportError, check_bind, parse_address, serve_tcp, serve_ws, websockets_available
 
 log = logging.getLogger("tokenlight.server")
@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.log_file, args.log_level)
 
     from .. import __version__
-    from .app import Backend, build_server
+    from .app import build_server
+    from .backend import Backend
 
     max_bytes = default_max_bytes() if args.cache_max_mb is None else int(args.cache_max_mb * 1024 * 1024)
     backend = Backend(ResultCache(cache_dir, max_bytes))

@@ -4,14 +4,14 @@ pygls' own ``start_tcp`` / ``start_ws`` serve one protocol object for the whole 
 server when the first connection ends, so a rejected login (a wrong token) would take the daemon and
 its loaded model down with it. Here:
 
-- each connection gets its own session: its own pygls protocol and :class:`~.app.TokenlightServer`,
+- each connection gets its own session: its own pygls protocol and :class:`~.session.Session`,
   so its own documents, results, settings, progress tokens and login state;
-- every session shares the daemon's one :class:`~.app.Backend`: one worker (a FIFO queue, jobs one
+- every session shares the daemon's one :class:`~.backend.Backend`: one worker (a FIFO queue, jobs one
   at a time in the order they arrive, whichever client sent them: one model, one GPU), one runner
   (it loads the model a job's session asks for, so clients may use different models; jobs are
   serialised, so a swap never happens under a running job) and one results cache;
 - the token is checked per connection; a connection that has not logged in within the login
-  deadline (:data:`~.app.LOGIN_TIMEOUT_S` seconds unless ``--login-timeout``) is closed;
+  deadline (:data:`~.session.LOGIN_TIMEOUT_S` seconds unless ``--login-timeout``) is closed;
 - a connection that ends (``exit``, a hang-up, a network error) cancels its own requests and jobs
   only: a job of its still waiting is skipped, one running stops at its next chunk. The listener and
   the other sessions go on; the model stays loaded for them and for the next client;
@@ -34,7 +34,9 @@ from dataclasses import dataclass
 
 from pygls.io_ import run_async, run_websocket
 
-from .app import LOGIN_TIMEOUT_S, Backend, TokenlightServer, build_server
+from .app import build_server
+from .backend import Backend
+from .session import LOGIN_TIMEOUT_S, Session
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +120,10 @@ class _Sessions:
         self.backend = backend
         self.token = token
         self.login_timeout = login_timeout
-        self.open: set[TokenlightServer] = set()
-        self._deadlines: dict[TokenlightServer, asyncio.TimerHandle] = {}
+        self.open: set[Session] = set()
+        self._deadlines: dict[Session, asyncio.TimerHandle] = {}
 
-    def start(self, close: Callable[[], None], peer: object) -> TokenlightServer:
+    def start(self, close: Callable[[], None], peer: object) -> Session:
         session = build_server(token=self.token, backend=self.backend)
         session.close_connection = close
         self.open.add(session)
@@ -131,7 +133,7 @@ class _Sessions:
         log.info("client %s connected: session %d (%d connected)", peer, session.session_id, len(self.open))
         return session
 
-    def _login_deadline(self, session: TokenlightServer) -> None:
+    def _login_deadline(self, session: Session) -> None:
         if session.connected and not session.authenticated and session.close_connection is not None:
             log.warning(
                 "session %d: closing a connection that did not log in within %.0f s",
@@ -140,7 +142,7 @@ class _Sessions:
             )
             session.close_connection()
 
-    def end(self, session: TokenlightServer, peer: object) -> None:
+    def end(self, session: Session, peer: object) -> None:
         if (deadline := self._deadlines.pop(session, None)) is not None:
             deadline.cancel()
         session.end_session()

@@ -1,0 +1,221 @@
+"""The ``tokenlight/*`` requests: attribute, methods, loadModel, status, clear and focus."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
+
+from ... import __version__
+from .. import protocol as proto
+from ..errors import ErrorCode, invalid_params, rpc_error
+from ..jobs import AttributionJob, ModelRequest
+from ..positions import PositionError, TextIndex
+from ..progress import WorkDone
+from ..session import Session
+from ..worker import QueuedJob, is_cancelled_error
+
+log = logging.getLogger(__name__)
+
+
+async def attribute(ls: Session, params: Any) -> dict[str, Any]:
+    """``tokenlight/attribute``: attribute the selection's continuation (queued on the worker)."""
+    started = time.perf_counter()
+    p = proto.parse_attribute(params)
+    doc = ls.document(p.uri, proto.ATTRIBUTE)
+    index = TextIndex(doc)
+    try:
+        start, end = index.selection(p.range)
+    except PositionError as exc:
+        raise invalid_params(f"{proto.ATTRIBUTE}: range: {exc}") from None
+    settings = ls.settings
+    method = p.method or settings.method
+    if ls.methods is not None and method not in (ids := [m["id"] for m in ls.methods]):
+        raise invalid_params(f"unknown method {method!r}; choose one of: {', '.join(ids)}", validMethods=ids)
+    target = _resolve_target(p.target, settings.max_new_tokens, index.source[end:])
+    job = AttributionJob(
+        model=ModelRequest(settings.model, settings.device, settings.dtype),
+        prompt=index.source[start:end],
+        target=target,
+        method=method,
+        options=dataclasses.replace(
+            p.options,
+            n_steps=p.options.n_steps if p.options.n_steps is not None else settings.n_steps,
+            baseline=p.options.baseline or settings.baseline,
+            step_function=p.options.step_function or settings.step_function,
+        ),
+    )
+    ls.ensure_methods()
+    anchor = ls.store.reserve(p.uri, start, end)
+    try:
+        data, queued = await _run(
+            ls, "attribute", lambda ctx: ls.runner.attribute(job, ctx.report, ctx.is_cancelled), p.work_done_token
+        )
+    finally:
+        ls.store.release(anchor)
+    doc = ls.workspace.text_documents.get(unquote(p.uri))
+    index = TextIndex(doc) if doc is not None else None
+    if target.kind == "following":
+        anchor.end = anchor.prompt_end + len(data.continuation)
+    if (
+        index is None
+        or not anchor.alive
+        or index.source[anchor.start : anchor.prompt_end] != data.prompt
+        or (target.kind == "following" and index.source[anchor.prompt_end : anchor.end] != data.continuation)
+    ):
+        raise JsonRpcException(
+            message="the selection was edited (or its document closed) while it was being attributed; run it again",
+            code=ErrorCode.CONTENT_MODIFIED,
+        )
+    stored, replaced = ls.store.add(anchor, data, target.kind)
+    if replaced:
+        log.info("%s replaces %s", stored.id, ", ".join(r.id for r in replaced))
+        ls.notify_dropped(p.uri, replaced, "replaced")
+    ls.publish(p.uri)
+    ls.refresh_inlay_hints()
+    result = proto.attribute_result(stored, index, (time.perf_counter() - started) * 1000)
+    result["job"] = _job_times(ls, queued)
+    return result
+
+
+async def methods(ls: Session, params: Any) -> list[dict[str, Any]]:
+    """``tokenlight/methods``: every attribution method's describe() (the engine is imported on the
+    worker once; later calls answer from the kept list, even while a job runs)."""
+    if ls.methods is not None:
+        return ls.methods
+    try:
+        return list(await asyncio.shield(ls.ensure_methods()))
+    except Exception as exc:
+        raise rpc_error(exc) from None
+
+
+async def load_model(ls: Session, params: Any) -> dict[str, Any]:
+    """``tokenlight/loadModel``: load (or keep) a model and make it this client's default for later
+    requests (other clients keep theirs: the next job that asks for another model loads that one)."""
+    p = proto.parse_load_model(params)
+    request = ModelRequest(p.model, p.device or ls.settings.device, p.dtype or ls.settings.dtype)
+    info, _ = await _run(ls, "load model", lambda ctx: ls.runner.load(request, ctx.report), p.work_done_token)
+    ls.settings, _ = ls.settings.updated({"model": request.name, "device": request.device, "dtype": request.dtype})
+    return proto.load_model_result(info)
+
+
+def status(ls: Session, params: Any) -> dict[str, Any]:
+    """``tokenlight/status``: the resident model, memory in use, the shared queue (this client's
+    jobs marked ``mine``; other clients' jobs show only their id, kind and state), the cache."""
+    info = ls.runner.info
+    jobs = ls.worker.jobs()
+    return {
+        "model": info.name if info else None,
+        "device": info.device if info else None,
+        "dtype": info.dtype if info else None,
+        "memory": ls.runner.memory_bytes(),
+        "busy": ls.worker.busy,
+        "queue": sum(1 for _, state in jobs if state == "queued"),
+        "jobs": [
+            {"id": job.id, "name": job.name, "state": state, "mine": job.owner == ls.session_id} for job, state in jobs
+        ],
+        "sessions": len(ls.backend.sessions),
+        "cache": {
+            "entries": ls.cache.entries(),
+            "hits": ls.cache.hits,
+            "directory": str(ls.cache.directory),
+            "enabled": ls.cache.enabled,
+        },
+        "settings": ls.settings.as_dict(),
+        "engineImported": "torch" in sys.modules,
+        "startup": dict(ls.startup),
+        "version": __version__,
+    }
+
+
+def clear(ls: Session, params: Any) -> None:
+    """``tokenlight/clear``: drop a document's results, inlay hints and diagnostics."""
+    uri = proto.parse_text_document(params, proto.CLEAR)
+    ls.notify_dropped(uri, ls.store.clear(uri), "cleared")
+    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+    ls.refresh_inlay_hints()
+
+
+def focus(ls: Session, params: Any) -> None:
+    """``tokenlight/focus``: which target of a result hover refers to (null: the sum)."""
+    result_id, target = proto.parse_focus(params)
+    stored = ls.store.get(result_id)
+    if stored is None:
+        raise invalid_params(
+            f"{proto.FOCUS}: no result {result_id!r}: it was cleared, or dropped when its text was edited; "
+            "run tokenlight/attribute again"
+        )
+    n = len(stored.data.target_tokens)
+    if target is not None and not 0 <= target < n:
+        raise invalid_params(f"{proto.FOCUS}: result {result_id} has targets 0..{n - 1}; got {target}")
+    stored.focus = target
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+
+
+def _resolve_target(spec: proto.TargetSpec | None, default_tokens: int, rest: str) -> proto.TargetSpec:
+    if spec is None or spec.kind == "generate":
+        tokens = spec.max_new_tokens if spec is not None and spec.max_new_tokens else default_tokens
+        return proto.TargetSpec("generate", max_new_tokens=tokens)
+    if spec.kind == "following":
+        if rest == "":
+            raise invalid_params(
+                f'{proto.ATTRIBUTE}: target kind "following" attributes the text after the selection, '
+                'and nothing follows it; select less, or use kind "generate"'
+            )
+        return proto.TargetSpec("following", text=rest, max_tokens=spec.max_tokens or default_tokens)
+    return spec
+
+
+async def _run(ls: Session, name: str, work: Callable, token: int | str | None) -> tuple[Any, QueuedJob]:
+    """Queue ``work`` on the shared worker with progress under ``token``; map its failure to an
+    error. Returns the value and the finished job (for its times).
+
+    The await is where ``$/cancelRequest`` lands (CancelledError): the job's cancel flag is set,
+    the engine stops at its next chunk, and pygls answers RequestCancelled. A client that
+    disconnects cancels its handlers the same way.
+    """
+    progress = WorkDone(ls, token, f"Tokenlight: {name}")
+    job = ls.worker.submit(name, work, on_progress=progress.report, owner=ls.session_id)
+    if token is not None:
+        ls.progress_jobs[token] = job
+    try:
+        value = await job.future
+    except asyncio.CancelledError:
+        job.cancel()
+        progress.end("cancelled")
+        raise
+    except Exception as exc:
+        cancelled = is_cancelled_error(exc)
+        progress.end("cancelled" if cancelled else "failed")
+        if cancelled:
+            raise JsonRpcRequestCancelled(f"{name} cancelled") from None
+        raise rpc_error(exc) from None
+    finally:
+        if token is not None and ls.progress_jobs.get(token) is job:
+            del ls.progress_jobs[token]
+            ls.ended_progress_tokens.append(token)
+    progress.end("done")
+    return value, job
+
+
+def _job_times(ls: Session, job: QueuedJob) -> dict[str, Any]:
+    """Where a request's job sat in the shared queue: its number (arrival order across all
+    clients), how long it waited, and when it ran (ms since the daemon started)."""
+    started = job.started if job.started is not None else job.submitted
+    return {
+        "id": job.id,
+        "waitedMs": round((started - job.submitted) * 1000, 3),
+        "startedMs": ls.backend.ms(job.started),
+        "finishedMs": ls.backend.ms(job.finished),
+    }
