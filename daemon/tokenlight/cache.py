@@ -26,40 +26,25 @@ import json
 import logging
 import os
 import re
-import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgpack
 
+from .paths import default_cache_dir
+
 if TYPE_CHECKING:
     from .engine import Attribution
 
 log = logging.getLogger(__name__)
 
-ENV_DIR = "TOKENLIGHT_CACHE_DIR"
 ENV_MAX_MB = "TOKENLIGHT_CACHE_MAX_MB"
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 ENVELOPE = "tokenlight-result-cache"
 ENVELOPE_VERSION = 1
 SUFFIX = ".msgpack"
 _KEY = re.compile(r"[0-9a-f]{64}")
-
-
-def default_cache_dir() -> Path:
-    """``$TOKENLIGHT_CACHE_DIR``, else the platform's user cache folder + ``tokenlight/results``
-    (``$XDG_CACHE_HOME`` or ``~/.cache`` on Linux, ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%``)."""
-    override = os.environ.get(ENV_DIR)
-    if override:
-        return Path(override).expanduser()
-    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
-        base = Path(os.environ["LOCALAPPDATA"])
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "tokenlight" / "results"
 
 
 def default_max_bytes() -> int:

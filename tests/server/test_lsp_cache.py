@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from lsp_harness import lsp_range
 
-from tokenlight.cache import ResultCache, cache_key, default_cache_dir
+from tokenlight.cache import ResultCache, cache_key
 from tokenlight.engine.result import Attribution, ModelInfo
 from tokenlight.engine.tokens import Token
+from tokenlight.paths import default_cache_dir
 
 
 def _files(cache_dir: Path) -> set[Path]:

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import BinaryIO, NoReturn
 
-from ..cache import ENV_DIR, ResultCache, default_cache_dir, default_max_bytes
+from ..cache import ResultCache, default_max_bytes
+from ..paths import ENV_DIR, default_cache_dir
 from .session import LOGIN_TIMEOUT_S
 from .transport import TransportError, check_bind, parse_address, serve_tcp, serve_ws, websockets_available
 

@@ -20,7 +20,9 @@ whole path is one batch of points through the batched kernel, with all targets f
 Special tokens (BOS) have no meaningful neighbours: they take the straight line.
 
 The kNN graph of the vocabulary is built once per model (chunked matrix products) and cached on disk
-as msgpack (``TOKENLIGHT_CACHE_DIR``/knn, else ``~/.cache/tokenlight/knn``); a corrupt file is rebuilt.
+as msgpack in ``knn/`` inside the results cache folder (``$TOKENLIGHT_CACHE_DIR``/knn, else
+``~/.cache/tokenlight/results/knn`` on Linux: see :func:`tokenlight.paths.default_cache_dir`); a corrupt
+file is rebuilt.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import msgpack
 import numpy as np
 import torch
 
+from ...paths import default_cache_dir
 from ..errors import InputError
 from ..kernel import path_gradient_terms
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
@@ -183,8 +186,6 @@ def _identity(model: torch.nn.Module) -> str:
 def knn_dir() -> Path:
     """``knn/`` inside the results cache folder ($TOKENLIGHT_CACHE_DIR, else the platform's user cache,
     honouring $XDG_CACHE_HOME): the CLI and the daemon share one folder and write nowhere else."""
-    from ...cache import default_cache_dir
-
     return default_cache_dir() / "knn"
 
 
