@@ -122,9 +122,14 @@ def test_out_of_memory_is_a_clear_error(monkeypatch):
     from tokenlight.server.protocol import AttributeOptions, TargetSpec
     from tokenlight.server.runner import Runner
 
+    released: list[str] = []
+
     class FakeModel:
         name, dtype_name, identity = "big-model", "bfloat16", "f" * 64
         device = torch.device("cpu")
+
+        def release_cached_memory(self) -> None:
+            released.append(self.name)
 
     def out_of_memory(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
@@ -139,3 +144,4 @@ def test_out_of_memory_is_a_clear_error(monkeypatch):
         runner.attribute(job, lambda message, percentage: None, lambda: False)
     assert info.value.code == REQUEST_FAILED and info.value.data == {"kind": "OutOfMemory"}
     assert "out of memory" in info.value.message and "select less text" in info.value.message
+    assert released == ["big-model"]  # the allocator's cache handed back before the next request

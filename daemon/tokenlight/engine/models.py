@@ -6,6 +6,7 @@ unless the caller sets ``allow_download``: a missing model is an error naming wh
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import pickle
@@ -59,6 +60,27 @@ class LoadedModel:
     @property
     def embedding(self) -> torch.nn.Module:
         return self.model.get_input_embeddings()
+
+    def memory_bytes(self) -> int | None:
+        """GPU memory torch has allocated on this model's device; None off CUDA (there the
+        process's resident memory is the measure, which is not the model's to know)."""
+        if self.device.type != "cuda":
+            return None
+        return int(torch.cuda.memory_allocated(self.device))
+
+    def release_cached_memory(self) -> None:
+        """Hand the CUDA allocator's cached, unused blocks back to the driver (after an
+        out-of-memory failure, so that the next request starts from what is really in use).
+        Nothing to do off CUDA."""
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def release(self) -> None:
+        """Free the weights now, not whenever the last reference to this object goes (before
+        loading another model: two at once may not fit). The object is unusable afterwards."""
+        self.model = None
+        gc.collect()
+        self.release_cached_memory()
 
     @cached_property
     def identity(self) -> str:

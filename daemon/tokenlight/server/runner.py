@@ -9,7 +9,6 @@ read without numpy or torch.
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import os
@@ -83,15 +82,11 @@ class Runner:
 
     def unload(self) -> None:
         """Release the resident model (before loading another: two at once may not fit)."""
-        if self.lm is None:
+        lm = self.lm
+        if lm is None:
             return
-        device = self.lm.device
         self.lm, self.loaded, self.info = None, None, None
-        gc.collect()
-        if device.type == "cuda":
-            import torch
-
-            torch.cuda.empty_cache()
+        lm.release()
 
     def attribute(self, job: AttributionJob, report: Report, is_cancelled: IsCancelled) -> ResultData:
         """Attribute ``job`` (from the cache when the same request was computed before)."""
@@ -131,7 +126,7 @@ class Runner:
         except RuntimeError as exc:
             if not _is_out_of_memory(exc):
                 raise
-            self._release_cuda_cache()
+            lm.release_cached_memory()
             raise request_failed(
                 f"out of memory attributing on {lm.device}: select less text, ask for fewer target tokens, "
                 "lower nSteps, or set internalBatchSize to a small number",
@@ -143,12 +138,8 @@ class Runner:
     # ------------------------------------------------------------------------------------------
     def memory_bytes(self) -> int | None:
         """Bytes in use: allocated GPU memory when the model is on CUDA, else this process's RSS."""
-        lm = self.lm
-        if lm is not None and lm.device.type == "cuda" and "torch" in sys.modules:
-            import torch
-
-            return int(torch.cuda.memory_allocated(lm.device))
-        return process_rss()
+        gpu = self.lm.memory_bytes() if self.lm is not None else None
+        return gpu if gpu is not None else process_rss()
 
     def _key_material(self, lm: LoadedModel, job: AttributionJob) -> dict[str, Any]:
         from .. import __version__
@@ -195,12 +186,6 @@ class Runner:
             elapsed_ms=float(res.elapsed_ms),
             cached=cached,
         )
-
-    def _release_cuda_cache(self) -> None:
-        if self.lm is not None and self.lm.device.type == "cuda":
-            import torch
-
-            torch.cuda.empty_cache()
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
