@@ -2,14 +2,16 @@
  * The results the extension is colouring, and how they follow edits. Pure: no `vscode` (ranges
  * are plain LSP-shaped objects), so the edit maths is unit-tested in plain Node.
  *
- * The rule mirrors the daemon's (DESIGN.md, Protocol): a stored result shifts with edits before
+ * The rule mirrors the daemon's (docs/protocol.md): a stored result shifts with edits before
  * it and is dropped when an edit touches its text. Its text is the extent from the first to the
  * last character it covers (the selection, its source tokens and, for `following`, its targets).
  * An insertion exactly at the extent's start shifts it; one exactly at its end leaves it alone:
  * neither changes a character the result was computed from. A document holds several results,
  * and a new one replaces those whose text it overlaps (the daemon's `Anchor.overlaps`). The daemon
- * sends no message naming the results it drops: applying the same rules here keeps the two in
- * step (the protocol integration test checks this against the real daemon).
+ * also names every result it drops (`tokenlight/resultsDropped {uri, ids, reason}`), and the
+ * extension deletes those from this store (extension.ts): that word is final. Applying the same
+ * rules here keeps the colours right from the edit until the notification arrives (the protocol
+ * integration test checks the two agree against the real daemon).
  */
 import type { AttributeOptions, AttributeResult, AttributeTarget } from "./protocol";
 

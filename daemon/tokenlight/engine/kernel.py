@@ -6,7 +6,7 @@ logit at position p depends only on positions ≤ p, so one forward over the ful
 (prompt + continuation) gives every target's value at once, and all T gradients come from that one
 graph. We do one forward per chunk of interpolation points and T backward passes over the retained
 graph: on a 2-core CPU this measured faster than ``is_grads_batched`` (vmap) and than replicating
-the batch per target (measured-facts.md).
+the batch per target.
 
 Gradients are reduced to one number per token as soon as they exist, so memory is O(T·L) for the
 result plus one chunk's activations, and accumulated in float64 so that the chunk size

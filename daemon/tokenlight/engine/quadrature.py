@@ -1,7 +1,7 @@
 """Quadrature rules for the path integral of Integrated Gradients over α ∈ [0, 1].
 
 Gauss-Legendre is the default: on a 4-layer GPT-2 it reached |delta| ≈ 1e-5 at 20 points where the
-trapezoid rule still had 0.16 at 50 (../shared/notes/measured-facts.md). The names match captum's
+trapezoid rule still had 0.16 at 50 (measured on a CPU, float32). The names match captum's
 ``method=`` values so results can be compared point for point.
 """
 

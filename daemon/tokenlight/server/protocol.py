@@ -1,8 +1,8 @@
 """The ``tokenlight/*`` messages: names, parameter parsing and result shapes, in one place (their
 error codes are in :mod:`.errors`).
 
-This module mirrors DESIGN.md's protocol table and ``docs/protocol.md`` (the extension's
-``protocol.ts`` mirrors it on the other side); a change to one without the others is a bug.
+This module mirrors ``docs/protocol.md`` (the extension's ``protocol.ts`` mirrors it on the other
+side); a change to one without the others is a bug.
 
 Custom requests arrive from pygls as plain JSON values (dicts), so every parser here checks types
 itself and raises :func:`invalid_params` with a message that says what was expected: a client author
