@@ -16,7 +16,6 @@ its own session on the one backend.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import logging
 import sys
@@ -36,6 +35,7 @@ from pygls.workspace import TextDocument
 
 from .. import __version__
 from ..cache import ResultCache
+from ..engine.errors import UnknownMethodError
 from . import protocol as proto
 from .diagnostics import diagnostics
 from .documents import ResultStore, StoredResult
@@ -480,19 +480,15 @@ async def attribute(ls: TokenlightServer, params: Any) -> dict[str, Any]:
     settings = ls.settings
     method = p.method or settings.method
     if ls.methods is not None and method not in (ids := [m["id"] for m in ls.methods]):
-        raise proto.invalid_params(f"unknown method {method!r}; choose one of: {', '.join(ids)}", validMethods=ids)
-    target = _resolve_target(p.target, settings.max_new_tokens, index.source[end:])
+        # answered before queueing, from the registry's list; the engine is the authority otherwise
+        raise _rpc_error(UnknownMethodError(method, ids))
+    target = _resolve_target(p.target, settings.options["max_new_tokens"], index.source[end:])
     job = Job(
         model=ModelRequest(settings.model, settings.device, settings.dtype),
         prompt=index.source[start:end],
         target=target,
         method=method,
-        options=dataclasses.replace(
-            p.options,
-            n_steps=p.options.n_steps if p.options.n_steps is not None else settings.n_steps,
-            baseline=p.options.baseline or settings.baseline,
-            step_function=p.options.step_function or settings.step_function,
-        ),
+        options=settings.request_options(p.options),
     )
     ls.ensure_methods()
     anchor = ls.store.reserve(p.uri, start, end)
@@ -667,6 +663,8 @@ def _rpc_error(exc: Exception) -> JsonRpcException:
     if isinstance(exc, JsonRpcException):
         return exc
     names = {cls.__name__ for cls in type(exc).__mro__}
+    if isinstance(exc, UnknownMethodError):
+        return proto.invalid_params(str(exc), kind=type(exc).__name__, validMethods=exc.valid)
     if "InputError" in names:
         return proto.invalid_params(str(exc), kind=type(exc).__name__)
     if "TokenlightError" in names:

@@ -16,10 +16,11 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..cache import ResultCache, cache_key
+from ..engine.options import resolve
 from .protocol import AttributeOptions, TargetSpec, request_failed
 
 if TYPE_CHECKING:
@@ -161,14 +162,9 @@ class Runner:
         """Attribute ``job`` (from the cache when the same request was computed before)."""
         if not self._labels:
             self.methods()
-        if job.method not in self._labels:
-            from .protocol import invalid_params
+        from ..engine import attribute, get_method
 
-            raise invalid_params(
-                f"unknown method {job.method!r}; choose one of: {', '.join(self._labels)}",
-                validMethods=list(self._labels),
-            )
-        from ..engine import attribute
+        get_method(job.method)  # an unknown method fails here, before a model is loaded for it
 
         self.load(job.model, report)
         lm = self.lm
@@ -182,9 +178,12 @@ class Runner:
             report(message, int(100 * done / total) if total else None)
 
         report("starting", 0)
-        # an option left unset (None) is the engine's own default
-        options = {name: value for name, value in asdict(job.options).items() if value is not None}
-        kwargs: dict[str, Any] = {**options, "method": job.method, "progress": progress, "is_cancelled": is_cancelled}
+        kwargs: dict[str, Any] = {
+            **job.options,
+            "method": job.method,
+            "progress": progress,
+            "is_cancelled": is_cancelled,
+        }
         target = job.target
         if target.kind == "generate":
             kwargs["max_new_tokens"] = target.max_new_tokens
@@ -225,7 +224,8 @@ class Runner:
             "device": lm.device.type,
             "dtype": lm.dtype_name,
             "method": job.method,
-            "options": asdict(job.options),
+            # resolved: a request that spells out a default shares its result with one that leaves it out
+            "options": resolve(job.options),
             "prompt": job.prompt,
             "target": {
                 "kind": job.target.kind,

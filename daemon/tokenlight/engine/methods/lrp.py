@@ -39,15 +39,20 @@ class _RelevancePropagation(AttributionMethod):
             scores = gradient_terms_at_input(problem, dot_with(input_layer(problem.model, problem.inputs)))
         return MethodOutput(scores, scores.sum(dim=1) - problem.target_scores, None)
 
+    def converged(
+        self, deltas: torch.Tensor, target_scores: torch.Tensor, baseline_scores: torch.Tensor
+    ) -> torch.Tensor:
+        """The delta here is against f(x) itself: LRP has no baseline."""
+        return deltas.abs() <= DELTA_NOTE_SHARE * target_scores.abs()
+
     def delta_notes(
         self, deltas: torch.Tensor, target_scores: torch.Tensor, baseline_scores: torch.Tensor
     ) -> list[str]:
-        """The delta here is against f(x) itself: LRP has no baseline."""
-        shares = deltas.abs() / target_scores.abs().clamp_min(1e-12)
-        over = [t for t in range(len(deltas)) if float(shares[t]) > DELTA_NOTE_SHARE]
+        ok = self.converged(deltas, target_scores, baseline_scores)
+        over = [t for t in range(len(deltas)) if not bool(ok[t])]
         if not over:
             return []
-        worst = float(shares.max())
+        worst = float((deltas.abs() / target_scores.abs().clamp_min(1e-12)).max())
         return [
             f"{self.label}: up to {worst:.0%} of the target logit stays with {self.absorbers} instead of reaching "
             f"tokens (target(s) {', '.join(map(str, over))}); the delta shows how much per target. The scores "
