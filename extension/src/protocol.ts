@@ -97,6 +97,8 @@ export interface AttributeResult {
     nSteps?: number | null;
     /** The request's target kind and the text that was attributed (generated or forced). */
     target?: { kind: TargetKind; text: string };
+    /** The engine's verdict per target: |delta| within 5% of what the scores should add up to. */
+    converged?: boolean[] | null;
     /** Caveats the engine attached (e.g. "DeepLift is unreliable through softmax"). */
     notes?: string[];
     /** Wall time of the request on the daemon, and of the computation alone. */

@@ -327,6 +327,7 @@ def attribute_result(stored: StoredResult, index: TextIndex, elapsed_ms: float) 
         "baselineScores": data.baseline_scores,
         "notes": data.notes,
         "warnings": data.warnings,
+        "converged": data.converged,
         "elapsedMs": round(elapsed_ms, 3),
         "computeMs": round(data.elapsed_ms, 3),
         "cached": data.cached,

@@ -85,6 +85,7 @@ class ResultData:
     baseline_scores: list[float] | None
     notes: list[str]
     warnings: list[str]  # reasons not to trust the result at all (e.g. DeepLift on a transformer)
+    converged: list[bool] | None  # the engine's verdict per target (None: no delta)
     elapsed_ms: float  # the computation's own time (for a cached result: when it was computed)
     cached: bool
 
@@ -258,6 +259,7 @@ class Runner:
             baseline_scores=None if res.baseline_scores is None else floats(res.baseline_scores),
             notes=list(res.notes),
             warnings=list(res.warnings),
+            converged=None if res.converged is None else [bool(c) for c in res.converged.tolist()],
             elapsed_ms=float(res.elapsed_ms),
             cached=cached,
         )
