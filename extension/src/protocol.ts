@@ -16,6 +16,10 @@ import {
     type TextDocumentIdentifier,
     type WorkDoneProgressParams,
 } from "vscode-languageserver-protocol";
+// The options and the daemon's settings are generated from the daemon's option spec.
+import type { AttributeOptions, DaemonSettings } from "./generated/options";
+
+export type { AttributeOptions, DaemonSettings } from "./generated/options";
 
 /** Continue the selection with up to `maxNewTokens` greedily generated tokens. */
 export interface GenerateTarget {
@@ -37,15 +41,6 @@ export interface FollowingTarget {
 
 export type AttributeTarget = GenerateTarget | TextTarget | FollowingTarget;
 export type TargetKind = AttributeTarget["kind"];
-
-export interface AttributeOptions {
-    nSteps?: number;
-    baseline?: string;
-    stepFunction?: string;
-    contrastToken?: string;
-    internalBatchSize?: number;
-    aggregate?: "token" | "word";
-}
 
 export interface AttributeParams extends WorkDoneProgressParams {
     textDocument: TextDocumentIdentifier;
@@ -158,18 +153,6 @@ export interface FocusParams {
     id: string;
     /** The target index to focus, or null to go back to the sum over all targets. */
     target: number | null;
-}
-
-/** The settings the daemon knows (DESIGN.md; the daemon's settings module): request defaults. */
-export interface DaemonSettings {
-    model: string | null;
-    device: string;
-    dtype: string;
-    method: string;
-    nSteps: number | null;
-    baseline: string;
-    stepFunction: string;
-    maxNewTokens: number;
 }
 
 /**

@@ -83,6 +83,7 @@ class AttributionMethod(ABC):
 
     id: ClassVar[str]
     label: ClassVar[str]
+    summary: ClassVar[str]  # one line, for pickers and the editor's settings
     description: ClassVar[str]
     family: ClassVar[str]  # "gradient" | "path" | "perturbation" | "attention"
     has_convergence_delta: ClassVar[bool] = False
@@ -128,6 +129,7 @@ class AttributionMethod(ABC):
         return {
             "id": cls.id,
             "label": cls.label,
+            "summary": cls.summary,
             "description": cls.description,
             "family": cls.family,
             "convergenceDelta": cls.has_convergence_delta,
@@ -145,6 +147,11 @@ def register_method(cls: type[AttributionMethod], *, overwrite: bool = False) ->
         raise ValueError(f"attribution method {cls.id!r} is already registered")
     _REGISTRY[cls.id] = cls
     return cls
+
+
+def unregister_method(method_id: str) -> None:
+    """Remove a method (tests that register a throwaway one clean up with this)."""
+    _REGISTRY.pop(method_id, None)
 
 
 def get_method(method_id: str) -> AttributionMethod:

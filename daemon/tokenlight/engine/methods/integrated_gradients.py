@@ -34,6 +34,7 @@ ABSOLUTE_FLOOR = 1e-6
 class IntegratedGradients(AttributionMethod):
     id = "integrated_gradients"
     label = "Integrated Gradients"
+    summary = "Integrated Gradients on the input embeddings (batched kernel, adaptive quadrature); convergence delta."
     description = (
         "Gradients integrated along the straight path from the baseline to the input embeddings. "
         "Completeness: the scores sum to f(x) − f(x′); the convergence delta is the quadrature's error. "

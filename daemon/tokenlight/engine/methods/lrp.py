@@ -64,6 +64,10 @@ class _RelevancePropagation(AttributionMethod):
 class Lrp(_RelevancePropagation):
     id = "lrp"
     label = "LRP"
+    summary = (
+        "LRP with conservative rules (Ali et al. 2022): sums to the logit minus what biases keep. "
+        "GPT-2 and Llama-style models."
+    )
     description = (
         "Layer-wise relevance propagation, conservative rules for transformers (Ali et al. 2022): LayerNorm scale "
         "and attention weights held constant, so relevance flows through values only and sums to the logit minus "
@@ -78,6 +82,7 @@ class Lrp(_RelevancePropagation):
 class AttnLrp(_RelevancePropagation):
     id = "attnlrp"
     label = "AttnLRP"
+    summary = "AttnLRP (Achtibat et al. 2024): relevance also through queries and keys. GPT-2 and Llama-style models."
     description = (
         "Attention-aware LRP (Achtibat et al. 2024): relevance also flows through queries and keys (uniform rule "
         "for q·k, A·V and gates; softmax by its Taylor rule), so tokens that steer attention get credit. GPT-2 "
