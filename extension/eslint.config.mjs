@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-    { ignores: ["node_modules/", "out/", "dist/", "*.vsix", "esbuild.mjs", "eslint.config.mjs"] },
+    { ignores: ["node_modules/", "out/", "dist/", "*.vsix", "esbuild.mjs", "generate.mjs", "eslint.config.mjs"] },
     js.configs.recommended,
     ...tseslint.configs.recommendedTypeChecked,
     {

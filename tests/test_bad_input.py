@@ -23,7 +23,7 @@ from tokenlight import InputError, ModelNotFoundError, TokenlightError, attribut
         ({"max_new_tokens": 10**6}, "max_new_tokens must be between 1"),
         ({"max_new_tokens": 600}, "exceeds tokenlight-tiny-py's context of 512"),
         ({"internal_batch_size": 0}, "internal_batch_size must be at least 1"),
-        ({"integration": "simpson"}, "unknown integration rule"),
+        ({"integration": "simpson"}, "unknown integration .simpson.; choose one of: auto, gausslegendre"),
         ({"tolerance": 0.0}, "tolerance must be between 0 and 1"),
         ({"tolerance": 5.0}, "tolerance must be between 0 and 1"),
         ({"target_text": ""}, "target text is empty"),

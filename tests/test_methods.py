@@ -158,7 +158,7 @@ def test_word_aggregation_sums_subwords_and_keeps_deltas(lm):
             assert words.scores[0, words.source_tokens.index(word)] == pytest.approx(float(expected), abs=1e-5)
     assert any(w.text == " 漢字" for w in words.source_tokens)  # six byte pieces, one word
     assert words.source_tokens[0].special  # BOS stays on its own
-    with pytest.raises(InputError, match="unknown aggregation"):
+    with pytest.raises(InputError, match="unknown aggregate 'sentence'; choose one of: token, word"):
         attribute(lm, prompt, target_text="\n", aggregate="sentence")
 
 
@@ -229,5 +229,5 @@ def test_dig_is_exact_on_a_linear_model_whatever_the_path(linear_lm, knn_cache):
         linear_lm, "def add(a, b):", target_text=" return", method="discretized_integrated_gradients", n_steps=6
     )
     np.testing.assert_allclose(res.scores, linear_expected(linear_lm, res, torch.zeros(16)), rtol=1e-5, atol=1e-5)
-    with pytest.raises(InputError, match="unknown DIG strategy"):
+    with pytest.raises(InputError, match="unknown strategy 'random'; choose one of: greedy, maxcount"):
         attribute(linear_lm, "a", target_text=" b", method="discretized_integrated_gradients", strategy="random")

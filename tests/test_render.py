@@ -14,7 +14,9 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pytest
+import torch
 
+from tokenlight.engine.methods import get_method
 from tokenlight.engine.result import Attribution, ModelInfo
 from tokenlight.engine.tokens import Token
 from tokenlight.render import diverging_rgb, render_html, render_terminal
@@ -43,7 +45,8 @@ def build(
     baseline_scores: list[float] | None = None,
     notes: list[str] | None = None,
 ) -> Attribution:
-    """An Attribution with a BOS special token first, then ``prompt_tokens`` spanning the prompt."""
+    """An Attribution with a BOS special token first, then ``prompt_tokens`` spanning the prompt;
+    each target marked converged or not by the engine's own rule, as ``attribute()`` does."""
     source = [Token(BOS, 0, None, None, True)]
     pos = 0
     for i, text in enumerate(prompt_tokens, start=1):
@@ -56,7 +59,7 @@ def build(
     for j, (text, p) in enumerate(zip(target_texts, probabilities, strict=True)):
         targets.append(Token(text, 100 + j, tpos, tpos + len(text), False, p))
         tpos += len(text)
-    return Attribution(
+    res = Attribution(
         prompt="".join(prompt_tokens),
         source_tokens=source,
         target_tokens=targets,
@@ -73,6 +76,21 @@ def build(
         continuation="".join(target_texts),
         notes=notes or [],
     )
+    return mark_convergence(res)
+
+
+def mark_convergence(res: Attribution) -> Attribution:
+    """``res.converged`` from its deltas by Integrated Gradients' rule (the engine owns the rule)."""
+    if res.deltas is None or res.baseline_scores is None:
+        res.converged = None
+        return res
+    ok = get_method("integrated_gradients").converged(
+        torch.from_numpy(res.deltas).double(),
+        torch.from_numpy(res.target_scores).double(),
+        torch.from_numpy(res.baseline_scores).double(),
+    )
+    res.converged = ok.numpy()
+    return res
 
 
 @pytest.fixture
@@ -219,7 +237,7 @@ def test_terminal_table_numbers_and_flag(res: Attribution) -> None:
 
 def test_terminal_flag_absent_when_converged(res: Attribution) -> None:
     res.deltas = np.array([0.05, 0.02], dtype=np.float32)  # 0.02 <= 0.025
-    out = render_terminal(res, color=False)
+    out = render_terminal(mark_convergence(res), color=False)
     assert all("!" not in row for row in table_rows(out).values())
     assert "did not converge" not in out
 
@@ -232,20 +250,33 @@ def test_terminal_without_baseline_or_delta_shows_dashes(res: Attribution) -> No
 
 
 @pytest.mark.parametrize(
-    ("delta", "fx", "fx_base", "flagged"),
+    ("delta", "fx", "fx_base", "converged"),
     [
-        (1.0, 0.0, -20.0, False),  # exactly 5%: not flagged
-        (1.001, 0.0, -20.0, True),
-        (-1.001, 0.0, -20.0, True),
-        (0.0, 1.0, 1.0, False),
-        (1e-9, 1.0, 1.0, True),
-        (None, 0.0, -1.0, False),
-        (0.5, 0.0, None, False),
-        (NAN, 0.0, -1.0, False),
+        (1.0, 0.0, -20.0, True),  # exactly 5%: converged
+        (1.001, 0.0, -20.0, False),
+        (-1.001, 0.0, -20.0, False),
+        (0.0, 1.0, 1.0, True),
+        (1e-9, 1.0, 1.0, True),  # no change to add up to, and a rounding-size delta: fine
+        (1e-5, 1.0, 1.0, False),
+        (NAN, 0.0, -1.0, False),  # a NaN delta is never a converged one
     ],
 )
-def test_delta_flag_threshold(delta: float | None, fx: float, fx_base: float | None, flagged: bool) -> None:
-    assert delta_flagged(delta, fx, fx_base) is flagged
+def test_the_engine_owns_the_convergence_rule(delta: float, fx: float, fx_base: float, converged: bool) -> None:
+    ok = get_method("integrated_gradients").converged(
+        torch.tensor([delta], dtype=torch.float64),
+        torch.tensor([fx], dtype=torch.float64),
+        torch.tensor([fx_base], dtype=torch.float64),
+    )
+    assert bool(ok[0]) is converged
+
+
+def test_renderers_flag_exactly_the_targets_the_engine_marked(res: Attribution) -> None:
+    res.converged = np.array([False, True])  # the opposite of what the deltas alone would suggest
+    assert [delta_flagged(res, k) for k in range(2)] == [True, False]
+    rows = table_rows(render_terminal(res, color=False))
+    assert rows[0].split()[6] == "!" and rows[1].split()[6] != "!"
+    res.converged = None  # a method without a delta
+    assert not any(delta_flagged(res, k) for k in range(2))
 
 
 # ---------------------------------------------------------------------------------------------- HTML

@@ -10,7 +10,9 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
+
+from .engine.options import CLI, DEFAULT_METHOD, Option, list_options
 
 FORMATS = ("term", "json", "html", "msgpack")
 
@@ -37,30 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument("--start", type=int, help="with --file: first character (code point) of the prompt")
     att.add_argument("--end", type=int, help="with --file: character after the prompt's last")
     att.add_argument("--model", help="model folder or cached Hugging Face id (default: embedded tokenlight-tiny-py)")
-    att.add_argument("--method", default="integrated_gradients", help="attribution method id (tokenlight methods)")
-    att.add_argument("--max-new-tokens", type=int, default=8, help="tokens to generate (default 8)")
+    att.add_argument("--method", default=DEFAULT_METHOD, help="attribution method id (tokenlight methods)")
     att.add_argument("--target-text", help="force-decode this text instead of generating")
     att.add_argument("--target-class", help="sequence classifiers: class index or label (default: predicted)")
-    att.add_argument("--n-steps", type=int, help="path points for path methods (default: the method's)")
-    att.add_argument(
-        "--integration", default="auto", help="auto (adaptive; Gauss-Legendre with --n-steps) or a quadrature rule"
-    )
-    att.add_argument("--tolerance", type=float, help="adaptive IG: target |delta| / |f(x) - f(x')| (default 1e-3)")
-    att.add_argument("--n-samples", type=int, help="samples for gradient_shap, deeplift_shap, lime, kernel_shap")
-    att.add_argument("--strategy", choices=("greedy", "maxcount"), help="discretized_integrated_gradients anchors")
-    att.add_argument("--layers", choices=("last", "mean"), help="attention: last layer (default) or mean of all")
-    att.add_argument("--aggregate", choices=("token", "word"), default="token", help="sum subword scores into words")
-    att.add_argument("--baseline", default="zero", help="zero | unk | pad | eos | mask | token:<text>")
-    att.add_argument(
-        "--step-function", default="logit", help="logit | probability | log_probability | logit_diff | probability_diff"
-    )
-    att.add_argument("--contrast-token", help="the alternative token for logit_diff / probability_diff")
-    att.add_argument("--internal-batch-size", type=int, help="path points per forward pass (never changes results)")
-    att.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    att.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    att.add_argument("--temperature", type=float, default=1.0)
-    att.add_argument("--top-k", type=int)
-    att.add_argument("--top-p", type=float)
+    add_option_flags(att)
     att.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
     att.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
     att.add_argument("--device-map", choices=("auto",), help="spread the model over all visible GPUs (accelerate)")
@@ -77,6 +59,50 @@ def build_parser() -> argparse.ArgumentParser:
     meth = sub.add_parser("methods", help="list the attribution methods")
     meth.add_argument("--format", choices=("term", "json"), default="term")
     return parser
+
+
+def add_option_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per option offered on the CLI (engine/options.py): type, range and choices from the
+    spec. Every flag defaults to None ("not given"), so the engine's defaults apply, declared once."""
+    for option in list_options(CLI):
+        default = option.default if option.default is not None else option.default_text
+        text = option.help + ("" if default is None or default is False else f" (default: {default})")
+        if option.kind is bool:
+            parser.add_argument(option.flag, dest=option.name, action="store_true", default=None, help=text)
+            continue
+        choices = option.choices if isinstance(option.choices, tuple) else None
+        parser.add_argument(
+            option.flag,
+            dest=option.name,
+            type=_value_parser(option),
+            choices=choices,
+            metavar=None if choices else option.metavar or option.kind.__name__.upper(),
+            help=text,
+        )
+
+
+def _value_parser(option: Option) -> Any:
+    """argparse ``type=``: the text as the option's type, checked against its range; a bad value
+    is argparse's one-line usage error that names the flag and what it accepts."""
+
+    def parse(text: str) -> Any:
+        from .engine.errors import InputError
+
+        try:
+            value = option.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {_kind_name(option.kind)}") from None
+        try:
+            return option.validate(value, option.flag, registries=False)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = option.kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def _kind_name(kind: type) -> str:
+    return {int: "a whole number", float: "a number"}.get(kind, "a string")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,29 +195,14 @@ def _attribute(args: argparse.Namespace) -> int:
         trust_remote_code=args.trust_remote_code,
         allow_download=args.allow_download,
     )
+    options = {o.name: getattr(args, o.name) for o in list_options(CLI) if getattr(args, o.name) is not None}
     res = attribute(
         lm,
         prompt,
-        max_new_tokens=args.max_new_tokens,
+        method=args.method,
         target_text=args.target_text,
         target_class=args.target_class,
-        method=args.method,
-        n_steps=args.n_steps,
-        baseline=args.baseline,
-        step_function=args.step_function,
-        contrast_token=args.contrast_token,
-        internal_batch_size=args.internal_batch_size,
-        integration=args.integration,
-        tolerance=args.tolerance,
-        n_samples=args.n_samples,
-        layers=args.layers,
-        aggregate=args.aggregate,
-        strategy=args.strategy,
-        sample=args.sample,
-        seed=args.seed,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
+        **options,
     )
     if args.focus is not None and not 0 <= args.focus < len(res.target_tokens):
         raise InputError(f"--focus {args.focus} is not a target index (0..{len(res.target_tokens) - 1})")

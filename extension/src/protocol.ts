@@ -16,6 +16,10 @@ import {
     type TextDocumentIdentifier,
     type WorkDoneProgressParams,
 } from "vscode-languageserver-protocol";
+// The options and the daemon's settings are generated from the daemon's option spec.
+import type { AttributeOptions, DaemonSettings } from "./generated/options";
+
+export type { AttributeOptions, DaemonSettings } from "./generated/options";
 
 /** Continue the selection with up to `maxNewTokens` greedily generated tokens. */
 export interface GenerateTarget {
@@ -37,15 +41,6 @@ export interface FollowingTarget {
 
 export type AttributeTarget = GenerateTarget | TextTarget | FollowingTarget;
 export type TargetKind = AttributeTarget["kind"];
-
-export interface AttributeOptions {
-    nSteps?: number;
-    baseline?: string;
-    stepFunction?: string;
-    contrastToken?: string;
-    internalBatchSize?: number;
-    aggregate?: "token" | "word";
-}
 
 export interface AttributeParams extends WorkDoneProgressParams {
     textDocument: TextDocumentIdentifier;
@@ -97,6 +92,8 @@ export interface AttributeResult {
     nSteps?: number | null;
     /** The request's target kind and the text that was attributed (generated or forced). */
     target?: { kind: TargetKind; text: string };
+    /** The engine's verdict per target: |delta| within 5% of what the scores should add up to. */
+    converged?: boolean[] | null;
     /** Caveats the engine attached (e.g. "DeepLift is unreliable through softmax"). */
     notes?: string[];
     /** Wall time of the request on the daemon, and of the computation alone. */
@@ -156,18 +153,6 @@ export interface FocusParams {
     id: string;
     /** The target index to focus, or null to go back to the sum over all targets. */
     target: number | null;
-}
-
-/** The settings the daemon knows (DESIGN.md; the daemon's settings module): request defaults. */
-export interface DaemonSettings {
-    model: string | null;
-    device: string;
-    dtype: string;
-    method: string;
-    nSteps: number | null;
-    baseline: string;
-    stepFunction: string;
-    maxNewTokens: number;
 }
 
 /**

@@ -3,6 +3,7 @@
  * default for each, values checked rather than cast). No `vscode` import: the class reads through
  * a `ConfigReader`, which `vscode.WorkspaceConfiguration` satisfies, so tests pass a plain map.
  */
+import { OPTION_CHOICES, SETTING_DEFAULTS, type StepFunction } from "./generated/options";
 import type { AttributeOptions, DaemonSettings } from "./protocol";
 import { isPaletteId, type Normalization, type PaletteId } from "./palette";
 
@@ -53,7 +54,7 @@ export class Settings {
     }
 
     get method(): string {
-        return this.string("method") ?? "integrated_gradients";
+        return this.string("method") ?? SETTING_DEFAULTS.method;
     }
 
     /** Path points for path methods; undefined = the method's own default. */
@@ -62,15 +63,17 @@ export class Settings {
     }
 
     get maxNewTokens(): number {
-        return positiveInt(this.read().get<unknown>("maxNewTokens")) ?? 8;
+        return positiveInt(this.read().get<unknown>("maxNewTokens")) ?? SETTING_DEFAULTS.maxNewTokens;
     }
 
     get baseline(): string {
-        return this.string("baseline") ?? "zero";
+        return this.string("baseline") ?? SETTING_DEFAULTS.baseline;
     }
 
-    get stepFunction(): string {
-        return this.string("stepFunction") ?? "logit";
+    /** A step function the daemon knows (the generated list), else the default. */
+    get stepFunction(): StepFunction {
+        const value = this.string("stepFunction");
+        return OPTION_CHOICES.stepFunction.find((s) => s === value) ?? SETTING_DEFAULTS.stepFunction;
     }
 
     /** The alternative token for `logit_diff` / `probability_diff`. */

@@ -56,7 +56,7 @@ def test_malformed_params_name_what_was_expected(daemon, doc):
     err = _error(daemon, "tokenlight/attribute", _attribute(doc, target={"kind": "continue"}))
     assert "'generate', 'text', 'following'" in err.message
     err = _error(daemon, "tokenlight/attribute", _attribute(doc, options={"nSteps": "many"}))
-    assert "'nSteps' must be a whole number" in err.message
+    assert "options.nSteps must be a whole number" in err.message
     err = _error(daemon, "tokenlight/attribute", _attribute(doc, options={"steps": 3}))
     assert "unknown option(s) 'steps'" in err.message and "nSteps" in err.message
     err = _error(daemon, "tokenlight/attribute", {"textDocument": {"uri": doc}})

@@ -58,7 +58,7 @@ def test_did_change_configuration_sets_defaults(daemon, new_uri):
             types.DidChangeConfigurationParams(settings={"tokenlight": {"nSteps": "lots", "maxNewTokens": 1}})
         )
         daemon.settle()
-        assert any("tokenlight.nSteps must be a int" in m.message for m in daemon.messages)
+        assert any("tokenlight.nSteps must be a whole number" in m.message for m in daemon.messages)
         settings = daemon.call("tokenlight/status", {})["settings"]
         assert (settings["maxNewTokens"], settings["nSteps"]) == (1, 3)
     finally:

@@ -101,9 +101,9 @@ def test_markdown_escaping_shows_tokens_as_themselves():
 
 def test_settings_update_reports_problems_and_keeps_the_rest():
     settings, problems = Settings().updated({"nSteps": 0, "model": "gpt2", "bogus": 1, "colorScheme": "x"})
-    assert settings.model == "gpt2" and settings.n_steps is None
+    assert settings.model == "gpt2" and settings.options["n_steps"] is None
     assert problems == [
-        "tokenlight.nSteps must be at least 1, got 0 (ignored)",
+        "tokenlight.nSteps must be between 1 and 4096 (got 0) (ignored)",
         "unknown setting tokenlight.bogus (ignored)",
     ]
     back, _ = settings.updated({"model": None})
@@ -122,7 +122,7 @@ def test_attribute_params_parse_and_reject():
         }
     )
     assert p.target.kind == "following" and p.target.max_tokens == 4
-    assert p.options.n_steps == 5 and p.work_done_token == 7
+    assert p.options["n_steps"] == 5 and p.work_done_token == 7
     rng = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}
     with pytest.raises(JsonRpcException, match="maxTokens must be at most 1024"):
         parse_attribute(
@@ -131,7 +131,7 @@ def test_attribute_params_parse_and_reject():
     with pytest.raises(JsonRpcException, match="aggregate"):
         parse_attribute({"textDocument": {"uri": "u"}, "range": rng, "options": {"aggregate": "sentence"}})
     words = parse_attribute({"textDocument": {"uri": "u"}, "range": rng, "options": {"aggregate": "word"}})
-    assert words.options.aggregate == "word"
+    assert words.options["aggregate"] == "word"
     with pytest.raises(JsonRpcException, match=r"range\.start must be a position"):
         parse_attribute({"textDocument": {"uri": "u"}, "range": {}})
 

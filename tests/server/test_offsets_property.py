@@ -257,6 +257,7 @@ def plain(prompt: str, continuation: str, sources: list, targets: list) -> Resul
         baseline_scores=None,
         notes=[],
         warnings=[],
+        converged=None,
         elapsed_ms=0.0,
         cached=False,
     )

@@ -14,10 +14,9 @@ import dataclasses
 import numpy as np
 
 from .errors import InputError
+from .options import AGGREGATIONS
 from .result import Attribution
 from .tokens import Token
-
-AGGREGATIONS = ("token", "word")
 
 
 def aggregate(res: Attribution, tokenizer, how: str) -> Attribution:

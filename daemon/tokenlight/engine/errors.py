@@ -24,5 +24,13 @@ class InputError(TokenlightError):
     """A prompt, option or target the engine cannot attribute as given."""
 
 
+class UnknownMethodError(InputError):
+    """A method id that is not registered; ``valid`` lists the registered ones."""
+
+    def __init__(self, method_id: str, valid: list[str]) -> None:
+        super().__init__(f"unknown method {method_id!r}; choose one of: {', '.join(valid)}")
+        self.valid = valid
+
+
 class AttributionCancelled(TokenlightError):
     """The caller asked to stop; raised between chunks, after memory is released."""

@@ -12,8 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from .errors import InputError
-
-RULES = ("auto", "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
+from .options import INTEGRATION_RULES as RULES
 
 # Nested Clenshaw-Curtis levels for adaptive integration: level k+1 = level k's points + the
 # midpoints (in angle) between them, so every gradient already computed is reused.

@@ -48,6 +48,10 @@ class Attribution:
         notes (list[str]): plain-language remarks on this result (e.g. why a score is exactly 0).
         warnings (list[str]): reasons not to trust this result at all (e.g. DeepLift through
             non-linearities its rules do not cover); also in ``notes``. Editors show them as diagnostics.
+        options (dict): every option the result was computed with (:mod:`.options`), defaults filled in.
+        converged (np.ndarray | None): bool ``[T]``: the method's own verdict on each target's delta
+            (within 5% of the output change it should add up to); None for methods without a delta.
+            Notes, diagnostics, hovers and renderers read this mark rather than re-deriving it.
     """
 
     prompt: str
@@ -70,6 +74,7 @@ class Attribution:
     notes: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    converged: np.ndarray | None = None
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -152,8 +157,17 @@ class Attribution:
             "baselineEqualsInput": [int(i) for i in np.flatnonzero(self.baseline_equal)],
             "notes": list(self.notes),
             "warnings": list(self.warnings),
+            "converged": None if self.converged is None else [bool(c) for c in self.converged.tolist()],
+            "options": _json_options(self.options),
             "elapsedMs": round(self.elapsed_ms, 3),
         }
+
+
+def _json_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Options under their wire (camelCase) names, as the protocol spells them."""
+    from .options import wire_name
+
+    return {wire_name(k): v for k, v in options.items()}
 
 
 def _json_float(v: float) -> float | None:

@@ -11,8 +11,12 @@ import math
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..engine.result import Attribution
 
 RGB = tuple[int, int, int]
 
@@ -236,11 +240,10 @@ def top_contributions(row: np.ndarray, k: int = 3) -> list[int]:
     return [int(i) for i in order[:k]]
 
 
-def delta_flagged(delta: float | None, fx: float, fx_base: float | None) -> bool:
-    """True when ``|delta| > 5% of |f(x) - f(x')|``: the path integral has not converged."""
-    if delta is None or fx_base is None:
+def delta_flagged(res: Attribution, k: int) -> bool:
+    """True when the engine marked target ``k`` as not converged (``Attribution.converged``: the
+    method's own rule, owned by the engine). Only path methods, whose delta is measured against
+    f(x) − f(x′), are flagged; LRP's delta (against f(x)) is explained by its note instead."""
+    if res.converged is None or res.baseline_scores is None:
         return False
-    d, gap = float(delta), float(fx) - float(fx_base)
-    if not (math.isfinite(d) and math.isfinite(gap)):
-        return False
-    return abs(d) > 0.05 * abs(gap)
+    return not bool(res.converged[k])

@@ -186,10 +186,8 @@ def _column_tokens(res: Attribution) -> list[tuple[str, str]]:
 
 def _row_label(res: Attribution, k: int) -> str:
     tok = res.target_tokens[k]
-    fx = float(res.target_scores[k])
-    fx_base = None if res.baseline_scores is None else float(res.baseline_scores[k])
     delta = None if res.deltas is None else float(res.deltas[k])
-    flag = delta_flagged(delta, fx, fx_base)
+    flag = delta_flagged(res, k)
     flag_html = f' <span class="flag" title="{_e(FLAG_NOTE)}">!</span>' if flag else ""
     return (
         f"{_e(token_label(tok.text))}  p={_e(format_score(tok.probability, signed=False))}"
@@ -224,14 +222,7 @@ def _heatmap(res: Attribution) -> str:
     for k in range(min(res.scores.shape[0], len(res.target_tokens))):
         cells = "".join(_cell(res, k, c, text, kind, scale) for c, (text, kind) in enumerate(cols))
         rows.append(f'<tr><th scope="row" class="row">{_row_label(res, k)}</th>{cells}</tr>')
-    flagged = any(
-        delta_flagged(
-            None if res.deltas is None else float(res.deltas[k]),
-            float(res.target_scores[k]),
-            None if res.baseline_scores is None else float(res.baseline_scores[k]),
-        )
-        for k in range(len(res.target_tokens))
-    )
+    flagged = any(delta_flagged(res, k) for k in range(len(res.target_tokens)))
     foot = f'<p class="flag">{_e(FLAG_NOTE)}</p>' if flagged else ""
     return (
         '<div class="scroll"><table class="heatmap">'

@@ -233,7 +233,7 @@ def _table_rows(res: Attribution) -> tuple[list[list[str]], bool]:
         fx = float(res.target_scores[k])
         fx_base = None if res.baseline_scores is None else float(res.baseline_scores[k])
         delta = None if res.deltas is None else float(res.deltas[k])
-        flag = delta_flagged(delta, fx, fx_base)
+        flag = delta_flagged(res, k)
         any_flag |= flag
         row = res.scores[k] if k < res.scores.shape[0] else np.zeros(0)
         top = ", ".join(f"{_column_label(res, c)} {format_score(float(row[c]))}" for c in top_contributions(row))

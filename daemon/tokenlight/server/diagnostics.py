@@ -15,20 +15,19 @@ from .documents import StoredResult
 from .positions import TextIndex
 from .protocol import DIAGNOSTIC_SOURCE
 
-THRESHOLD = 0.05  # |delta| above this fraction of |f(x) − f(x′)| is "did not converge"
-_ABSOLUTE = 1e-6  # the engine's own floor: a zero change with a rounding-size delta is fine
-
 
 def convergence_message(result: StoredResult) -> str | None:
     """The warning's text ("Integrated Gradients did not converge for 3 of 8 targets: ..."), or None."""
     data = result.data
-    if data.deltas is None or data.baseline_scores is None:
+    # which targets did not converge is the engine's call (ResultData.converged); only path methods,
+    # whose delta is measured against f(x) − f(x′), get this warning (LRP's note explains its delta)
+    if data.deltas is None or data.baseline_scores is None or data.converged is None:
         return None
     bad = []
-    for t, delta in enumerate(data.deltas):
-        change = data.target_scores[t] - data.baseline_scores[t]
-        if abs(delta) > THRESHOLD * abs(change) + _ABSOLUTE:
-            bad.append((abs(delta), delta, change))
+    for t, ok in enumerate(data.converged):
+        if not ok:
+            change = data.target_scores[t] - data.baseline_scores[t]
+            bad.append((abs(data.deltas[t]), data.deltas[t], change))
     if not bad:
         return None
     _, delta, change = max(bad)

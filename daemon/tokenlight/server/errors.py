@@ -1,8 +1,8 @@
 """The daemon's JSON-RPC errors: their codes, the two helpers every module raises, and the mapping
 from an engine failure to an error whose message the user can act on.
 
-No engine import: engine exceptions are recognised by class name, so that this module (imported at
-start-up by the parsers and the handlers) does not pull in torch.
+Of the engine it imports only the light ``engine.errors`` (no torch): this module is imported at
+start-up by the parsers and the handlers. Other engine exceptions are recognised by class name.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from enum import IntEnum
 from typing import Any
 
 from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
+
+from ..engine.errors import UnknownMethodError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ def rpc_error(exc: Exception) -> JsonRpcException:
     if isinstance(exc, JsonRpcException):
         return exc
     names = {cls.__name__ for cls in type(exc).__mro__}
+    if isinstance(exc, UnknownMethodError):
+        return invalid_params(str(exc), kind=type(exc).__name__, validMethods=exc.valid)
     if "InputError" in names:
         return invalid_params(str(exc), kind=type(exc).__name__)
     if "TokenlightError" in names:

@@ -19,6 +19,8 @@ import cattrs
 from lsprotocol import types
 from pygls.protocol import default_converter
 
+from ..engine.errors import InputError
+from ..engine.options import LSP, by_wire_name, get_option
 from .errors import invalid_params
 
 if TYPE_CHECKING:
@@ -88,21 +90,9 @@ class TargetSpec:
     max_tokens: int | None = None
 
 
-@dataclass(frozen=True)
-class AttributeOptions:
-    """``options`` of ``tokenlight/attribute``; None means "the configured default"."""
-
-    n_steps: int | None = None
-    baseline: str | None = None
-    step_function: str | None = None
-    contrast_token: str | None = None
-    internal_batch_size: int | None = None
-    n_samples: int | None = None
-    seed: int | None = None
-    layers: str | None = None
-    tolerance: float | None = None
-    aggregate: str = "token"
-    strategy: str | None = None
+# ``options`` of ``tokenlight/attribute``: Python option names (engine/options.py) -> the values the
+# client gave; an option left out is the configured setting, else the engine's default.
+AttributeOptions = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -135,47 +125,32 @@ def parse_attribute(raw: Any) -> AttributeParams:
     rng = parse_range(obj["range"], f"{ATTRIBUTE}: range")
     target = _target(obj.get("target"))
     method = _optional(obj, "method", str, ATTRIBUTE)
-    options_raw = obj.get("options")
-    if options_raw is None:
-        options = AttributeOptions()
-    else:
-        opts = _object(options_raw, f"{ATTRIBUTE}: options")
-        known = {
-            "nSteps",
-            "baseline",
-            "stepFunction",
-            "contrastToken",
-            "internalBatchSize",
-            "aggregate",
-            "nSamples",
-            "seed",
-            "layers",
-            "tolerance",
-            "strategy",
-        }
-        unknown = sorted(set(opts) - known)
-        if unknown:
-            raise invalid_params(
-                f"{ATTRIBUTE}: unknown option(s) {', '.join(map(repr, unknown))}; "
-                f"the options are: {', '.join(sorted(known))}"
-            )
-        aggregate = opts.get("aggregate")
-        if aggregate not in (None, "token", "word"):
-            raise invalid_params(f'{ATTRIBUTE}: options.aggregate {aggregate!r} is unknown; use "token" or "word"')
-        options = AttributeOptions(
-            n_steps=_optional_int(opts, "nSteps", f"{ATTRIBUTE}: options", minimum=1),
-            baseline=_optional(opts, "baseline", str, f"{ATTRIBUTE}: options"),
-            step_function=_optional(opts, "stepFunction", str, f"{ATTRIBUTE}: options"),
-            contrast_token=_optional(opts, "contrastToken", str, f"{ATTRIBUTE}: options"),
-            internal_batch_size=_optional_int(opts, "internalBatchSize", f"{ATTRIBUTE}: options", minimum=1),
-            n_samples=_optional_int(opts, "nSamples", f"{ATTRIBUTE}: options", minimum=1),
-            seed=_optional_int(opts, "seed", f"{ATTRIBUTE}: options", minimum=0),
-            layers=_optional(opts, "layers", str, f"{ATTRIBUTE}: options"),
-            tolerance=_optional_float(opts, "tolerance", f"{ATTRIBUTE}: options"),
-            aggregate=aggregate or "token",
-            strategy=_optional(opts, "strategy", str, f"{ATTRIBUTE}: options"),
-        )
+    options = parse_options(obj.get("options"))
     return AttributeParams(uri, rng, target, method, options, _work_done_token(obj, ATTRIBUTE))
+
+
+def parse_options(raw: Any) -> AttributeOptions:
+    """``options`` -> Python names and values, each checked against its spec (type, range, fixed
+    choices; registry-backed choices such as step functions are checked by the engine). Unknown
+    names are an error that lists the known ones."""
+    where = f"{ATTRIBUTE}: options"
+    opts = _object(raw, where)
+    known = by_wire_name(LSP)
+    unknown = sorted(set(opts) - set(known))
+    if unknown:
+        raise invalid_params(
+            f"{where}: unknown option(s) {', '.join(map(repr, unknown))}; the options are: {', '.join(sorted(known))}"
+        )
+    parsed: AttributeOptions = {}
+    for key, value in opts.items():
+        option = known[key]
+        try:
+            checked = option.validate(value, f"{where}.{key}", registries=False)
+        except InputError as exc:
+            raise invalid_params(str(exc)) from None
+        if checked is not None:
+            parsed[option.name] = checked
+    return parsed
 
 
 def parse_load_model(raw: Any) -> LoadModelParams:
@@ -236,7 +211,11 @@ def _target(raw: Any) -> TargetSpec | None:
     kind = obj.get("kind")
     where = f"{ATTRIBUTE}: target"
     if kind == "generate":
-        return TargetSpec("generate", max_new_tokens=_optional_int(obj, "maxNewTokens", where, minimum=1))
+        try:  # the same bounds as the max_new_tokens option (engine/options.py)
+            max_new = get_option("max_new_tokens").validate(obj.get("maxNewTokens"), f"{where}: maxNewTokens")
+        except InputError as exc:
+            raise invalid_params(str(exc)) from None
+        return TargetSpec("generate", max_new_tokens=max_new)
     if kind == "text":
         text = obj.get("text")
         if not isinstance(text, str) or text == "":
@@ -270,15 +249,6 @@ def _optional(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
     if value is not None and not isinstance(value, kind):
         raise invalid_params(f"{where}: '{key}' must be a {kind.__name__} (got {value!r})")
     return value
-
-
-def _optional_float(obj: dict[str, Any], key: str, where: str) -> float | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise invalid_params(f"{where}: '{key}' must be a number (got {value!r})")
-    return float(value)
 
 
 def _optional_int(obj: dict[str, Any], key: str, where: str, *, minimum: int) -> int | None:
@@ -335,6 +305,7 @@ def attribute_result(stored: StoredResult, index: TextIndex, elapsed_ms: float) 
         "baselineScores": data.baseline_scores,
         "notes": data.notes,
         "warnings": data.warnings,
+        "converged": data.converged,
         "elapsedMs": round(elapsed_ms, 3),
         "computeMs": round(data.elapsed_ms, 3),
         "cached": data.cached,

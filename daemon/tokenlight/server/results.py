@@ -42,6 +42,7 @@ class ResultData:
     baseline_scores: list[float] | None
     notes: list[str]
     warnings: list[str]  # reasons not to trust the result at all (e.g. DeepLift on a transformer)
+    converged: list[bool] | None  # the engine's verdict per target (None: no delta)
     elapsed_ms: float  # the computation's own time (for a cached result: when it was computed)
     cached: bool
 

@@ -15,11 +15,11 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from ..cache import ResultCache, cache_key
-from .errors import invalid_params, request_failed
+from ..engine.options import resolve
+from .errors import request_failed
 from .jobs import AttributionJob, ModelRequest
 from .results import LoadedInfo, ResultData, TokenData
 
@@ -92,12 +92,9 @@ class Runner:
         """Attribute ``job`` (from the cache when the same request was computed before)."""
         if not self._labels:
             self.methods()
-        if job.method not in self._labels:
-            raise invalid_params(
-                f"unknown method {job.method!r}; choose one of: {', '.join(self._labels)}",
-                validMethods=list(self._labels),
-            )
-        from ..engine import attribute
+        from ..engine import attribute, get_method
+
+        get_method(job.method)  # an unknown method fails here, before a model is loaded for it
 
         self.load(job.model, report)
         lm = self.lm
@@ -111,9 +108,12 @@ class Runner:
             report(message, int(100 * done / total) if total else None)
 
         report("starting", 0)
-        # an option left unset (None) is the engine's own default
-        options = {name: value for name, value in asdict(job.options).items() if value is not None}
-        kwargs: dict[str, Any] = {**options, "method": job.method, "progress": progress, "is_cancelled": is_cancelled}
+        kwargs: dict[str, Any] = {
+            **job.options,
+            "method": job.method,
+            "progress": progress,
+            "is_cancelled": is_cancelled,
+        }
         target = job.target
         if target.kind == "generate":
             kwargs["max_new_tokens"] = target.max_new_tokens
@@ -150,7 +150,8 @@ class Runner:
             "device": lm.device.type,
             "dtype": lm.dtype_name,
             "method": job.method,
-            "options": asdict(job.options),
+            # resolved: a request that spells out a default shares its result with one that leaves it out
+            "options": resolve(job.options),
             "prompt": job.prompt,
             "target": {
                 "kind": job.target.kind,
@@ -183,6 +184,7 @@ class Runner:
             baseline_scores=None if res.baseline_scores is None else floats(res.baseline_scores),
             notes=list(res.notes),
             warnings=list(res.warnings),
+            converged=None if res.converged is None else [bool(c) for c in res.converged.tolist()],
             elapsed_ms=float(res.elapsed_ms),
             cached=cached,
         )

@@ -3,26 +3,34 @@
 They arrive in ``initializationOptions`` and in ``workspace/didChangeConfiguration`` (under a
 ``tokenlight`` key). A bad value is reported and ignored rather than failing the whole update, so one
 typo in settings.json never leaves the daemon unconfigured.
+
+The settings are the model, device, dtype and method, and every option the spec marks as a setting
+(``engine/options.py``: ``setting=True``), under its wire name, with the spec's type, range and default.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
-# camelCase setting -> (field, accepted types); None is always accepted and means "default"
-_KEYS: dict[str, tuple[str, tuple[type, ...]]] = {
-    "model": ("model", (str,)),
-    "device": ("device", (str,)),
-    "dtype": ("dtype", (str,)),
-    "method": ("method", (str,)),
-    "nSteps": ("n_steps", (int,)),
-    "baseline": ("baseline", (str,)),
-    "stepFunction": ("step_function", (str,)),
-    "maxNewTokens": ("max_new_tokens", (int,)),
-}
+from ..engine.errors import InputError
+from ..engine.options import DEFAULT_METHOD, LSP, Option, list_options
+
 # keys the extension sends that only the extension uses: accepted silently
 _CLIENT_ONLY = {"token", "colorScheme", "normalization", "pythonPath", "python", "remote", "remoteAddress", "trace"}
+# the settings that are not attribution options: camelCase key -> field
+_FIXED = {"model": "model", "device": "device", "dtype": "dtype", "method": "method"}
+
+
+def setting_options() -> dict[str, Option]:
+    """``{"nSteps": Option(n_steps), ...}``: the options that have a daemon setting."""
+    return {o.wire: o for o in list_options() if o.setting}
+
+
+def _option_defaults() -> Mapping[str, Any]:
+    return MappingProxyType({o.name: o.default for o in setting_options().values()})
 
 
 @dataclass(frozen=True)
@@ -30,11 +38,9 @@ class Settings:
     model: str | None = None  # None: the embedded tokenlight-tiny-py
     device: str = "auto"
     dtype: str = "auto"
-    method: str = "integrated_gradients"
-    n_steps: int | None = None  # None: the method's own default
-    baseline: str = "zero"
-    step_function: str = "logit"
-    max_new_tokens: int = 8
+    method: str = DEFAULT_METHOD
+    # Python option name -> the configured default (None: the engine's own default)
+    options: Mapping[str, Any] = field(default_factory=_option_defaults)
 
     def updated(self, raw: Any) -> tuple[Settings, list[str]]:
         """These settings with ``raw``'s values applied, and a list of problems (ignored keys)."""
@@ -42,28 +48,45 @@ class Settings:
             return self, []
         if not isinstance(raw, dict):
             return self, [f"tokenlight settings must be an object, got {type(raw).__name__}"]
-        changes: dict[str, Any] = {}
+        fixed: dict[str, Any] = {}
+        options = dict(self.options)
         problems: list[str] = []
         defaults = Settings()
+        by_wire = setting_options()
         for key, value in raw.items():
-            if key not in _KEYS:
-                if key not in _CLIENT_ONLY:
-                    problems.append(f"unknown setting tokenlight.{key} (ignored)")
-                continue
-            name, kinds = _KEYS[key]
-            if value is None or value == "":
-                changes[name] = getattr(defaults, name)
-            elif isinstance(value, bool) or not isinstance(value, kinds):
-                problems.append(f"tokenlight.{key} must be a {kinds[0].__name__}, got {value!r} (ignored)")
-            elif isinstance(value, int) and value < 1:
-                problems.append(f"tokenlight.{key} must be at least 1, got {value} (ignored)")
-            else:
-                changes[name] = value
-        return replace(self, **changes), problems
+            if key in _FIXED:
+                if value is None or value == "":
+                    fixed[_FIXED[key]] = getattr(defaults, _FIXED[key])
+                elif not isinstance(value, str):
+                    problems.append(f"tokenlight.{key} must be a string, got {value!r} (ignored)")
+                else:
+                    fixed[_FIXED[key]] = value
+            elif key in by_wire:
+                option = by_wire[key]
+                try:
+                    options[option.name] = (
+                        defaults.options[option.name]
+                        if value is None or value == ""
+                        else option.validate(value, f"tokenlight.{key}", registries=False)
+                    )
+                except InputError as exc:
+                    problems.append(f"{exc} (ignored)")
+            elif key not in _CLIENT_ONLY:
+                problems.append(f"unknown setting tokenlight.{key} (ignored)")
+        return replace(self, **fixed, options=MappingProxyType(options)), problems
+
+    def request_options(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """A request's options: what it ``given`` (Python names), else the configured setting (of the
+        options a request can carry: ``maxNewTokens`` travels in the request's target instead)."""
+        requestable = {o.name for o in list_options(LSP)}
+        merged = {name: value for name, value in self.options.items() if value is not None and name in requestable}
+        merged.update({name: value for name, value in given.items() if value is not None})
+        return merged
 
     def as_dict(self) -> dict[str, Any]:
-        by_field = {name: key for key, (name, _) in _KEYS.items()}
-        return {by_field[f.name]: getattr(self, f.name) for f in fields(self)}
+        out: dict[str, Any] = {key: getattr(self, name) for key, name in _FIXED.items()}
+        out.update({wire: self.options[o.name] for wire, o in setting_options().items()})
+        return out
 
 
 def section(settings: Any) -> Any:

@@ -25,6 +25,7 @@ from .base import (
     get_method,
     list_methods,
     register_method,
+    unregister_method,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "get_method",
     "list_methods",
     "register_method",
+    "unregister_method",
 ]

@@ -22,6 +22,7 @@ from .base import AttributionMethod, AttributionProblem, MethodOutput, register_
 class Attention(AttributionMethod):
     id = "attention"
     label = "Attention weights"
+    summary = "Attention weights of the predicting position (not an attribution)."
     description = (
         "Not an attribution: the attention weights from each target's predicting position to earlier tokens "
         "(last layer, mean over heads; or mean over all layers with layers=mean). Where the model looked, "

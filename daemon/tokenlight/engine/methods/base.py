@@ -14,12 +14,14 @@ from typing import Any, ClassVar
 
 import torch
 
-from ..errors import InputError
+from ..errors import UnknownMethodError
 from ..kernel import Hooks, TargetFn
 
-MAX_STEPS = 4096
-# a delta above this share of the output change it should add up to gets a note
+# A target whose |delta| is above this share of the output change it should add up to (plus a
+# rounding-size floor) has not converged. The engine marks each target (``Attribution.converged``);
+# notes, diagnostics, hovers and renderers read that mark and never apply the rule themselves.
 DELTA_NOTE_SHARE = 0.05
+DELTA_FLOOR = 1e-6
 
 
 @dataclass
@@ -81,6 +83,7 @@ class AttributionMethod(ABC):
 
     id: ClassVar[str]
     label: ClassVar[str]
+    summary: ClassVar[str]  # one line, for pickers and the editor's settings
     description: ClassVar[str]
     family: ClassVar[str]  # "gradient" | "path" | "perturbation" | "attention"
     has_convergence_delta: ClassVar[bool] = False
@@ -89,10 +92,7 @@ class AttributionMethod(ABC):
     default_n_steps: ClassVar[int | None] = None
 
     def attribute(self, problem: AttributionProblem) -> MethodOutput:
-        """Validate the options, then compute (captum's public/private split)."""
-        n_steps = problem.options.get("n_steps")
-        if n_steps is not None and "n_steps" in self.parameters and not 1 <= int(n_steps) <= MAX_STEPS:
-            raise InputError(f"n_steps must be between 1 and {MAX_STEPS} (got {n_steps})")
+        """Compute (captum's public/private split; the options were validated by the engine, once)."""
         return self._attribute(problem)
 
     @abstractmethod
@@ -103,16 +103,20 @@ class AttributionMethod(ABC):
         """captum's convention: Σ attributions − (f(x) − f(x′)), per target."""
         return scores.sum(dim=1) - (problem.target_scores - problem.baseline_scores)
 
+    def converged(
+        self, deltas: torch.Tensor, target_scores: torch.Tensor, baseline_scores: torch.Tensor
+    ) -> torch.Tensor:
+        """bool ``[T]``: does each target's delta stay within :data:`DELTA_NOTE_SHARE` of the
+        output change its scores should add up to (path methods: f(x) − f(x′); a method with another
+        reference overrides this)?"""
+        return deltas.abs() <= DELTA_NOTE_SHARE * (target_scores - baseline_scores).abs() + DELTA_FLOOR
+
     def delta_notes(
         self, deltas: torch.Tensor, target_scores: torch.Tensor, baseline_scores: torch.Tensor
     ) -> list[str]:
-        """Plain-language notes when the deltas are too large to trust the scores as a decomposition
-        (path methods: of f(x) − f(x′); a method with another reference overrides this)."""
-        bad = [
-            t
-            for t in range(len(deltas))
-            if abs(float(deltas[t])) > DELTA_NOTE_SHARE * abs(float(target_scores[t] - baseline_scores[t])) + 1e-6
-        ]
+        """Plain-language notes when the deltas are too large to trust the scores as a decomposition."""
+        ok = self.converged(deltas, target_scores, baseline_scores)
+        bad = [t for t in range(len(deltas)) if not bool(ok[t])]
         if not bad:
             return []
         return [
@@ -125,6 +129,7 @@ class AttributionMethod(ABC):
         return {
             "id": cls.id,
             "label": cls.label,
+            "summary": cls.summary,
             "description": cls.description,
             "family": cls.family,
             "convergenceDelta": cls.has_convergence_delta,
@@ -144,11 +149,16 @@ def register_method(cls: type[AttributionMethod], *, overwrite: bool = False) ->
     return cls
 
 
+def unregister_method(method_id: str) -> None:
+    """Remove a method (tests that register a throwaway one clean up with this)."""
+    _REGISTRY.pop(method_id, None)
+
+
 def get_method(method_id: str) -> AttributionMethod:
     try:
         return _REGISTRY[method_id]()
     except KeyError:
-        raise InputError(f"unknown method {method_id!r}; choose one of: {', '.join(_REGISTRY)}") from None
+        raise UnknownMethodError(method_id, list(_REGISTRY)) from None
 
 
 def list_methods() -> list[type[AttributionMethod]]:

@@ -87,6 +87,7 @@ def _deeplift_rows(
 class DeepLift(AttributionMethod):
     id = "deeplift"
     label = "DeepLift"
+    summary = "DeepLift rules (captum); exact on ReLU networks, flagged unreliable on transformers."
     description = (
         "DeepLift rescale rules (captum): exact and complete on ReLU-type networks; on transformers (GELU, "
         "LayerNorm, attention softmax) its rules do not apply and results are flagged unreliable — watch the "
@@ -111,6 +112,7 @@ class DeepLift(AttributionMethod):
 class DeepLiftShap(AttributionMethod):
     id = "deeplift_shap"
     label = "DeepLiftSHAP"
+    summary = "DeepLift averaged over noisy baselines (captum); same caveat; seeded."
     description = (
         "DeepLift averaged over a distribution of baselines (the baseline plus Gaussian noise on the "
         "embeddings' scale), approximating SHAP values (captum). Same rules, same caveat on transformers. "

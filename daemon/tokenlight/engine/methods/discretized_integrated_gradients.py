@@ -50,6 +50,7 @@ KNN_FORMAT = 1
 class DiscretizedIntegratedGradients(AttributionMethod):
     id = "discretized_integrated_gradients"
     label = "Discretized Integrated Gradients"
+    summary = "Discretized IG: a monotonic path through real word embeddings."
     description = (
         "IG along a path through real word embeddings: each step moves to a nearby word (kNN graph of the "
         "vocabulary, cached on disk) made monotonic towards the baseline; strategy greedy or maxcount. "

@@ -27,6 +27,7 @@ DEFAULT_NOISE = 1.0
 class GradientShap(AttributionMethod):
     id = "gradient_shap"
     label = "GradientSHAP"
+    summary = "Expected gradients over noisy baselines; complete in expectation; seeded."
     description = (
         "Expected gradients: the IG integrand averaged over random points on paths from noisy baselines "
         "(x′ + Gaussian noise on the embeddings' scale). Complete in expectation; the delta is the sampling "

@@ -29,6 +29,7 @@ DEFAULT_STEPS = 64
 class GuidedIntegratedGradients(AttributionMethod):
     id = "guided_integrated_gradients"
     label = "Guided Integrated Gradients"
+    summary = "Guided IG: an adaptive path, low-gradient features first."
     description = (
         "An adaptive path: each step moves the features with the smallest gradient toward the input first, "
         "avoiding IG's noisy high-gradient regions. Complete up to the step count (the delta shrinks with "

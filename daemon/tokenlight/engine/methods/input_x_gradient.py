@@ -14,6 +14,7 @@ from .gradients import GradientAtInput, dot_with
 class InputXGradient(GradientAtInput):
     id = "input_x_gradient"
     label = "Input × Gradient"
+    summary = "Gradient × input per token (signed, first order)."
     description = (
         "Embedding times its gradient, summed over the embedding: signed, first-order. "
         "1 forward + T backward passes. No convergence delta."

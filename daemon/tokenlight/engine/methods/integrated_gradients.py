@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from ..kernel import accumulate_path_gradients, path_gradient_terms
+from ..options import DEFAULT_TOLERANCE
 from ..quadrature import ADAPTIVE_LEVELS, clenshaw_curtis, quadrature
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 from .gradients import dot_with
 
-DEFAULT_TOLERANCE = 1e-3
 # |delta| below this is converged whatever f(x) − f(x′) is (float32 forward passes cannot do better)
 ABSOLUTE_FLOOR = 1e-6
 
@@ -34,6 +34,7 @@ ABSOLUTE_FLOOR = 1e-6
 class IntegratedGradients(AttributionMethod):
     id = "integrated_gradients"
     label = "Integrated Gradients"
+    summary = "Integrated Gradients on the input embeddings (batched kernel, adaptive quadrature); convergence delta."
     description = (
         "Gradients integrated along the straight path from the baseline to the input embeddings. "
         "Completeness: the scores sum to f(x) − f(x′); the convergence delta is the quadrature's error. "

@@ -39,15 +39,20 @@ class _RelevancePropagation(AttributionMethod):
             scores = gradient_terms_at_input(problem, dot_with(input_layer(problem.model, problem.inputs)))
         return MethodOutput(scores, scores.sum(dim=1) - problem.target_scores, None)
 
+    def converged(
+        self, deltas: torch.Tensor, target_scores: torch.Tensor, baseline_scores: torch.Tensor
+    ) -> torch.Tensor:
+        """The delta here is against f(x) itself: LRP has no baseline."""
+        return deltas.abs() <= DELTA_NOTE_SHARE * target_scores.abs()
+
     def delta_notes(
         self, deltas: torch.Tensor, target_scores: torch.Tensor, baseline_scores: torch.Tensor
     ) -> list[str]:
-        """The delta here is against f(x) itself: LRP has no baseline."""
-        shares = deltas.abs() / target_scores.abs().clamp_min(1e-12)
-        over = [t for t in range(len(deltas)) if float(shares[t]) > DELTA_NOTE_SHARE]
+        ok = self.converged(deltas, target_scores, baseline_scores)
+        over = [t for t in range(len(deltas)) if not bool(ok[t])]
         if not over:
             return []
-        worst = float(shares.max())
+        worst = float((deltas.abs() / target_scores.abs().clamp_min(1e-12)).max())
         return [
             f"{self.label}: up to {worst:.0%} of the target logit stays with {self.absorbers} instead of reaching "
             f"tokens (target(s) {', '.join(map(str, over))}); the delta shows how much per target. The scores "
@@ -59,6 +64,10 @@ class _RelevancePropagation(AttributionMethod):
 class Lrp(_RelevancePropagation):
     id = "lrp"
     label = "LRP"
+    summary = (
+        "LRP with conservative rules (Ali et al. 2022): sums to the logit minus what biases keep. "
+        "GPT-2 and Llama-style models."
+    )
     description = (
         "Layer-wise relevance propagation, conservative rules for transformers (Ali et al. 2022): LayerNorm scale "
         "and attention weights held constant, so relevance flows through values only and sums to the logit minus "
@@ -73,6 +82,7 @@ class Lrp(_RelevancePropagation):
 class AttnLrp(_RelevancePropagation):
     id = "attnlrp"
     label = "AttnLRP"
+    summary = "AttnLRP (Achtibat et al. 2024): relevance also through queries and keys. GPT-2 and Llama-style models."
     description = (
         "Attention-aware LRP (Achtibat et al. 2024): relevance also flows through queries and keys (uniform rule "
         "for q·k, A·V and gates; softmax by its Taylor rule), so tokens that steer attention get credit. GPT-2 "

@@ -21,6 +21,7 @@ from .base import AttributionMethod, AttributionProblem, MethodOutput, register_
 class Occlusion(AttributionMethod):
     id = "occlusion"
     label = "Occlusion"
+    summary = "Replace each token with the baseline and measure each target's change."
     description = (
         "Replaces each token's embedding with the baseline and measures each target's change: "
         "score = f(x) − f(x with the token occluded). Exact for what it measures, blind to interactions "

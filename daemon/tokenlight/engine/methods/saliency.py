@@ -16,6 +16,7 @@ from .gradients import GradientAtInput, abs_sum
 class Saliency(GradientAtInput):
     id = "saliency"
     label = "Saliency"
+    summary = "Gradient magnitude |∂f/∂x| per token (sensitivity, no sign)."
     description = (
         "Gradient magnitude |∂f/∂x| summed over the embedding: how sensitive the target is to each "
         "token, never its sign. 1 forward + T backward passes. No convergence delta."

@@ -32,6 +32,7 @@ from .gradients import dot_with
 class SequentialIntegratedGradients(AttributionMethod):
     id = "sequential_integrated_gradients"
     label = "Sequential Integrated Gradients"
+    summary = "Sequential IG: one token's path at a time (complete per token)."
     description = (
         "IG with one token moved at a time from the baseline while the others stay themselves, so paths stay "
         "near real sentences. Complete per token: score_i = f(x) − f(x with token i at the baseline), i.e. "

@@ -93,6 +93,7 @@ class _Surrogate(AttributionMethod):
 class KernelShap(_Surrogate):
     id = "kernel_shap"
     label = "KernelSHAP"
+    summary = "Shapley values from a weighted linear fit over token subsets (captum); seeded."
     description = (
         "Shapley values estimated by a weighted linear fit over random subsets of tokens switched to the "
         "baseline (captum). Exact for models linear in the kept tokens; otherwise a sampled estimate. "
@@ -111,6 +112,7 @@ class KernelShap(_Surrogate):
 class Lime(_Surrogate):
     id = "lime"
     label = "LIME"
+    summary = "A local linear surrogate over token subsets (captum); seeded."
     description = (
         "A local linear surrogate fitted to random subsets of tokens switched to the baseline, weighted by "
         "closeness to the input (captum). Fast to read, sensitive to the sample count and kernel width. "

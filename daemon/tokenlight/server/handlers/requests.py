@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import sys
 import time
@@ -15,6 +14,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 
 from ... import __version__
+from ...engine.errors import UnknownMethodError
 from .. import protocol as proto
 from ..errors import ErrorCode, invalid_params, rpc_error
 from ..jobs import AttributionJob, ModelRequest
@@ -39,19 +39,15 @@ async def attribute(ls: Session, params: Any) -> dict[str, Any]:
     settings = ls.settings
     method = p.method or settings.method
     if ls.methods is not None and method not in (ids := [m["id"] for m in ls.methods]):
-        raise invalid_params(f"unknown method {method!r}; choose one of: {', '.join(ids)}", validMethods=ids)
-    target = _resolve_target(p.target, settings.max_new_tokens, index.source[end:])
+        # answered before queueing, from the registry's list; the engine is the authority otherwise
+        raise rpc_error(UnknownMethodError(method, ids))
+    target = _resolve_target(p.target, settings.options["max_new_tokens"], index.source[end:])
     job = AttributionJob(
         model=ModelRequest(settings.model, settings.device, settings.dtype),
         prompt=index.source[start:end],
         target=target,
         method=method,
-        options=dataclasses.replace(
-            p.options,
-            n_steps=p.options.n_steps if p.options.n_steps is not None else settings.n_steps,
-            baseline=p.options.baseline or settings.baseline,
-            step_function=p.options.step_function or settings.step_function,
-        ),
+        options=settings.request_options(p.options),
     )
     ls.ensure_methods()
     anchor = ls.store.reserve(p.uri, start, end)

@@ -1,0 +1,415 @@
+"""Every attribution option, declared once.
+
+An :class:`Option` carries everything the rest of Tokenlight needs to know about one option: its
+Python name (``attribute()``'s keyword), its wire name (camelCase, in ``tokenlight/attribute``'s
+``options`` and in settings), its type, range or choices, default and help text, and where it is
+offered. From the registry below are derived: the CLI flags (``cli.py``), the language server's
+parser and its list of known options (``server/protocol.py``), the daemon settings that default an
+option (``server/settings.py``), what ``Attribution.options`` records, the option tables in
+README.md and docs/protocol.md, and the extension's TypeScript types (``tokenlight.codegen``).
+Which methods read an option is not repeated here: each method lists it in ``parameters``.
+
+This module imports neither torch nor numpy: the language server parses requests with it on the
+event loop, before the engine is imported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InputError
+
+# Surfaces an option can be offered on.
+PYTHON = "python"  # attribute()'s keyword arguments
+CLI = "cli"  # `tokenlight attribute --flag`
+LSP = "lsp"  # `tokenlight/attribute` params.options
+ALL_SURFACES = frozenset({PYTHON, CLI, LSP})
+
+# Groups, for documentation: what an option changes.
+ATTRIBUTION = "attribution"  # what is computed: changes the numbers
+GENERATION = "generation"  # how the continuation is generated (CLI and Python; the editor sends targets)
+EXECUTION = "execution"  # speed and memory only: never the numbers
+
+DEFAULT_METHOD = "integrated_gradients"  # the method a request that names none gets
+MAX_STEPS = 4096
+MAX_SAMPLES = 100_000
+MAX_NEW_TOKENS = 1024
+DEFAULT_TOLERANCE = 1e-3
+
+# The choices of options whose values are fixed names. The modules that implement them import these.
+INTEGRATION_RULES = ("auto", "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
+AGGREGATIONS = ("token", "word")
+DIG_STRATEGIES = ("greedy", "maxcount")
+ATTENTION_LAYERS = ("last", "mean")
+
+
+def wire_name(name: str) -> str:
+    """``n_steps`` -> ``nSteps`` (the protocol and settings spell options in camelCase)."""
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option.
+
+    Attributes:
+        name: the Python name (``attribute(n_steps=...)``); the CLI flag is ``--n-steps``.
+        kind: ``int``, ``float``, ``str`` or ``bool``.
+        help: one sentence for ``--help``, the docs tables and the generated TypeScript.
+        default: the value when the option is not given. None means "unset": the method's own
+            default applies (``default_text`` says which, for the docs).
+        choices: the accepted values of a ``str`` option: a tuple, or a function that returns them
+            (a registry that lives with the engine, e.g. step functions; it is called only when the
+            engine validates or the docs are generated, never while the server parses a request).
+        minimum, maximum: inclusive bounds of a number; ``exclusive`` makes both bounds strict.
+        surfaces: where the option is offered (``python``, ``cli``, ``lsp``).
+        group: ``attribution`` (changes the numbers), ``generation`` or ``execution`` (speed only).
+        setting: the daemon has a ``tokenlight.<wireName>`` setting that defaults it.
+        metavar: the CLI's placeholder for the value.
+        default_text: how the docs describe the default when ``default`` is None.
+        check: an extra check of a value; returns a message when it is bad (e.g. a pattern).
+    """
+
+    name: str
+    kind: type
+    help: str
+    default: Any = None
+    choices: tuple[str, ...] | Callable[[], Sequence[str]] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive: bool = False
+    surfaces: frozenset[str] = ALL_SURFACES
+    group: str = ATTRIBUTION
+    setting: bool = False
+    metavar: str | None = None
+    default_text: str | None = None
+    check: Callable[[Any], str | None] | None = field(default=None, compare=False)
+
+    @property
+    def wire(self) -> str:
+        return wire_name(self.name)
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def choice_list(self) -> tuple[str, ...] | None:
+        """The accepted values (calls a registry-backed ``choices``)."""
+        if self.choices is None:
+            return None
+        return tuple(self.choices() if callable(self.choices) else self.choices)
+
+    def describe_range(self) -> str:
+        """``1–4096``, ``> 0 and < 1``, ``≥ 0``, or "" (for messages and docs)."""
+        lo, hi = self.minimum, self.maximum
+        if lo is None and hi is None:
+            return ""
+        fmt = _number
+        if self.exclusive:
+            parts = ([f"> {fmt(lo)}"] if lo is not None else []) + ([f"< {fmt(hi)}"] if hi is not None else [])
+            return " and ".join(parts)
+        if lo is not None and hi is not None:
+            return f"{fmt(lo)}–{fmt(hi)}"
+        return f"≥ {fmt(lo)}" if lo is not None else f"≤ {fmt(hi)}"
+
+    def validate(self, value: Any, label: str | None = None, *, registries: bool = True) -> Any:
+        """``value`` as this option's type, or an :class:`InputError` that says what is accepted.
+
+        ``label`` names the option as the caller spelled it (``--n-steps``, ``options.nSteps``);
+        ``registries=False`` skips choices that come from an engine registry (the server parses
+        requests before the engine is imported; the engine checks them again).
+        """
+        label = label or self.name
+        if value is None:
+            return None
+        value = self._typed(value, label)
+        choices = None
+        if isinstance(self.choices, tuple) or registries:
+            choices = self.choice_list()
+        if choices is not None and value not in choices:
+            raise InputError(f"unknown {label} {value!r}; choose one of: {', '.join(choices)}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not self._in_range(value):
+            raise InputError(f"{label} must be {self._range_phrase()} (got {value!r})")
+        if self.check is not None and (problem := self.check(value)) is not None:
+            raise InputError(f"{label}: {problem}")
+        return value
+
+    # ------------------------------------------------------------------------------------------
+    def _typed(self, value: Any, label: str) -> Any:
+        kind = self.kind
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise InputError(f"{label} must be true or false (got {value!r})")
+            return value
+        if kind is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InputError(f"{label} must be a whole number (got {value!r})")
+            return value
+        if kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InputError(f"{label} must be a number (got {value!r})")
+            return float(value)
+        if not isinstance(value, str):
+            raise InputError(f"{label} must be a string (got {value!r})")
+        return value
+
+    def _in_range(self, value: float) -> bool:
+        lo, hi = self.minimum, self.maximum
+        if self.exclusive:
+            return (lo is None or value > lo) and (hi is None or value < hi)
+        return (lo is None or value >= lo) and (hi is None or value <= hi)
+
+    def _range_phrase(self) -> str:
+        lo, hi = self.minimum, self.maximum
+        if lo is not None and hi is not None:
+            return f"between {_number(lo)} and {_number(hi)}" + (", exclusive" if self.exclusive else "")
+        if self.exclusive:
+            return f"above {_number(lo)}" if lo is not None else f"below {_number(hi)}"
+        return f"at least {_number(lo)}" if lo is not None else f"at most {_number(hi)}"
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() and abs(value) >= 1 else f"{value:g}"
+
+
+# ----------------------------------------------------------------------------------------------
+# the registry
+
+_REGISTRY: dict[str, Option] = {}
+
+
+def register_option(option: Option, *, overwrite: bool = False) -> Option:
+    """Make ``option`` known to every surface it lists (CLI, language server, Python)."""
+    if option.name in _REGISTRY and not overwrite:
+        raise ValueError(f"option {option.name!r} is already registered; pass overwrite=True to replace it")
+    _REGISTRY[option.name] = option
+    return option
+
+
+def unregister_option(name: str) -> None:
+    """Remove an option (tests that register a throwaway one clean up with this)."""
+    _REGISTRY.pop(name, None)
+
+
+def list_options(surface: str | None = None) -> list[Option]:
+    """Every option, in declaration order; only those offered on ``surface`` when given."""
+    return [o for o in _REGISTRY.values() if surface is None or surface in o.surfaces]
+
+
+def get_option(name: str) -> Option:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise InputError(f"unknown option {name!r}; the options are: {', '.join(_REGISTRY)}") from None
+
+
+def by_wire_name(surface: str = LSP) -> dict[str, Option]:
+    """``{"nSteps": Option(n_steps), ...}`` for the options offered on ``surface``."""
+    return {o.wire: o for o in list_options(surface)}
+
+
+def resolve(values: Mapping[str, Any], *, surface: str = PYTHON) -> dict[str, Any]:
+    """Validate ``values`` (Python names) and fill in every default: the options of one request.
+
+    Unknown names are an error that lists the known ones, so a typo never silently does nothing.
+    """
+    known = {o.name: o for o in list_options(surface)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise InputError(f"unknown option(s) {', '.join(map(repr, unknown))}; the options are: {', '.join(known)}")
+    resolved: dict[str, Any] = {}
+    for name, option in known.items():
+        value = values.get(name)
+        # registry-backed choices (step functions) are checked by their registry, with its message
+        resolved[name] = option.default if value is None else option.validate(value, registries=False)
+    return resolved
+
+
+def group(names: Mapping[str, Any], which: str) -> dict[str, Any]:
+    """The entries of ``names`` whose option is in group ``which``."""
+    return {k: v for k, v in names.items() if k in _REGISTRY and _REGISTRY[k].group == which}
+
+
+def options_of(method_parameters: Sequence[str]) -> Iterator[Option]:
+    """The registered options among a method's ``parameters``."""
+    for name in method_parameters:
+        if name in _REGISTRY:
+            yield _REGISTRY[name]
+
+
+# ----------------------------------------------------------------------------------------------
+# the options
+
+
+def _step_function_ids() -> list[str]:
+    from .step_functions import list_step_functions
+
+    return [s.id for s in list_step_functions()]
+
+
+for _option in (
+    Option(
+        "n_steps",
+        int,
+        "Path points for path methods (Gauss-Legendre). Unset: adaptive for Integrated Gradients, "
+        "the method's own count for the others.",
+        minimum=1,
+        maximum=MAX_STEPS,
+        setting=True,
+        metavar="N",
+        default_text="adaptive",
+    ),
+    Option(
+        "integration",
+        str,
+        "Quadrature: auto (adaptive, or Gauss-Legendre with nSteps), gausslegendre, or a Riemann rule.",
+        default="auto",
+        choices=INTEGRATION_RULES,
+    ),
+    Option(
+        "tolerance",
+        float,
+        "Adaptive Integrated Gradients: add points until every |delta| ≤ tolerance · |f(x) − f(x′)|.",
+        default=DEFAULT_TOLERANCE,
+        minimum=0,
+        maximum=1,
+        exclusive=True,
+        metavar="X",
+    ),
+    Option(
+        "baseline",
+        str,
+        "The reference input: zero (embedding), unk, pad, eos, mask, or token:<text>.",
+        default="zero",
+        setting=True,
+        metavar="B",
+    ),
+    Option(
+        "step_function",
+        str,
+        "What is attributed for each target: its logit, probability, log-probability, or a difference "
+        "against the contrast token.",
+        default="logit",
+        choices=_step_function_ids,
+        setting=True,
+        metavar="F",
+    ),
+    Option(
+        "contrast_token",
+        str,
+        'The alternative token for logit_diff / probability_diff ("why X rather than this").',
+        metavar="T",
+    ),
+    Option(
+        "n_samples",
+        int,
+        "Samples for the stochastic methods (GradientSHAP, DeepLiftSHAP, KernelSHAP, LIME).",
+        minimum=1,
+        maximum=MAX_SAMPLES,
+        metavar="N",
+        default_text="the method's own",
+    ),
+    Option(
+        "seed",
+        int,
+        "Seeds the stochastic methods (and sampling): the same request gives the same numbers.",
+        default=0,
+        minimum=0,
+        metavar="N",
+    ),
+    Option(
+        "strategy",
+        str,
+        "Discretized IG: how anchor words are chosen.",
+        choices=DIG_STRATEGIES,
+        default_text="greedy",
+    ),
+    Option(
+        "layers",
+        str,
+        "attention: the last layer, or the mean over all layers (heads are averaged).",
+        choices=ATTENTION_LAYERS,
+        default_text="last",
+    ),
+    Option(
+        "aggregate",
+        str,
+        "token, or word: subword scores summed into the tokenizer's words (source tokens only).",
+        default="token",
+        choices=AGGREGATIONS,
+    ),
+    Option(
+        "internal_batch_size",
+        int,
+        "Path points (or samples) per forward pass: speed and memory only, never the result.",
+        minimum=1,
+        group=EXECUTION,
+        metavar="N",
+        default_text="what fits in memory",
+    ),
+    Option(
+        "group_targets",
+        bool,
+        "Attribute groups of targets on their own prefixes when the cost model says it saves time; "
+        "never changes a result.",
+        default=True,
+        surfaces=frozenset({PYTHON}),
+        group=EXECUTION,
+    ),
+    Option(
+        "max_new_tokens",
+        int,
+        "Tokens to generate (greedy unless sampling; stops after EOS, which is kept as a target).",
+        default=8,
+        minimum=1,
+        maximum=MAX_NEW_TOKENS,
+        surfaces=frozenset({PYTHON, CLI}),
+        group=GENERATION,
+        setting=True,
+        metavar="N",
+    ),
+    Option(
+        "sample",
+        bool,
+        "Sample the continuation instead of greedy decoding (seeded with seed).",
+        default=False,
+        surfaces=frozenset({PYTHON, CLI}),
+        group=GENERATION,
+    ),
+    Option(
+        "temperature",
+        float,
+        "Sampling temperature.",
+        default=1.0,
+        minimum=0,
+        exclusive=True,
+        surfaces=frozenset({PYTHON, CLI}),
+        group=GENERATION,
+    ),
+    Option(
+        "top_k",
+        int,
+        "Sampling: keep the k most likely tokens.",
+        minimum=1,
+        surfaces=frozenset({PYTHON, CLI}),
+        group=GENERATION,
+        metavar="K",
+    ),
+    Option(
+        "top_p",
+        float,
+        "Sampling: keep the smallest set of tokens whose probability reaches p.",
+        minimum=0,
+        maximum=1,
+        surfaces=frozenset({PYTHON, CLI}),
+        group=GENERATION,
+        metavar="P",
+    ),
+):
+    register_option(_option)

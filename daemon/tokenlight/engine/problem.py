@@ -1,0 +1,227 @@
+"""The attribution problem, built from text: tokens with spans, the targets (generated, forced or a
+class), the step function as a differentiable function of the input embeddings, and the baseline.
+
+One builder per kind of model (causal LMs, sequence classifiers); :func:`attribute` hands the result
+to a method, which only ever sees tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .baselines import Baseline, resolve_baseline, single_token_id
+from .errors import InputError
+from .heads import CausalTargets
+from .kernel import evaluate_targets
+from .models import SEQUENCE_CLASSIFIER, LoadedModel
+from .seeding import seeded
+from .step_functions import StepFunction, get_step_function
+from .tokens import Token, continuation_tokens, tokenize_with_spans
+
+
+@dataclass
+class Problem:
+    """What one call to :func:`attribute` explains, before a method sees it.
+
+    Attributes:
+        sources: the S prompt tokens (BOS included, with no span).
+        targets: the T targets, each with its probability.
+        continuation, target_kind: the attributed text and how it was chosen (``generate``,
+            ``text``, ``class``).
+        input_ids: the ids behind ``inputs`` (sources, then every target but the last).
+        inputs, baselines: ``[L, d]`` input and baseline embeddings.
+        target_fn: embeddings ``[n, L, d]`` -> the T target values.
+        target_scores, baseline_scores: float64 ``[T]`` f(x) and f(x′).
+        step, baseline, contrast_id: the step function, baseline and contrast token resolved.
+    """
+
+    sources: list[Token]
+    targets: list[Token]
+    continuation: str
+    target_kind: str
+    input_ids: list[int]
+    inputs: torch.Tensor
+    baselines: torch.Tensor
+    target_fn: Any
+    target_scores: torch.Tensor
+    baseline_scores: torch.Tensor
+    step: StepFunction
+    baseline: Baseline
+    contrast_id: int | None
+
+    @property
+    def causal(self) -> bool:
+        return self.target_kind != "class"
+
+
+def build_problem(
+    lm: LoadedModel,
+    text: str,
+    options: dict[str, Any],
+    *,
+    target_text: str | None,
+    max_target_tokens: int | None,
+    target_class: int | str | None,
+) -> Problem:
+    """Tokens, targets, embeddings and f(x), f(x′) for ``text`` under the resolved ``options``."""
+    step = get_step_function(options["step_function"])
+    base = resolve_baseline(options["baseline"], lm.tokenizer)
+    contrast_id = _contrast_id(step, options["contrast_token"], lm)
+    if lm.kind == SEQUENCE_CLASSIFIER:
+        sources, targets, target_fn, input_ids = _classifier_problem(lm, text, step, target_class)
+        continuation, kind = targets[0].text, "class"
+    else:
+        sources, targets, continuation, kind = _causal_targets(lm, text, options, target_text, max_target_tokens)
+        input_ids = [t.id for t in sources] + [t.id for t in targets[:-1]]
+        target_fn = CausalTargets(lm.model, step, [t.id for t in targets], contrast_id)
+
+    ids = torch.tensor(input_ids, device=lm.device)
+    with torch.no_grad():
+        inputs = lm.embedding(ids).detach()
+        baselines = baseline_embeddings(base, lm.embedding, inputs, lm.device)
+    if isinstance(target_fn, CausalTargets):
+        values, probabilities = target_fn.evaluate_with_probabilities(inputs, baselines)
+        targets = [
+            Token(t.text, t.id, t.start, t.end, t.special, float(p))
+            for t, p in zip(targets, probabilities, strict=True)
+        ]
+    else:  # a classifier: its one target's probability comes with the class
+        values = evaluate_targets(target_fn, inputs, baselines)
+    return Problem(
+        sources, targets, continuation, kind, input_ids, inputs, baselines, target_fn,
+        values[0], values[1], step, base, contrast_id,
+    )  # fmt: skip
+
+
+def _causal_targets(
+    lm: LoadedModel,
+    text: str,
+    options: dict[str, Any],
+    target_text: str | None,
+    max_target_tokens: int | None,
+) -> tuple[list[Token], list[Token], str, str]:
+    """Sources, targets, the continuation text and the target kind for a causal LM."""
+    tokenizer = lm.tokenizer
+    sources = tokenize_with_spans(tokenizer, text, add_special_tokens=True, add_bos=True)
+    if not sources:
+        raise InputError(f"the prompt is empty and {lm.name} has no BOS token to start from; give some text")
+    check_context(lm, len(sources), 0)
+    if target_text is not None:
+        if target_text == "":
+            raise InputError("the target text is empty; give the text to force-decode")
+        targets = tokenize_with_spans(tokenizer, target_text, add_special_tokens=False, add_bos=False)
+        continuation = target_text
+        if max_target_tokens is not None:
+            if max_target_tokens < 1:
+                raise InputError(f"max_target_tokens must be at least 1 (got {max_target_tokens})")
+            targets = targets[:max_target_tokens]
+            continuation = target_text[: max((t.end or 0) for t in targets)]
+        check_context(lm, len(sources), len(targets))
+        return sources, targets, continuation, "text"
+    check_context(lm, len(sources), options["max_new_tokens"])
+    generated = generate(lm, [t.id for t in sources], options)
+    continuation, targets = continuation_tokens(tokenizer, generated)
+    check_context(lm, len(sources), len(targets))
+    return sources, targets, continuation, "generate"
+
+
+def baseline_embeddings(
+    base: Baseline, embedding: torch.nn.Module, inputs: torch.Tensor, device: torch.device
+) -> torch.Tensor:
+    if base.token_id is None:
+        return torch.zeros_like(inputs)
+    ids = torch.full((inputs.shape[0],), base.token_id, device=device)
+    return embedding(ids).detach()
+
+
+def _contrast_id(step: StepFunction, contrast_token: str | None, lm: LoadedModel) -> int | None:
+    if not step.needs_contrast:
+        if contrast_token is not None:
+            raise InputError(
+                f"a contrast token only applies to logit_diff / probability_diff, not {step.id!r}; "
+                "drop it or choose a contrastive step function"
+            )
+        return None
+    if lm.kind == SEQUENCE_CLASSIFIER:
+        raise InputError(f"{step.id} compares two tokens and needs a causal language model")
+    if contrast_token is None:
+        raise InputError(f"{step.id} needs a contrast token: the alternative to explain against (--contrast-token)")
+    return single_token_id(lm.tokenizer, contrast_token, what="contrast token")
+
+
+def check_context(lm: LoadedModel, n_sources: int, n_new: int) -> None:
+    limit = lm.context_length
+    if limit is None or n_sources + n_new <= limit:
+        return
+    if n_new == 0 or n_sources > limit:
+        raise InputError(f"the prompt is {n_sources:,} tokens; {lm.name} accepts {limit:,}: select less text")
+    raise InputError(
+        f"the prompt ({n_sources:,} tokens) plus {n_new:,} target tokens exceeds {lm.name}'s context of "
+        f"{limit:,} tokens: select less text or ask for fewer tokens"
+    )
+
+
+def generate(lm: LoadedModel, prompt_ids: list[int], options: dict[str, Any]) -> list[int]:
+    """Greedy (default, deterministic) or seeded sampling; stops after EOS, which is kept."""
+    from transformers import GenerationConfig
+
+    tok = lm.tokenizer
+    sample = options["sample"]
+    config = GenerationConfig(
+        max_new_tokens=options["max_new_tokens"],
+        do_sample=sample,
+        temperature=options["temperature"] if sample else None,
+        top_k=options["top_k"] if sample else None,
+        top_p=options["top_p"] if sample else None,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+    )
+    ids = torch.tensor([prompt_ids], device=lm.device)
+    with seeded(options["seed"], lm.device), torch.no_grad():
+        out = lm.model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config)
+    return out[0, len(prompt_ids) :].tolist()
+
+
+def _classifier_problem(
+    lm: LoadedModel, text: str, step: StepFunction, target_class: int | str | None
+) -> tuple[list[Token], list[Token], Callable[[torch.Tensor], list[torch.Tensor]], list[int]]:
+    tokenizer, model = lm.tokenizer, lm.model
+    sources = tokenize_with_spans(tokenizer, text, add_special_tokens=True, add_bos=False)
+    if not sources:
+        raise InputError("the text is empty; a classifier needs some text to classify")
+    check_context(lm, len(sources), 0)
+    if model.config.pad_token_id is None:
+        # only consulted to find the last real token from input_ids; we pass embeddings of one
+        # unpadded sequence, so any id works and batching interpolation points becomes possible
+        model.config.pad_token_id = tokenizer.pad_token_id or tokenizer.eos_token_id or 0
+    ids = torch.tensor([[t.id for t in sources]], device=lm.device)
+    with torch.no_grad():
+        probs = model(input_ids=ids).logits[0].float().softmax(-1)
+    labels = {int(k): v for k, v in (model.config.id2label or {}).items()}
+    cls = _class_index(target_class, labels, probs)
+    target = Token(labels.get(cls, f"class {cls}"), cls, None, None, False, float(probs[cls]))
+    class_ids = torch.tensor([cls], device=lm.device)
+
+    def target_fn(emb: torch.Tensor) -> list[torch.Tensor]:
+        return [step.fn(model(inputs_embeds=emb).logits.unsqueeze(1), class_ids, None)[:, 0]]
+
+    return sources, [target], target_fn, [t.id for t in sources]
+
+
+def _class_index(target_class: int | str | None, labels: dict[int, str], probs: torch.Tensor) -> int:
+    if target_class is None:
+        cls = int(probs.argmax())
+    elif isinstance(target_class, str) and not target_class.lstrip("-").isdigit():
+        by_label = {v: k for k, v in labels.items()}
+        if target_class not in by_label:
+            raise InputError(f"unknown class {target_class!r}; this model's classes are: {', '.join(labels.values())}")
+        cls = by_label[target_class]
+    else:
+        cls = int(target_class)
+    if not 0 <= cls < probs.shape[0]:
+        raise InputError(f"class {cls} does not exist; this model has classes 0..{probs.shape[0] - 1}")
+    return cls
