@@ -1,12 +1,12 @@
 /**
  * Every Tokenlight extension to LSP, as typed request constants with their params and results.
  *
- * This file mirrors the "Protocol" section of DESIGN.md and the daemon's server module: a change
- * to one without the others is a bug. Callers import it as a namespace (`import * as proto`) and
+ * This file mirrors docs/protocol.md and the daemon's server/protocol.py: a change to one without
+ * the others is a bug (the option and settings types are generated from the daemon, src/generated/). Callers import it as a namespace (`import * as proto`) and
  * send `client.sendRequest(proto.attribute, params, token)`; a cancelled token makes the client
  * send `$/cancelRequest`.
  *
- * It imports only `vscode-languageserver-protocol` (no `vscode`), so the protocol integration
+ * It imports only `vscode-languageserver-protocol` and the generated types (no `vscode`), so the protocol integration
  * test can drive the real daemon with exactly these types from plain Node.
  */
 import {
@@ -107,6 +107,8 @@ export interface AttributeResult {
 export interface MethodInfo {
     id: string;
     label: string;
+    /** One line, for pickers. */
+    summary?: string;
     description: string;
     family: string;
     convergenceDelta: boolean;

@@ -23,7 +23,9 @@ def test_methods_are_describe_dicts(daemon):
     assert {"integrated_gradients", "saliency", "input_x_gradient"} <= set(by_id)
     ig = by_id["integrated_gradients"]
     assert ig["label"] == "Integrated Gradients" and ig["convergenceDelta"] is True and ig["usesBaseline"] is True
-    assert set(ig) == {"id", "label", "description", "family", "convergenceDelta", "usesBaseline", "parameters"}
+    assert set(ig) == {
+        "id", "label", "summary", "description", "family", "convergenceDelta", "usesBaseline", "parameters"
+    }  # fmt: skip
 
 
 def test_status_reports_model_memory_queue_and_cache(daemon, new_uri):

@@ -52,7 +52,7 @@ def attribute(
             editor's "attribute the following text" sends the rest of the document).
         target_class (int | str, optional): for a sequence classifier, the class (index or label)
             to explain. Default: the predicted class.
-        target (str, optional): an alias of ``step_function`` (DESIGN.md spells it so).
+        target (str, optional): an alias of ``step_function``.
         progress (callable, optional): ``progress(done, total, message)`` between backward passes.
         is_cancelled (callable, optional): polled between passes; True stops with AttributionCancelled.
         **options: any option of :func:`tokenlight.engine.options.list_options` (``n_steps``,
