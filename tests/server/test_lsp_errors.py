@@ -125,6 +125,9 @@ def test_out_of_memory_is_a_clear_error(monkeypatch):
         name, dtype_name, identity = "big-model", "bfloat16", "f" * 64
         device = torch.device("cpu")
 
+        def files_changed(self) -> bool:
+            return False
+
     def out_of_memory(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 

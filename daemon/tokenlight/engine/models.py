@@ -6,17 +6,19 @@ unless the caller sets ``allow_download``: a missing model is an error naming wh
 
 from __future__ import annotations
 
-import hashlib
-import json
+import logging
 import pickle
-from dataclasses import dataclass
-from functools import cached_property
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .errors import ModelNotFoundError, TokenlightError, UnsupportedModelError
+from .identity import folder_fingerprint, model_identity
+
+log = logging.getLogger(__name__)
 
 EMBEDDED_MODEL_NAME = "tokenlight-tiny-py"
 EMBEDDED_MODEL_PATH = Path(__file__).resolve().parents[1] / "assets" / EMBEDDED_MODEL_NAME
@@ -38,6 +40,11 @@ class LoadedModel:
         device (torch.device): where inputs go (the first device under ``device_map``).
         dtype (torch.dtype): the weights' dtype.
         context_length (int | None): the most tokens the model accepts, if it says.
+        folder (Path | None): the local folder the weights were read from (a Hugging Face cache id
+            resolves to its snapshot folder); None for a model built in memory.
+        files (dict | None): :func:`~tokenlight.engine.identity.folder_fingerprint` of ``folder``
+            taken before the weights were read, or a marker that matches no folder when a file
+            changed during the load.
     """
 
     model: Any
@@ -47,6 +54,9 @@ class LoadedModel:
     device: torch.device
     dtype: torch.dtype
     context_length: int | None
+    folder: Path | None = None  # the local folder the files came from; None for models built in memory
+    files: dict[str, list[Any]] | None = None  # folder_fingerprint(folder) taken before the load
+    _identity: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def dtype_name(self) -> str:
@@ -60,25 +70,26 @@ class LoadedModel:
     def embedding(self) -> torch.nn.Module:
         return self.model.get_input_embeddings()
 
-    @cached_property
+    @property
     def identity(self) -> str:
-        """A stable hex digest of what this model computes: config, dtype, tokenizer vocabulary
-        size and a strided sample of every parameter. Used to key cached results; hashing every
-        weight of a 7B model would take seconds, and a sample changes whenever training does."""
-        digest = hashlib.sha256()
-        digest.update(f"{self.kind}|{self.dtype}|{len(self.tokenizer)}|".encode())
-        config = self.model.config.to_dict()
-        for volatile in ("_name_or_path", "transformers_version", "_commit_hash"):
-            config.pop(volatile, None)  # where and with what it was saved is not what it computes
-        digest.update(json.dumps(config, sort_keys=True, default=str).encode())
-        with torch.no_grad():
-            for name, param in self.model.named_parameters():
-                flat = param.detach().reshape(-1)
-                step = max(1, flat.numel() // 64)
-                sample = flat[::step][:64].float().cpu().numpy().tobytes()
-                digest.update(f"{name}{tuple(param.shape)}".encode())
-                digest.update(sample)
-        return digest.hexdigest()
+        """A hex digest of what this model computes (:mod:`tokenlight.engine.identity`): the key's
+        model part. Fixed at load time for a model loaded from a folder; recomputed on every read
+        for one built in memory, whose owner may edit it."""
+        if self.files is None:
+            return model_identity(self)
+        if self._identity is None:
+            self._identity = model_identity(self)
+        return self._identity
+
+    def files_changed(self) -> bool:
+        """True when the folder this model was loaded from no longer matches it (a file rewritten,
+        added or removed since): the resident weights are stale and must be reloaded."""
+        if self.folder is None:
+            return False
+        try:
+            return folder_fingerprint(self.folder) != self.files
+        except OSError:
+            return True  # the folder went away or became unreadable: whatever is there now is not this
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -224,6 +235,8 @@ def load_model(
     hf_logging.disable_progress_bar()
     name, source = resolve_model_path(name_or_path, allow_download=allow_download)
     local_only = not allow_download
+    folder = _model_folder(source)
+    before = _fingerprint(folder)  # before anything is read: see engine/identity.py
     try:
         config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code, local_files_only=local_only)
     except OSError as exc:
@@ -290,7 +303,45 @@ def load_model(
     model.requires_grad_(False)
     if kind == CAUSAL_LM and tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
         tokenizer.pad_token = tokenizer.eos_token
-    return LoadedModel(model, tokenizer, name, kind, dev, torch_dtype, _context_length(config, tokenizer))
+    folder = folder or _model_folder(source)  # a download has just created it
+    return LoadedModel(
+        model,
+        tokenizer,
+        name,
+        kind,
+        dev,
+        torch_dtype,
+        _context_length(config, tokenizer),
+        folder=folder,
+        files=_settled_fingerprint(folder, before),
+    )
+
+
+def _model_folder(source: str) -> Path | None:
+    """The folder ``from_pretrained(source)`` reads: ``source`` itself, or a cached Hub id's
+    snapshot folder; None when the id is not (yet) in the cache."""
+    path = Path(source)
+    if path.is_dir():
+        return path
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(source, "config.json")
+    return Path(cached).parent if isinstance(cached, str) else None
+
+
+def _fingerprint(folder: Path | None) -> dict[str, list[Any]] | None:
+    return None if folder is None else folder_fingerprint(folder)
+
+
+def _settled_fingerprint(folder: Path | None, before: dict[str, list[Any]] | None) -> dict[str, list[Any]] | None:
+    """The folder's fingerprint, or a marker that matches no folder when a file changed while it
+    was read (the loaded weights may be either version: their results must never be reused, and
+    the next request reloads). None (weights digested in memory) when there is no folder."""
+    after = _fingerprint(folder)
+    if before is not None and after != before:
+        log.warning("the files in %s changed while they were loaded; this load's results are not reused", folder)
+        return {"changed during load": [uuid.uuid4().hex]}
+    return after
 
 
 def _tied_keys(model: Any) -> set[str]:

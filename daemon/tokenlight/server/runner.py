@@ -118,9 +118,12 @@ class Runner:
         return described
 
     def load(self, request: ModelRequest, report: Report) -> LoadedInfo:
-        """Make ``request`` the resident model (no-op when it already is)."""
+        """Make ``request`` the resident model (no-op when it already is and its files on disk are
+        the ones it was loaded from; rewritten files are loaded again)."""
         if self.lm is not None and self.loaded == request and self.info is not None:
-            return self.info
+            if not self.lm.files_changed():
+                return self.info
+            log.info("the files of %s changed on disk since it was loaded: loading it again", self.lm.name)
         from ..engine import load_model
 
         name = request.name or "tokenlight-tiny-py"
@@ -217,13 +220,8 @@ class Runner:
         return process_rss()
 
     def _key_material(self, lm: LoadedModel, job: Job) -> dict[str, Any]:
-        from .. import __version__
-
         return {
-            "tokenlight": __version__,
-            "model": lm.identity,
-            "device": lm.device.type,
-            "dtype": lm.dtype_name,
+            "model": lm.identity,  # also covers dtype, device and the library versions
             "method": job.method,
             "options": asdict(job.options),
             "prompt": job.prompt,
