@@ -53,6 +53,13 @@ def measure(fn: Callable[[], Any]) -> tuple[Any, float, int]:
     return result, elapsed, int(extra)
 
 
+def median_range(seconds: list[float]) -> str:
+    """``median s (min–max)``: the spread says how much of a difference is noise."""
+    import statistics
+
+    return f"{statistics.median(seconds):.2f} s ({min(seconds):.2f}–{max(seconds):.2f})"
+
+
 def write_section(path, name: str, markdown: str) -> None:
     """Replace the section ``name`` of a results file (between HTML comment markers), keeping the
     sections other scripts wrote; a new section goes after the title."""
