@@ -17,7 +17,7 @@ import torch
 from .aggregate import AGGREGATIONS
 from .aggregate import aggregate as aggregate_scores
 from .baselines import Baseline, resolve_baseline, single_token_id
-from .errors import InputError
+from .errors import ContextLengthError, InputError
 from .grouping import group_hooks, plan_target_groups
 from .heads import CausalTargets
 from .kernel import Hooks, default_chunk_size, evaluate_targets
@@ -337,12 +337,7 @@ def _check_context(lm: LoadedModel, n_sources: int, n_new: int) -> None:
     limit = lm.context_length
     if limit is None or n_sources + n_new <= limit:
         return
-    if n_new == 0 or n_sources > limit:
-        raise InputError(f"the prompt is {n_sources:,} tokens; {lm.name} accepts {limit:,}: select less text")
-    raise InputError(
-        f"the prompt ({n_sources:,} tokens) plus {n_new:,} target tokens exceeds {lm.name}'s context of "
-        f"{limit:,} tokens: select less text or ask for fewer tokens"
-    )
+    raise ContextLengthError(lm.name, limit, n_sources, n_new)
 
 
 def _generate(

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .errors import ModelNotFoundError, TokenlightError, UnsupportedModelError
+from .errors import ModelNotCachedError, ModelNotFoundError, TokenlightError, UnsupportedModelError
 from .identity import folder_fingerprint, model_identity
 
 log = logging.getLogger(__name__)
@@ -158,11 +158,7 @@ def resolve_model_path(name_or_path: str | None, *, allow_download: bool) -> tup
 
         cached = try_to_load_from_cache(name_or_path, "config.json")
         if not isinstance(cached, str):
-            raise ModelNotFoundError(
-                f"no model {name_or_path!r}: not a local folder, and not in the Hugging Face cache "
-                f"({hub_constants.HF_HUB_CACHE}); download it first, or allow downloads "
-                "(--allow-download / tokenlight.allowDownload)"
-            )
+            raise ModelNotCachedError(name_or_path, str(hub_constants.HF_HUB_CACHE))
     return name_or_path, name_or_path
 
 

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Report = Callable[[str, "int | None"], None]  # (message, percentage or None)
+# the end of the message for a Hub id that is not in the local cache (the daemon never downloads)
+DAEMON_NEVER_DOWNLOADS = "point the model setting (tokenlight.model) at a local folder: the daemon never downloads"
 IsCancelled = Callable[[], bool]
 
 
@@ -125,6 +127,7 @@ class Runner:
                 return self.info
             log.info("the files of %s changed on disk since it was loaded: loading it again", self.lm.name)
         from ..engine import load_model
+        from ..engine.errors import ModelNotCachedError, ModelNotFoundError
 
         name = request.name or "tokenlight-tiny-py"
         report(f"loading model {name}", None)
@@ -132,6 +135,8 @@ class Runner:
         started = time.perf_counter()
         try:
             lm = load_model(request.name, device=request.device, dtype=request.dtype)
+        except ModelNotCachedError as exc:  # the daemon has no download switch: say what applies here
+            raise ModelNotFoundError(exc.advise(DAEMON_NEVER_DOWNLOADS)) from None
         except MemoryError as exc:
             raise request_failed(f"not enough memory to load {name}: {exc}", "OutOfMemory") from exc
         except RuntimeError as exc:
@@ -172,6 +177,7 @@ class Runner:
                 validMethods=list(self._labels),
             )
         from ..engine import attribute
+        from ..engine.errors import ContextLengthError, InputError
 
         self.load(job.model, report)
         lm = self.lm
@@ -197,6 +203,8 @@ class Runner:
                 kwargs["max_target_tokens"] = target.max_tokens
         try:
             result = attribute(lm, job.prompt, **kwargs)
+        except ContextLengthError as exc:  # in the editor the prompt is the selection
+            raise InputError(exc.advise("select less text", "ask for fewer tokens")) from None
         except RuntimeError as exc:
             if not _is_out_of_memory(exc):
                 raise
