@@ -21,8 +21,24 @@ _KEYS: dict[str, tuple[str, tuple[type, ...]]] = {
     "stepFunction": ("step_function", (str,)),
     "maxNewTokens": ("max_new_tokens", (int,)),
 }
-# keys the extension sends that only the extension uses: accepted silently
-_CLIENT_ONLY = {"token", "colorScheme", "normalization", "pythonPath", "python", "remote", "remoteAddress", "trace"}
+# keys that only clients use, accepted silently: a client that answers the daemon's
+# workspace/configuration pull sends its whole tokenlight section. The VS Code extension's own
+# (extension/package.json; a test checks that each of its settings is here or in _KEYS), then the
+# names other clients and earlier versions used.
+_CLIENT_ONLY = {
+    "contrastToken",  # sent per request as options.contrastToken
+    "normalization",
+    "normalizationScale",
+    "palette",
+    "pythonPath",
+    "server",  # server.address, server.token: where the extension finds the daemon
+    "colorScheme",
+    "python",
+    "remote",
+    "remoteAddress",
+    "token",
+    "trace",
+}
 
 
 @dataclass(frozen=True)
