@@ -1,7 +1,7 @@
 """What runs on the worker thread: importing the engine, keeping a model resident, attributing.
 
 This is the only server module that touches the engine, and it imports it inside functions: the
-event loop imports this module at start-up, and torch (≈1.4 s) plus transformers (≈2.7 s) must not
+event loop imports this module at start-up, and importing torch and transformers (seconds) must not
 delay ``initialize``. Every function here is called from the worker thread only, one at a time, so the
 runner needs no locks; it hands back plain Python data (:class:`ResultData`) that the event loop can
 read without numpy or torch.
