@@ -2,7 +2,7 @@
  * The results the extension is colouring, and how they follow edits. Pure: no `vscode` (ranges
  * are plain LSP-shaped objects), so the edit maths is unit-tested in plain Node.
  *
- * The rule mirrors the daemon's (DESIGN.md, Protocol): a stored result shifts with edits before
+ * The rule mirrors the daemon's (docs/protocol.md, document sync): a stored result shifts with edits before
  * it and is dropped when an edit touches its text. Its text is the extent from the first to the
  * last character it covers (the selection, its source tokens and, for `following`, its targets).
  * An insertion exactly at the extent's start shifts it; one exactly at its end leaves it alone:
