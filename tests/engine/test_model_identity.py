@@ -175,6 +175,13 @@ def test_every_edit_of_the_files_is_noticed(saved, edit):
     assert _load(saved).identity != lm.identity  # and a load of the new files is another key
 
 
+def test_hidden_files_do_not_make_a_model_stale(saved):
+    lm = _load(saved)
+    (saved / ".DS_Store").write_bytes(b"\0")
+    (saved / ".model.safetensors.swp").write_bytes(b"\0")
+    assert not lm.files_changed() and _load(saved).identity == lm.identity
+
+
 def test_a_weight_edit_in_place_keeps_size_and_header_yet_changes_the_weights(saved):
     """The edit the tests above use is the hard case: only the data bytes change."""
     path = saved / "model.safetensors"

@@ -126,12 +126,17 @@ def folder_fingerprint(folder: Path) -> dict[str, list[Any]]:
     - for ``*.safetensors``, a sha256 of the JSON header (every tensor's name, dtype, shape and
       offsets): a different layout even where the timestamps are too coarse to tell (FAT's 2 s).
 
+    Hidden files (``.DS_Store``, editor swap files, lock files) are left out: ``from_pretrained``
+    reads none, and one that changes would reload the model for nothing. Any other file that
+    changes, a log in the folder included, makes the daemon reload: a needless reload costs time, a
+    missed change a wrong result.
+
     What it cannot see: a write on a file system with coarse timestamps, within one tick of the
     load, that keeps the size and the header. Renaming the folder is a new key (a needless miss).
     """
     entries: dict[str, list[Any]] = {}
     for entry in sorted(folder.iterdir()):
-        if not entry.is_file():
+        if entry.name.startswith(".") or not entry.is_file():
             continue
         st = entry.stat()
         item: list[Any] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, os.path.realpath(entry)]
