@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Report = Callable[[str, "int | None"], None]  # (message, percentage or None)
+IsCancelled = Callable[[], bool]
+
 # the end of the message for a Hub id that is not in the local cache (the daemon never downloads)
 DAEMON_NEVER_DOWNLOADS = "point the model setting (tokenlight.model) at a local folder: the daemon never downloads"
-IsCancelled = Callable[[], bool]
 
 
 @dataclass(frozen=True)
