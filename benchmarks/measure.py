@@ -71,7 +71,8 @@ def write_section(path, name: str, markdown: str) -> None:
     text = path.read_text() if path.exists() else "# Benchmark results\n\nProduced by the scripts in this folder.\n\n"
     if begin in text and end in text:
         head, rest = text.split(begin, 1)
-        text = head + block + rest.split(end, 1)[1].lstrip("\n")
+        after = rest.split(end, 1)[1].lstrip("\n")
+        text = head + block + ("\n" + after if after else "")  # keep the blank line before what follows
     else:
         text = text.rstrip("\n") + "\n\n" + block
     path.write_text(text)

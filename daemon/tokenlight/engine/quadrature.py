@@ -40,7 +40,7 @@ def clenshaw_curtis(n_points: int) -> tuple[np.ndarray, np.ndarray]:
     return (1 - np.cos(np.pi * j / n)) / 2, weights / 2
 
 
-# numpy's leggauss solves an n×n eigenproblem: O(n³), 16 s at n = 4096 on a 2-core CPU (one run of
+# numpy's leggauss solves an n×n eigenproblem: O(n³), 16–20 s at n = 4096 on a 2-core CPU (two runs of
 # benchmarks/bench_quadrature.py; longer than the attribution itself, and not cancellable). Above
 # this size we use Newton's method instead.
 _NUMPY_GAUSS_LEGENDRE_MAX = 100
@@ -52,7 +52,7 @@ def gauss_legendre(n_points: int) -> tuple[np.ndarray, np.ndarray]:
 
     Up to 100 points: numpy's ``leggauss``. Beyond: Newton iterations on Pₙ from the asymptotic
     initial guess xₖ ≈ cos(π(4k − 1)/(4n + 2)), Pₙ and Pₙ′ by the three-term recurrence over all
-    nodes at once: O(n²) work, 0.09 s at 4096 points in ``benchmarks/bench_quadrature.py``, nodes
+    nodes at once: O(n²) work, 0.1–0.2 s at 4096 points in ``benchmarks/bench_quadrature.py``, nodes
     within 1.1e-16 of the eigenvalue method's. Cached: a daemon sees the same n again and again.
     """
     if n_points <= _NUMPY_GAUSS_LEGENDRE_MAX:
