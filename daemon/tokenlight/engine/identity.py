@@ -103,12 +103,24 @@ def tokenizer_digest(tokenizer: Any) -> str:
 def tensors_digest(model: torch.nn.Module) -> str:
     """sha256 of every parameter and buffer: name, dtype, shape and every byte (full, no sampling)."""
     digest = hashlib.sha256()
-    with torch.no_grad():
-        for name, tensor in (*model.named_parameters(), *model.named_buffers()):
-            digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-            data = tensor.detach().contiguous().cpu().reshape(-1)
-            digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    for name, tensor in (*model.named_parameters(), *model.named_buffers()):
+        digest.update(name.encode())
+        _update(digest, tensor)
     return digest.hexdigest()
+
+
+def tensor_digest(tensor: torch.Tensor) -> str:
+    """sha256 of one tensor's dtype, shape and every byte."""
+    digest = hashlib.sha256()
+    _update(digest, tensor)
+    return digest.hexdigest()
+
+
+def _update(digest: Any, tensor: torch.Tensor) -> None:
+    with torch.no_grad():
+        data = tensor.detach().contiguous().cpu().reshape(-1)
+        digest.update(f"|{data.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
 
 
 def folder_fingerprint(folder: Path) -> dict[str, list[Any]]:
