@@ -192,6 +192,31 @@ def test_a_weight_edit_in_place_keeps_size_and_header_yet_changes_the_weights(sa
     assert _load(saved).model.get_parameter(WEIGHT).reshape(-1)[7].item() == pytest.approx(before + 0.25)
 
 
+def _snapshot(cache: Path, repo: str, revision: str, model: Path) -> None:
+    """Put ``model``'s files into a Hugging Face cache layout as ``revision`` and point main at it."""
+    import shutil
+
+    root = cache / f"models--{repo.replace('/', '--')}"
+    shutil.copytree(model, root / "snapshots" / revision)
+    (root / "refs").mkdir(parents=True, exist_ok=True)
+    (root / "refs" / "main").write_text(revision)
+
+
+def test_a_newer_revision_in_the_hub_cache_makes_the_model_stale(saved, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    cache, repo = tmp_path / "hub", "someone/tiny"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    _snapshot(cache, repo, "a" * 40, saved)
+    first = load_model(repo, device="cpu", dtype="float32")
+    assert first.folder == cache / "models--someone--tiny" / "snapshots" / ("a" * 40)
+    assert not first.files_changed()
+    _snapshot(cache, repo, "b" * 40, saved)  # a download of a new revision moves refs/main
+    assert first.files_changed()
+    second = load_model(repo, device="cpu", dtype="float32")
+    assert second.folder.name == "b" * 40 and second.identity != first.identity
+
+
 def test_a_file_changed_during_the_load_makes_a_key_no_later_load_shares(saved, monkeypatch):
     """The weights read may be either version: such a load's results must never be reused."""
     from tokenlight.engine import models

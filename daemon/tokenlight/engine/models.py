@@ -42,6 +42,7 @@ class LoadedModel:
         context_length (int | None): the most tokens the model accepts, if it says.
         folder (Path | None): the local folder the weights were read from (a Hugging Face cache id
             resolves to its snapshot folder); None for a model built in memory.
+        source (str | None): what was passed to ``from_pretrained`` (a folder or a Hub id).
         files (dict | None): :func:`~tokenlight.engine.identity.folder_fingerprint` of ``folder``
             taken before the weights were read, or a marker that matches no folder when a file
             changed during the load.
@@ -56,6 +57,7 @@ class LoadedModel:
     context_length: int | None
     folder: Path | None = None  # the local folder the files came from; None for models built in memory
     files: dict[str, list[Any]] | None = None  # folder_fingerprint(folder) taken before the load
+    source: str | None = None  # what from_pretrained was given
     _identity: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -83,10 +85,13 @@ class LoadedModel:
 
     def files_changed(self) -> bool:
         """True when the folder this model was loaded from no longer matches it (a file rewritten,
-        added or removed since): the resident weights are stale and must be reloaded."""
+        added or removed since), or when its Hub id now resolves to another snapshot (a newer
+        revision in the cache): the resident weights are stale and must be reloaded."""
         if self.folder is None:
             return False
         try:
+            if self.source is not None and _model_folder(self.source) != self.folder:
+                return True
             return folder_fingerprint(self.folder) != self.files
         except OSError:
             return True  # the folder went away or became unreadable: whatever is there now is not this
@@ -310,6 +315,7 @@ def load_model(
         _context_length(config, tokenizer),
         folder=folder,
         files=_settled_fingerprint(folder, before),
+        source=source,
     )
 
 
