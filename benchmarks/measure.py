@@ -53,6 +53,13 @@ def measure(fn: Callable[[], Any]) -> tuple[Any, float, int]:
     return result, elapsed, int(extra)
 
 
+def median_range(seconds: list[float]) -> str:
+    """``median s (min–max)``: the spread says how much of a difference is noise."""
+    import statistics
+
+    return f"{statistics.median(seconds):.2f} s ({min(seconds):.2f}–{max(seconds):.2f})"
+
+
 def write_section(path, name: str, markdown: str) -> None:
     """Replace the section ``name`` of a results file (between HTML comment markers), keeping the
     sections other scripts wrote; a new section goes after the title."""
@@ -64,7 +71,8 @@ def write_section(path, name: str, markdown: str) -> None:
     text = path.read_text() if path.exists() else "# Benchmark results\n\nProduced by the scripts in this folder.\n\n"
     if begin in text and end in text:
         head, rest = text.split(begin, 1)
-        text = head + block + rest.split(end, 1)[1].lstrip("\n")
+        after = rest.split(end, 1)[1].lstrip("\n")
+        text = head + block + ("\n" + after if after else "")  # keep the blank line before what follows
     else:
         text = text.rstrip("\n") + "\n\n" + block
     path.write_text(text)

@@ -1,7 +1,9 @@
 """Runs inseq 0.7.1 on the embedded model; executed by bench_peers.py inside the peers' own venv.
 
-Reads a JSON job from argv[1] ({model_path, prompt, cases: [{targets, text}], n_steps, repeats}) and
-writes timings, peak memory and the attribution matrices to argv[2]. The prompt starts with the BOS
+Reads a JSON job from argv[1] ({model_path, prompt, cases: [{targets, text}], n_steps, repeats,
+threads, warmup_text}) and writes timings, peak memory and the attribution matrices to argv[2].
+Before measuring it runs the warm-up bench_peers.py runs on Tokenlight's side (the same IG call on
+``warmup_text``), so that both sides are measured warm. The prompt starts with the BOS
 token spelled out (``<|endoftext|>``), so that inseq, which adds no BOS for decoder-only models,
 attributes exactly the token ids Tokenlight does.
 """
@@ -28,21 +30,24 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(job["model_path"])
     hf_model = AutoModelForCausalLM.from_pretrained(job["model_path"])
     model = inseq.load_model(hf_model, "integrated_gradients", tokenizer=tokenizer)
+
+    def run(text: str):
+        return model.attribute(
+            job["prompt"],
+            generated_texts=job["prompt"] + text,
+            n_steps=job["n_steps"],
+            internal_batch_size=job["n_steps"],
+            attributed_fn="logit",
+            include_eos_baseline=True,  # UNK at every position, BOS included: Tokenlight's "unk"
+            show_progress=False,
+        )
+
+    run(job["warmup_text"])
     results = []
     for case in job["cases"]:
         runs, memory, matrix = [], [], None
         for _ in range(job["repeats"]):
-            out, seconds, peak = measure(
-                lambda case=case: model.attribute(
-                    job["prompt"],
-                    generated_texts=job["prompt"] + case["text"],
-                    n_steps=job["n_steps"],
-                    internal_batch_size=job["n_steps"],
-                    attributed_fn="logit",
-                    include_eos_baseline=True,  # UNK at every position, BOS included: Tokenlight's "unk"
-                    show_progress=False,
-                )
-            )
+            out, seconds, peak = measure(lambda case=case: run(case["text"]))
             runs.append(seconds)
             memory.append(peak)
             # [positions, targets, hidden] -> [targets, positions]

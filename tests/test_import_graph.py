@@ -27,7 +27,7 @@ import tokenlight
 
 ROOT = Path(tokenlight.__file__).resolve().parent
 HEAVY = ("torch", "transformers", "captum")
-ENGINE_MAY_IMPORT = ("tokenlight.paths",)  # neutral modules below the engine (they import nothing of ours)
+ENGINE_MAY_IMPORT = ("tokenlight.paths", "tokenlight.version")  # neutral modules: they import nothing of ours
 NOT_IN_ENGINE = ("pygls", "lsprotocol")
 
 

@@ -5,7 +5,7 @@
     res = attribute(lm, "def add(a, b):", max_new_tokens=8, method="integrated_gradients")
 
 The public API is what this module exports. It is imported lazily, so that ``tokenlight.server``
-can answer ``initialize`` before torch (≈1.4 s) and transformers (≈2.7 s) are imported.
+can answer ``initialize`` before torch and transformers (seconds to import) are.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__ as __version__
 
 __all__ = [
     "Attribution",

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             return _methods(args)
         return _attribute(args)
     except TokenlightError as exc:
-        print(f"tokenlight: error: {exc}", file=sys.stderr)
+        print(f"tokenlight: error: {_in_this_commands_terms(exc, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tokenlight: interrupted", file=sys.stderr)
@@ -133,6 +133,20 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _in_this_commands_terms(exc: Exception, args: argparse.Namespace) -> str:
+    """The error's message; where the remedy depends on the caller (the engine's words are
+    neutral), worded for the input and the flags this command was given."""
+    from .engine.errors import ContextLengthError, ModelNotCachedError
+
+    if isinstance(exc, ModelNotCachedError):
+        return exc.advise("rerun with --allow-download")
+    if isinstance(exc, ContextLengthError):
+        shorten = f"give a shorter range of {args.file} with --start/--end" if args.file else "shorten the prompt"
+        fewer = "lower --max-new-tokens" if args.target_text is None else "shorten --target-text"
+        return exc.advise(shorten, fewer)
+    return str(exc)
 
 
 def _methods(args: argparse.Namespace) -> int:

@@ -131,6 +131,9 @@ def test_out_of_memory_is_a_clear_error(monkeypatch):
         def release_cached_memory(self) -> None:
             released.append(self.name)
 
+        def files_changed(self) -> bool:
+            return False
+
     def out_of_memory(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 

@@ -8,8 +8,8 @@ a ``[V, d]`` matrix). The gradient of target t only needs:
 * for the softmax step functions: the full row of logits at target t's own position only.
 
 Each target's value is its own small subgraph on top of the shared body, so a backward pass for
-target t never runs through the other targets' head computations. On the 8k-vocabulary embedded
-model the head backward was ~18% of IG time before this (torch.profiler, T=8).
+target t never runs through the other targets' head computations. ``benchmarks/bench_profile.py``
+times IG this way against the full-logits path (its figures are in ``benchmarks/RESULTS.md``).
 
 Models whose logits are not ``head(body(x))`` (logit soft-capping, scaling, extra norms) are caught
 by a numerical check against the model's own forward; they fall back to full logits.

@@ -5,8 +5,9 @@ token on a growing prefix: T targets × n points forward *and* backward passes. 
 logit at position p depends only on positions ≤ p, so one forward over the full sequence
 (prompt + continuation) gives every target's value at once, and all T gradients come from that one
 graph. We do one forward per chunk of interpolation points and T backward passes over the retained
-graph: on a 2-core CPU this measured faster than ``is_grads_batched`` (vmap) and than replicating
-the batch per target.
+graph: when this kernel was written (2-core CPU, the embedded model, T = 4–32) that loop measured
+faster than ``is_grads_batched`` (vmap), and replicating the batch per target slower still. No script
+in benchmarks/ repeats that comparison: measure again before choosing otherwise (on a GPU, say).
 
 Gradients are reduced to one number per token as soon as they exist, so memory is O(T·L) for the
 result plus one chunk's activations, and accumulated in float64 so that the chunk size

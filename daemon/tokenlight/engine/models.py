@@ -7,17 +7,19 @@ unless the caller sets ``allow_download``: a missing model is an error naming wh
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
+import logging
 import pickle
-from dataclasses import dataclass
-from functools import cached_property
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .errors import ModelNotFoundError, TokenlightError, UnsupportedModelError
+from .errors import ModelNotCachedError, ModelNotFoundError, TokenlightError, UnsupportedModelError
+from .identity import folder_fingerprint, model_identity
+
+log = logging.getLogger(__name__)
 
 EMBEDDED_MODEL_NAME = "tokenlight-tiny-py"
 EMBEDDED_MODEL_PATH = Path(__file__).resolve().parents[1] / "assets" / EMBEDDED_MODEL_NAME
@@ -39,6 +41,12 @@ class LoadedModel:
         device (torch.device): where inputs go (the first device under ``device_map``).
         dtype (torch.dtype): the weights' dtype.
         context_length (int | None): the most tokens the model accepts, if it says.
+        folder (Path | None): the local folder the weights were read from (a Hugging Face cache id
+            resolves to its snapshot folder); None for a model built in memory.
+        source (str | None): what was passed to ``from_pretrained`` (a folder or a Hub id).
+        files (dict | None): :func:`~tokenlight.engine.identity.folder_fingerprint` of ``folder``
+            taken before the weights were read, or a marker that matches no folder when a file
+            changed during the load.
     """
 
     model: Any
@@ -48,6 +56,10 @@ class LoadedModel:
     device: torch.device
     dtype: torch.dtype
     context_length: int | None
+    folder: Path | None = None  # the local folder the files came from; None for models built in memory
+    files: dict[str, list[Any]] | None = None  # folder_fingerprint(folder) taken before the load
+    source: str | None = None  # what from_pretrained was given
+    _identity: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def dtype_name(self) -> str:
@@ -82,25 +94,29 @@ class LoadedModel:
         gc.collect()
         self.release_cached_memory()
 
-    @cached_property
+    @property
     def identity(self) -> str:
-        """A stable hex digest of what this model computes: config, dtype, tokenizer vocabulary
-        size and a strided sample of every parameter. Used to key cached results; hashing every
-        weight of a 7B model would take seconds, and a sample changes whenever training does."""
-        digest = hashlib.sha256()
-        digest.update(f"{self.kind}|{self.dtype}|{len(self.tokenizer)}|".encode())
-        config = self.model.config.to_dict()
-        for volatile in ("_name_or_path", "transformers_version", "_commit_hash"):
-            config.pop(volatile, None)  # where and with what it was saved is not what it computes
-        digest.update(json.dumps(config, sort_keys=True, default=str).encode())
-        with torch.no_grad():
-            for name, param in self.model.named_parameters():
-                flat = param.detach().reshape(-1)
-                step = max(1, flat.numel() // 64)
-                sample = flat[::step][:64].float().cpu().numpy().tobytes()
-                digest.update(f"{name}{tuple(param.shape)}".encode())
-                digest.update(sample)
-        return digest.hexdigest()
+        """A hex digest of what this model computes (:mod:`tokenlight.engine.identity`): the key's
+        model part. Fixed at load time for a model loaded from a folder; recomputed on every read
+        for one built in memory, whose owner may edit it."""
+        if self.files is None:
+            return model_identity(self)
+        if self._identity is None:
+            self._identity = model_identity(self)
+        return self._identity
+
+    def files_changed(self) -> bool:
+        """True when the folder this model was loaded from no longer matches it (a file rewritten,
+        added or removed since), or when its Hub id now resolves to another snapshot (a newer
+        revision in the cache): the resident weights are stale and must be reloaded."""
+        if self.folder is None:
+            return False
+        try:
+            if self.source is not None and _model_folder(self.source) != self.folder:
+                return True
+            return folder_fingerprint(self.folder) != self.files
+        except OSError:
+            return True  # the folder went away or became unreadable: whatever is there now is not this
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -169,11 +185,7 @@ def resolve_model_path(name_or_path: str | None, *, allow_download: bool) -> tup
 
         cached = try_to_load_from_cache(name_or_path, "config.json")
         if not isinstance(cached, str):
-            raise ModelNotFoundError(
-                f"no model {name_or_path!r}: not a local folder, and not in the Hugging Face cache "
-                f"({hub_constants.HF_HUB_CACHE}); download it first, or allow downloads "
-                "(--allow-download / tokenlight.allowDownload)"
-            )
+            raise ModelNotCachedError(name_or_path, str(hub_constants.HF_HUB_CACHE))
     return name_or_path, name_or_path
 
 
@@ -246,6 +258,8 @@ def load_model(
     hf_logging.disable_progress_bar()
     name, source = resolve_model_path(name_or_path, allow_download=allow_download)
     local_only = not allow_download
+    folder = _model_folder(source)
+    before = _fingerprint(folder)  # before anything is read: see engine/identity.py
     try:
         config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code, local_files_only=local_only)
     except OSError as exc:
@@ -312,7 +326,46 @@ def load_model(
     model.requires_grad_(False)
     if kind == CAUSAL_LM and tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
         tokenizer.pad_token = tokenizer.eos_token
-    return LoadedModel(model, tokenizer, name, kind, dev, torch_dtype, _context_length(config, tokenizer))
+    folder = folder or _model_folder(source)  # a download has just created it
+    return LoadedModel(
+        model,
+        tokenizer,
+        name,
+        kind,
+        dev,
+        torch_dtype,
+        _context_length(config, tokenizer),
+        folder=folder,
+        files=_settled_fingerprint(folder, before),
+        source=source,
+    )
+
+
+def _model_folder(source: str) -> Path | None:
+    """The folder ``from_pretrained(source)`` reads: ``source`` itself, or a cached Hub id's
+    snapshot folder; None when the id is not (yet) in the cache."""
+    path = Path(source)
+    if path.is_dir():
+        return path
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(source, "config.json")
+    return Path(cached).parent if isinstance(cached, str) else None
+
+
+def _fingerprint(folder: Path | None) -> dict[str, list[Any]] | None:
+    return None if folder is None else folder_fingerprint(folder)
+
+
+def _settled_fingerprint(folder: Path | None, before: dict[str, list[Any]] | None) -> dict[str, list[Any]] | None:
+    """The folder's fingerprint, or a marker that matches no folder when a file changed while it
+    was read (the loaded weights may be either version: their results must never be reused, and
+    the next request reloads). None (weights digested in memory) when there is no folder."""
+    after = _fingerprint(folder)
+    if before is not None and after != before:
+        log.warning("the files in %s changed while they were loaded; this load's results are not reused", folder)
+        return {"changed during load": [uuid.uuid4().hex]}
+    return after
 
 
 def _tied_keys(model: Any) -> set[str]:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .baselines import Baseline, resolve_baseline, single_token_id
-from .errors import InputError
+from .errors import ContextLengthError, InputError
 from .heads import CausalTargets
 from .kernel import evaluate_targets
 from .models import SEQUENCE_CLASSIFIER, LoadedModel
@@ -157,12 +157,7 @@ def check_context(lm: LoadedModel, n_sources: int, n_new: int) -> None:
     limit = lm.context_length
     if limit is None or n_sources + n_new <= limit:
         return
-    if n_new == 0 or n_sources > limit:
-        raise InputError(f"the prompt is {n_sources:,} tokens; {lm.name} accepts {limit:,}: select less text")
-    raise InputError(
-        f"the prompt ({n_sources:,} tokens) plus {n_new:,} target tokens exceeds {lm.name}'s context of "
-        f"{limit:,} tokens: select less text or ask for fewer tokens"
-    )
+    raise ContextLengthError(lm.name, limit, n_sources, n_new)
 
 
 def generate(lm: LoadedModel, prompt_ids: list[int], options: dict[str, Any]) -> list[int]:

@@ -1,7 +1,8 @@
 """Quadrature rules for the path integral of Integrated Gradients over α ∈ [0, 1].
 
-Gauss-Legendre is the default: on a 4-layer GPT-2 it reached |delta| ≈ 1e-5 at 20 points where the
-trapezoid rule still had 0.16 at 50 (measured on a CPU, float32). The names match captum's
+Gauss-Legendre is the default: on the embedded model (a 4-layer GPT-2) the worst |delta| over four
+targets was 5e-6 at 20 Gauss-Legendre points, where the trapezoid rule still had 1e-3 at 50
+(``benchmarks/bench_quadrature.py``; figures in ``benchmarks/RESULTS.md``). The names match captum's
 ``method=`` values so results can be compared point for point.
 """
 
@@ -38,8 +39,9 @@ def clenshaw_curtis(n_points: int) -> tuple[np.ndarray, np.ndarray]:
     return (1 - np.cos(np.pi * j / n)) / 2, weights / 2
 
 
-# numpy's leggauss solves an n×n eigenproblem: O(n³), 20 s at n = 4096 on our 2-core CPU (longer than
-# the attribution itself, and not cancellable). Above this size we use Newton's method instead.
+# numpy's leggauss solves an n×n eigenproblem: O(n³), 16–20 s at n = 4096 on a 2-core CPU (two runs of
+# benchmarks/bench_quadrature.py; longer than the attribution itself, and not cancellable). Above
+# this size we use Newton's method instead.
 _NUMPY_GAUSS_LEGENDRE_MAX = 100
 
 
@@ -49,8 +51,8 @@ def gauss_legendre(n_points: int) -> tuple[np.ndarray, np.ndarray]:
 
     Up to 100 points: numpy's ``leggauss``. Beyond: Newton iterations on Pₙ from the asymptotic
     initial guess xₖ ≈ cos(π(4k − 1)/(4n + 2)), Pₙ and Pₙ′ by the three-term recurrence over all
-    nodes at once: O(n²) work, about 0.6 s at 4096 points, nodes within a few ulps of the eigenvalue
-    method's. Cached: a daemon sees the same n again and again.
+    nodes at once: O(n²) work, 0.1–0.2 s at 4096 points in ``benchmarks/bench_quadrature.py``, nodes
+    within 1.1e-16 of the eigenvalue method's. Cached: a daemon sees the same n again and again.
     """
     if n_points <= _NUMPY_GAUSS_LEGENDRE_MAX:
         nodes, weights = np.polynomial.legendre.leggauss(n_points)

@@ -1,7 +1,7 @@
 """What runs on the worker thread: importing the engine, keeping a model resident, attributing.
 
 This is the only server module that touches the engine, and it imports it inside functions: the
-event loop imports this module at start-up, and torch (≈1.4 s) plus transformers (≈2.7 s) must not
+event loop imports this module at start-up, and importing torch and transformers (seconds) must not
 delay ``initialize``. Every function here is called from the worker thread only, one at a time, so the
 runner needs no locks; it hands back plain Python data (:class:`~.results.ResultData`) that the event loop can
 read without numpy or torch.
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 Report = Callable[[str, "int | None"], None]  # (message, percentage or None)
 IsCancelled = Callable[[], bool]
 
+# the end of the message for a Hub id that is not in the local cache (the daemon never downloads)
+DAEMON_NEVER_DOWNLOADS = "point the model setting (tokenlight.model) at a local folder: the daemon never downloads"
+
 
 class Runner:
     """The engine behind the worker: one resident model, the results cache, the method list."""
@@ -53,10 +56,14 @@ class Runner:
         return described
 
     def load(self, request: ModelRequest, report: Report) -> LoadedInfo:
-        """Make ``request`` the resident model (no-op when it already is)."""
+        """Make ``request`` the resident model (no-op when it already is and its files on disk are
+        the ones it was loaded from; rewritten files are loaded again)."""
         if self.lm is not None and self.loaded == request and self.info is not None:
-            return self.info
+            if not self.lm.files_changed():
+                return self.info
+            log.info("the files of %s changed on disk since it was loaded: loading it again", self.lm.name)
         from ..engine import load_model
+        from ..engine.errors import ModelNotCachedError, ModelNotFoundError
 
         name = request.name or "tokenlight-tiny-py"
         report(f"loading model {name}", None)
@@ -64,6 +71,8 @@ class Runner:
         started = time.perf_counter()
         try:
             lm = load_model(request.name, device=request.device, dtype=request.dtype)
+        except ModelNotCachedError as exc:  # the daemon has no download switch: say what applies here
+            raise ModelNotFoundError(exc.advise(DAEMON_NEVER_DOWNLOADS)) from None
         except MemoryError as exc:
             raise request_failed(f"not enough memory to load {name}: {exc}", "OutOfMemory") from exc
         except RuntimeError as exc:
@@ -93,6 +102,7 @@ class Runner:
         if not self._labels:
             self.methods()
         from ..engine import attribute, get_method
+        from ..engine.errors import ContextLengthError, InputError
 
         get_method(job.method)  # an unknown method fails here, before a model is loaded for it
 
@@ -123,6 +133,8 @@ class Runner:
                 kwargs["max_target_tokens"] = target.max_tokens
         try:
             result = attribute(lm, job.prompt, **kwargs)
+        except ContextLengthError as exc:  # in the editor the prompt is the selection
+            raise InputError(exc.advise("select less text", "ask for fewer tokens")) from None
         except RuntimeError as exc:
             if not _is_out_of_memory(exc):
                 raise
@@ -142,13 +154,8 @@ class Runner:
         return gpu if gpu is not None else process_rss()
 
     def _key_material(self, lm: LoadedModel, job: AttributionJob) -> dict[str, Any]:
-        from .. import __version__
-
         return {
-            "tokenlight": __version__,
-            "model": lm.identity,
-            "device": lm.device.type,
-            "dtype": lm.dtype_name,
+            "model": lm.identity,  # also covers dtype, device and the library versions
             "method": job.method,
             # resolved: a request that spells out a default shares its result with one that leaves it out
             "options": resolve(job.options),

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     protocol_out = _take_stdout() if address is None else None
     _configure_logging(args.log_file, args.log_level)
 
-    from .. import __version__
+    from ..version import __version__
     from .app import build_server
     from .backend import Backend
 

@@ -19,8 +19,8 @@ from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.workspace import TextDocument
 
-from .. import __version__
 from ..cache import ResultCache
+from ..version import __version__
 from . import protocol as proto
 from .backend import Backend
 from .diagnostics import diagnostics

@@ -18,8 +18,24 @@ from typing import Any
 from ..engine.errors import InputError
 from ..engine.options import DEFAULT_METHOD, LSP, Option, list_options
 
-# keys the extension sends that only the extension uses: accepted silently
-_CLIENT_ONLY = {"token", "colorScheme", "normalization", "pythonPath", "python", "remote", "remoteAddress", "trace"}
+# keys that only clients use, accepted silently: a client that answers the daemon's
+# workspace/configuration pull sends its whole tokenlight section. The VS Code extension's own
+# (extension/package.json; a test checks that each of its settings is here, in _FIXED or an option setting), then the
+# names other clients and earlier versions used.
+_CLIENT_ONLY = {
+    "contrastToken",  # sent per request as options.contrastToken
+    "normalization",
+    "normalizationScale",
+    "palette",
+    "pythonPath",
+    "server",  # server.address, server.token: where the extension finds the daemon
+    "colorScheme",
+    "python",
+    "remote",
+    "remoteAddress",
+    "token",
+    "trace",
+}
 # the settings that are not attribution options: camelCase key -> field
 _FIXED = {"model": "model", "device": "device", "dtype": "dtype", "method": "method"}
 

@@ -13,8 +13,8 @@ from urllib.parse import unquote
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 
-from ... import __version__
 from ...engine.errors import UnknownMethodError
+from ...version import __version__
 from .. import protocol as proto
 from ..errors import ErrorCode, invalid_params, rpc_error
 from ..jobs import AttributionJob, ModelRequest
