@@ -68,6 +68,7 @@ def remote(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2) -> Listening:
     env.pop("TOKENLIGHT_TOKEN", None)
     command = [sys.executable, "-m", "tokenlight.server", "--tcp", "127.0.0.1:0", "--token", TOKEN]
     command += ["--login-timeout", str(LOGIN_TIMEOUT_S), "--log-file", str(log_file), "--log-level", "debug"]
+    command += ["--model-root", str(tmp)]  # remote clients load models only from allowed folders
     with stderr_file.open("w") as stderr:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
     try:

@@ -16,10 +16,8 @@ from typing import Any
 
 import torch
 
+from ..embedded import EMBEDDED_MODEL_NAME, EMBEDDED_MODEL_PATH
 from .errors import ModelNotFoundError, TokenlightError, UnsupportedModelError
-
-EMBEDDED_MODEL_NAME = "tokenlight-tiny-py"
-EMBEDDED_MODEL_PATH = Path(__file__).resolve().parents[1] / "assets" / EMBEDDED_MODEL_NAME
 
 CAUSAL_LM = "causal_lm"
 SEQUENCE_CLASSIFIER = "sequence_classifier"

@@ -37,10 +37,12 @@ from pygls.workspace import TextDocument
 from .. import __version__
 from ..cache import ResultCache
 from . import protocol as proto
+from .auth import tokens_match
 from .diagnostics import diagnostics
 from .documents import ResultStore, StoredResult
 from .hover import hover_markdown
 from .inlay import inlay_hints
+from .model_roots import ModelRoots, public_model_name
 from .positions import LspLinesWorkspace, PositionError, TextIndex
 from .progress import WorkDone
 from .runner import Job, ModelRequest, Runner
@@ -231,6 +233,8 @@ class TokenlightServer(LanguageServer):
         self.ended_progress_tokens: deque[int | str] = deque(maxlen=64)
         self.startup: dict[str, Any] = {"torchImportedAtInitialize": None, "initializeMs": None}
         self.close_connection: Callable[[], None] | None = None  # remote mode: hang up on this client
+        self.on_login: Callable[[], None] | None = None  # remote mode: the transport lifts its pre-login limits
+        self.model_roots: ModelRoots | None = None  # remote mode: where this client's models may come from
         self.connected = True
         self._started = time.perf_counter()
 
@@ -279,20 +283,26 @@ class TokenlightServer(LanguageServer):
         """Remote mode: accept ``initialize`` only with the right token, else error and hang up."""
         if self.token is None:
             return
-        import hmac
-
         given = options.get("token") if isinstance(options, dict) else None
-        if isinstance(given, str) and hmac.compare_digest(given.encode(), self.token.encode()):
+        if tokens_match(given, self.token):
             self.authenticated = True
+            if self.on_login is not None:
+                self.on_login()
             return
         log.warning("rejected a connection: %s token", "wrong" if given else "missing")
         if self.close_connection is not None:
             asyncio.get_running_loop().call_soon(self.close_connection)
         raise JsonRpcException(
             message="this daemon needs a token: pass the right one as initializationOptions.token "
-            "(the value of --token / TOKENLIGHT_TOKEN where it runs)",
+            "(the token it printed when it started, also in its token file, or its --token / TOKENLIGHT_TOKEN)",
             code=proto.ErrorCode.UNAUTHORIZED,
         )
+
+    def model_request(self, name: str | None, device: str, dtype: str) -> ModelRequest:
+        """The model a job needs; a remote client's must come from the allowed roots."""
+        if self.model_roots is not None:
+            self.model_roots.check(name)
+        return ModelRequest(name, device, dtype)
 
     def document(self, uri: str, method: str) -> TextDocument:
         """An open document, or an error telling the client to open it first."""
@@ -483,7 +493,7 @@ async def attribute(ls: TokenlightServer, params: Any) -> dict[str, Any]:
         raise proto.invalid_params(f"unknown method {method!r}; choose one of: {', '.join(ids)}", validMethods=ids)
     target = _resolve_target(p.target, settings.max_new_tokens, index.source[end:])
     job = Job(
-        model=ModelRequest(settings.model, settings.device, settings.dtype),
+        model=ls.model_request(settings.model, settings.device, settings.dtype),
         prompt=index.source[start:end],
         target=target,
         method=method,
@@ -542,7 +552,7 @@ async def load_model(ls: TokenlightServer, params: Any) -> dict[str, Any]:
     """``tokenlight/loadModel``: load (or keep) a model and make it this client's default for later
     requests (other clients keep theirs: the next job that asks for another model loads that one)."""
     p = proto.parse_load_model(params)
-    request = ModelRequest(p.model, p.device or ls.settings.device, p.dtype or ls.settings.dtype)
+    request = ls.model_request(p.model, p.device or ls.settings.device, p.dtype or ls.settings.dtype)
     info, _ = await _run(ls, "load model", lambda ctx: ls.runner.load(request, ctx.report), p.work_done_token)
     ls.settings, _ = ls.settings.updated({"model": request.name, "device": request.device, "dtype": request.dtype})
     return proto.load_model_result(info)
@@ -550,11 +560,14 @@ async def load_model(ls: TokenlightServer, params: Any) -> dict[str, Any]:
 
 def status(ls: TokenlightServer, params: Any) -> dict[str, Any]:
     """``tokenlight/status``: the resident model, memory in use, the shared queue (this client's
-    jobs marked ``mine``; other clients' jobs show only their id, kind and state), the cache."""
+    jobs marked ``mine``; other clients' jobs show only their id, kind and state), the cache. A
+    remote client sees no local paths: no cache folder, a model folder by its last name only."""
     info = ls.runner.info
     jobs = ls.worker.jobs()
+    remote = ls.model_roots is not None
+    model = info.name if info else None
     return {
-        "model": info.name if info else None,
+        "model": public_model_name(model) if remote else model,
         "device": info.device if info else None,
         "dtype": info.dtype if info else None,
         "memory": ls.runner.memory_bytes(),
@@ -567,7 +580,7 @@ def status(ls: TokenlightServer, params: Any) -> dict[str, Any]:
         "cache": {
             "entries": ls.cache.entries(),
             "hits": ls.cache.hits,
-            "directory": str(ls.cache.directory),
+            "directory": None if remote else str(ls.cache.directory),
             "enabled": ls.cache.enabled,
         },
         "settings": ls.settings.as_dict(),
