@@ -11,6 +11,7 @@ the rightful client is still served afterwards.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import re
@@ -174,7 +175,9 @@ async def _logins(remote: Remote) -> dict[str, Any]:
         with pytest.raises(JsonRpcException) as info:
             await early.protocol.send_request_async(method, {"model": "/etc"})
         seen[f"before initialize: {method}"] = info.value
-    early.protocol.writer.close()
+    closing = early.protocol.writer.close()  # a coroutine over WebSocket, None over TCP
+    if inspect.isawaitable(closing):
+        await closing
     await _closed_by_server(early)
     await early.stop()
     seen["status at the end"] = await _status(rightful)
