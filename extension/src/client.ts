@@ -84,6 +84,8 @@ export class Daemon implements vscode.Disposable {
     private interpreter: Interpreter | undefined;
     /** The remote daemon's token, looked up (token file, SecretStorage) before each connection. */
     private remoteToken: string | undefined;
+    /** {@link chosenDaemon} at the last start. */
+    private startedWith: string | undefined;
     private stateValue: DaemonState = "notStarted";
     private readonly clientDisposables: vscode.Disposable[] = [];
 
@@ -147,6 +149,21 @@ export class Daemon implements vscode.Disposable {
         if (this.stateValue !== "notStarted") {
             await this.restart();
         }
+    }
+
+    /**
+     * Restart when the settings that choose the daemon (interpreter, address) now read differently
+     * from when it started. A change VS Code reports that does not change what is read (a
+     * workspace writing a user-only setting) restarts nothing.
+     */
+    async restartIfChosenDifferently(): Promise<void> {
+        if (this.startedWith !== this.chosenDaemon()) {
+            await this.restartIfStarted();
+        }
+    }
+
+    private chosenDaemon(): string {
+        return JSON.stringify([this.settings.pythonPath ?? null, this.settings.serverAddress ?? null]);
     }
 
     /**
@@ -231,6 +248,7 @@ export class Daemon implements vscode.Disposable {
 
     private async startClient(): Promise<void> {
         this.setState("starting");
+        this.startedWith = this.chosenDaemon();
         const serverOptions = await this.serverOptions();
         if (serverOptions === undefined) {
             this.setState("failed");

@@ -83,7 +83,7 @@ export function activate(context: vscode.ExtensionContext): void {
             }
             const affects = (section: string): boolean => event.affectsConfiguration(section);
             if (needsRestart(affects)) {
-                void running.restartIfStarted();
+                void running.restartIfChosenDifferently();
             } else {
                 void running.pushSettings();
             }
