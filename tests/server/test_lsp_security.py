@@ -19,14 +19,13 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lsp_harness import make_client
+from lsp_harness import listening, make_client
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.client import LanguageClient
@@ -66,24 +65,9 @@ def _start(tmp: Path, kind: str, tiny_gpt2) -> Iterator[Remote]:
     env.pop("TOKENLIGHT_TOKEN", None)
     command = [sys.executable, "-m", "tokenlight.server", f"--{kind}", "127.0.0.1:0", "--model-root", str(models)]
     command += ["--allow-origin", ALLOWED_ORIGIN, "--log-file", str(tmp / "daemon.log")]
-    stderr_file = tmp / "stderr.txt"
-    with stderr_file.open("w") as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env, cwd=tmp)
-    try:
-        deadline = time.monotonic() + 60
-        pattern = rf"listening on {kind}://127\.0\.0\.1:(\d+)"
-        while not (match := re.search(pattern, stderr_file.read_text())):
-            assert process.poll() is None and time.monotonic() < deadline, stderr_file.read_text()
-            time.sleep(0.05)
-        yield Remote(process, kind, int(match.group(1)), stderr_file, runtime, models, outside / "tiny")
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    pattern = rf"listening on {kind}://127\.0\.0\.1:(\d+)[\s\S]*token saved in"
+    with listening(command, tmp / "stderr.txt", env, pattern, cwd=tmp) as (process, match):
+        yield Remote(process, kind, int(match.group(1)), tmp / "stderr.txt", runtime, models, outside / "tiny")
 
 
 @pytest.fixture(scope="module")
