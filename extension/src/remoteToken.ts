@@ -48,9 +48,16 @@ function userCacheBase(machine: Machine): string {
     return machine.env.XDG_CACHE_HOME || paths.join(machine.home, ".cache");
 }
 
-/** `$XDG_RUNTIME_DIR/tokenlight` when that folder exists, else `<user cache folder>/tokenlight/runtime`. */
+/**
+ * `$TOKENLIGHT_RUNTIME_DIR` when set (`make run` points its contained code-server at the user's own
+ * folder this way), else `$XDG_RUNTIME_DIR/tokenlight` when that folder exists, else
+ * `<user cache folder>/tokenlight/runtime`.
+ */
 export function runtimeDir(machine: Machine): string {
     const paths = machine.platform === "win32" ? path.win32 : path.posix;
+    if (machine.env.TOKENLIGHT_RUNTIME_DIR) {
+        return machine.env.TOKENLIGHT_RUNTIME_DIR;
+    }
     const runtime = machine.env.XDG_RUNTIME_DIR;
     if (runtime && machine.isDirectory(runtime)) {
         return paths.join(runtime, "tokenlight");

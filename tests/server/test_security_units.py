@@ -121,6 +121,8 @@ def test_token_file_is_private_and_falls_back_to_the_cache_folder(tmp_path, monk
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     assert runtime_dir() == tmp_path / "tokenlight"
+    monkeypatch.setenv("TOKENLIGHT_RUNTIME_DIR", str(tmp_path / "shared"))
+    assert runtime_dir() == tmp_path / "shared"
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ from ..cache import user_cache_base
 log = logging.getLogger(__name__)
 
 ENV_TOKEN = "TOKENLIGHT_TOKEN"
+ENV_RUNTIME_DIR = "TOKENLIGHT_RUNTIME_DIR"
 TOKEN_BYTES = 32  # 256 bits
 TOKEN_FILE_FORMAT = "tokenlight-daemon"
 
@@ -57,8 +58,13 @@ def tokens_match(given: object, expected: str) -> bool:
 
 
 def runtime_dir() -> Path:
-    """``$XDG_RUNTIME_DIR/tokenlight`` (a per-user folder that the system empties at logout), else
+    """``$TOKENLIGHT_RUNTIME_DIR`` when set (an editor run in a contained profile, such as
+    ``make run``'s code-server, is pointed at the user's own folder this way), else
+    ``$XDG_RUNTIME_DIR/tokenlight`` (a per-user folder that the system empties at logout), else
     ``<user cache folder>/tokenlight/runtime``."""
+    override = os.environ.get(ENV_RUNTIME_DIR)
+    if override:
+        return Path(override).expanduser()
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and Path(runtime).is_dir():
         return Path(runtime) / "tokenlight"

@@ -53,6 +53,10 @@ describe("the daemon's token file: the same place as the daemon's auth.py", () =
     it("is in $XDG_RUNTIME_DIR/tokenlight when that folder exists", () => {
         assert.equal(tokenFilePath(8765, machine({})), FILE);
     });
+    it("is in $TOKENLIGHT_RUNTIME_DIR when that is set", () => {
+        const env = { TOKENLIGHT_RUNTIME_DIR: "/home/u/.cache/tokenlight/runtime", XDG_RUNTIME_DIR: "/run/user/1000" };
+        assert.equal(tokenFilePath(8765, machine({}, { env })), "/home/u/.cache/tokenlight/runtime/daemon-8765.json");
+    });
     it("else in the user cache folder: XDG_CACHE_HOME, ~/.cache, ~/Library/Caches, LOCALAPPDATA", () => {
         const none = { isDirectory: () => false };
         assert.equal(runtimeDir(machine({}, { ...none, env: {} })), "/home/u/.cache/tokenlight/runtime");
