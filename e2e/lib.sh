@@ -60,9 +60,9 @@ port_in_use() {
 }
 
 # write_settings USER_DATA_DIR: the contained profile's settings: the daemon's Python from this
-# checkout, and a quiet workbench. tokenlight.pythonPath is machine-overridable, so code-server (a
-# remote window) reads it from Machine/settings.json and ignores it in User/settings.json; a desktop
-# VS Code reads User/settings.json.
+# checkout, and a quiet workbench. tokenlight.pythonPath is machine-scoped (never read from a
+# workspace), so code-server (a remote window) reads it from Machine/settings.json and ignores it in
+# User/settings.json; a desktop VS Code reads User/settings.json.
 write_settings() {
     mkdir -p "$1/User" "$1/Machine"
     cat >"$1/Machine/settings.json" <<JSON

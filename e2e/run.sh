@@ -61,6 +61,10 @@ if port_in_use "$PORT"; then
 fi
 write_settings "$PROFILE/user-data"
 install_vsix "$PROFILE"
+# code-server runs with a HOME and cache folder of its own: point the extension at the folder where a
+# daemon you start yourself (tokenlight serve --tcp|--ws, no --token) saves its generated token
+TOKENLIGHT_RUNTIME_DIR="${TOKENLIGHT_RUNTIME_DIR:-$("$VENV_PYTHON" -c 'from tokenlight.server.auth import runtime_dir; print(runtime_dir())')}"
+export TOKENLIGHT_RUNTIME_DIR
 start_code_server "$PORT" "$PROFILE"
 PID="$CS_PID"
 URL="http://127.0.0.1:$PORT/?folder=$WORKSPACE"
@@ -71,6 +75,9 @@ cat >&2 <<MSG
 
   Open geometry.py, select a function signature, press Ctrl+Alt+A (or run
   "Tokenlight: Attribute Continuation" from the command palette, F1).
+  A daemon you start with "tokenlight serve --tcp|--ws 127.0.0.1:PORT" is found by
+  its token file in $TOKENLIGHT_RUNTIME_DIR: set tokenlight.server.address in the
+  Remote settings (Preferences: Open Remote Settings) to the address it prints.
   Profile: $PROFILE   log: $PROFILE/code-server.log
   Press Ctrl+C to stop.
 

@@ -4,6 +4,7 @@
 //   TL_URL        http://127.0.0.1:PORT of that code-server
 //   TL_WORKSPACE  the (temporary copy of the) sample workspace it opens
 //   TL_ARTIFACTS  where screenshots go (git-ignored); TL_ROOT the repository; TL_PYTHON the .venv's Python
+//   TL_PROFILE    code-server's profile (its HOME, cache and user-data folders)
 // The stages run in order and share one page; after a failed stage the rest are skipped.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
@@ -13,8 +14,8 @@ import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { chromium } from "playwright-core";
 
-const { TL_URL, TL_WORKSPACE, TL_ARTIFACTS, TL_ROOT, TL_PYTHON } = process.env;
-for (const [name, value] of Object.entries({ TL_URL, TL_WORKSPACE, TL_ARTIFACTS, TL_ROOT, TL_PYTHON })) {
+const { TL_URL, TL_WORKSPACE, TL_ARTIFACTS, TL_ROOT, TL_PYTHON, TL_PROFILE } = process.env;
+for (const [name, value] of Object.entries({ TL_URL, TL_WORKSPACE, TL_ARTIFACTS, TL_ROOT, TL_PYTHON, TL_PROFILE })) {
     if (!value) {
         throw new Error(`${name} is not set: run this test through e2e/test.sh`);
     }
@@ -560,37 +561,74 @@ stage("kill -9 of the daemon: restarted, said once, dead colours cleared, Attrib
     await shot("10-attribute-after-restart");
 });
 
-stage("a remote daemon over WebSocket: a wrong token is refused with a clear message, the right one attributes", async () => {
-    const token = "e2e-websocket-token";
-    // The remote daemon shares the test's results cache (TOKENLIGHT_CACHE_DIR, from test.sh).
-    const remote = spawn(TL_PYTHON, ["-m", "tokenlight", "serve", "--ws", "127.0.0.1:0", "--token", token], {
+/**
+ * Writes the remote machine's settings (code-server's Machine/settings.json): with the user's, the
+ * only place tokenlight.pythonPath and tokenlight.server.address are read from.
+ */
+function machineSettings(settings) {
+    const file = path.join(TL_PROFILE, "user-data", "Machine", "settings.json");
+    writeFileSync(file, JSON.stringify({ "tokenlight.pythonPath": TL_PYTHON, ...settings }, null, 4));
+}
+
+/**
+ * `tokenlight serve --ws 127.0.0.1:0 ARGS`, started the way the user would start it beside this
+ * code-server (its HOME and cache folder, so a generated token is saved where the extension looks).
+ * Shares the test's results cache (TOKENLIGHT_CACHE_DIR, from test.sh). Resolves once it listens
+ * (and, without --token, once it has saved its token).
+ */
+async function startWsDaemon(args) {
+    const env = { ...process.env, MPLBACKEND: "Agg", PYTHONUNBUFFERED: "1", TOKENLIGHT_TOKEN: "" };
+    Object.assign(env, { HOME: path.join(TL_PROFILE, "home"), XDG_CACHE_HOME: path.join(TL_PROFILE, "cache") });
+    const child = spawn(TL_PYTHON, ["-m", "tokenlight", "serve", "--ws", "127.0.0.1:0", ...args], {
         cwd: TL_ROOT,
-        env: { ...process.env, MPLBACKEND: "Agg", PYTHONUNBUFFERED: "1" },
+        env,
         stdio: ["ignore", "ignore", "pipe"],
     });
-    try {
-        const address = await new Promise((resolve, reject) => {
-            let stderr = "";
-            const timer = setTimeout(() => reject(new Error(`no "listening on" line: ${stderr}`)), 60_000);
-            remote.stderr.on("data", (chunk) => {
-                stderr += chunk.toString("utf8");
-                const match = /listening on (ws:\/\/\S+)/.exec(stderr);
-                if (match !== null) {
-                    clearTimeout(timer);
-                    resolve(match[1]);
-                }
-            });
-            remote.once("exit", (code) => reject(new Error(`the WebSocket daemon exited (${code}): ${stderr}`)));
+    const ready = args.includes("--token") ? /listening on (ws:\/\/\S+)/ : /listening on (ws:\/\/\S+)[\s\S]*token saved in/;
+    const address = await new Promise((resolve, reject) => {
+        let stderr = "";
+        const timer = setTimeout(() => reject(new Error(`no "listening on" line: ${stderr}`)), 60_000);
+        child.stderr.on("data", (chunk) => {
+            stderr += chunk.toString("utf8");
+            const match = ready.exec(stderr);
+            if (match !== null) {
+                clearTimeout(timer);
+                resolve(match[1]);
+            }
         });
-        const base = { "tokenlight.method": "integrated_gradients", "tokenlight.server.address": address };
+        child.once("exit", (code) => reject(new Error(`the WebSocket daemon exited (${code}): ${stderr}`)));
+    });
+    return { child, address };
+}
 
-        // A wrong token: one error notification that says what to check; the local daemon is gone.
-        workspaceSettings({ ...base, "tokenlight.server.token": "wrong" });
+/** Tokenlight: Set Remote Token, typing `token` into its (password) input box. */
+async function setRemoteToken(token) {
+    await runCommand("Tokenlight: Set Remote Token");
+    const box = page.locator(".quick-input-widget").filter({ hasText: "Leave empty to remove" });
+    await box.waitFor({ state: "visible", timeout: 10_000 });
+    const input = box.locator(".quick-input-box input");
+    await input.fill(token);
+    await input.press("Enter");
+}
+
+stage("a remote daemon over WebSocket: a workspace cannot choose it, no token is refused clearly, Set Remote Token and a generated token connect", async () => {
+    const token = "e2e-websocket-token";
+    const remote = await startWsDaemon(["--token", token]);
+    let generated;
+    try {
+        // A workspace's settings cannot send the extension (and your documents) to a daemon.
+        assert.equal(daemonPids().length, 1, "the local daemon runs");
+        workspaceSettings({ "tokenlight.method": "integrated_gradients", "tokenlight.server.address": remote.address });
+        await page.waitForTimeout(2_000);
+        assert.equal(daemonPids().length, 1, "the workspace's tokenlight.server.address is not read: still the local daemon");
+
+        // The address in the machine settings, no token stored: one error that says what to do.
+        machineSettings({ "tokenlight.server.address": remote.address });
         const refused = page.locator(".notification-toast").filter({ hasText: "refused the token" }).first();
         await refused.waitFor({ timeout: 60_000 });
         const message = await refused.locator(".notification-list-item-message").innerText();
-        assert.match(message, /tokenlight\.server\.token/);
-        assert.ok(message.includes(address), message);
+        assert.match(message, /Tokenlight: Set Remote Token/);
+        assert.ok(message.includes(remote.address), message);
         await page.waitForTimeout(2_000);
         // The daemon hangs up after refusing: that is the same failure, not a crash to restart from.
         for (const other of ["couldn't create connection", "Restarting server failed", "was lost", "crashed"]) {
@@ -603,23 +641,23 @@ stage("a remote daemon over WebSocket: a wrong token is refused with a clear mes
             assert.ok(Date.now() < stopDeadline, `the local daemon is still running: ${daemonPids()}`);
             await page.waitForTimeout(250);
         }
-        console.log(`wrong token: ${JSON.stringify(message)}`);
-        await shot("11-websocket-wrong-token");
+        console.log(`no token: ${JSON.stringify(message)}`);
+        await shot("11-websocket-no-token");
         await refused.locator(".codicon-notifications-clear").click().catch(() => undefined);
 
-        // The right token: the extension connects over WebSocket and attributes through it.
-        workspaceSettings({ ...base, "tokenlight.server.token": token });
-        await page.waitForTimeout(1_500); // the settings file watcher, then the reconnection
+        // The token, through Set Remote Token (VS Code's secret storage): it connects and attributes.
+        await setRemoteToken(token);
+        await page.waitForTimeout(1_500); // the secret's change event, then the reconnection
         const { count } = await attributeAreaAndCheck("over WebSocket");
         assert.deepEqual(daemonPids(), [], "no local daemon: the remote one answered");
-        console.log(`over ${address}: ${count} tokens coloured`);
+        console.log(`over ${remote.address} with the stored token: ${count} tokens coloured`);
         await page.keyboard.press("Escape");
         await page.mouse.move(5, VIEWPORT.height - 100);
         await shot("12-websocket-daemon");
 
         // The remote daemon goes away: the extension says so once, clears its colours, tries to
         // reconnect, and says what to check when nothing listens there any more.
-        remote.kill("SIGKILL");
+        remote.child.kill("SIGKILL");
         const lost = page.locator(".notification-toast").filter({ hasText: "was lost; reconnecting" });
         await lost.first().waitFor({ timeout: 30_000 });
         await waitForLine(SIG_AREA, (s) => s.boxes.length === 0, 30_000, "the remote result's colours gone");
@@ -629,10 +667,24 @@ stage("a remote daemon over WebSocket: a wrong token is refused with a clear mes
         assert.equal(await lost.count(), 1, "the lost connection is reported once");
         console.log(`remote daemon killed: ${JSON.stringify(await gone.locator(".notification-list-item-message").innerText())}`);
         await shot("13-websocket-daemon-gone");
+
+        // A daemon started without --token on this machine: the extension reads the token it
+        // generated from its token file (the stored token is the other daemon's).
+        generated = await startWsDaemon([]);
+        machineSettings({ "tokenlight.server.address": generated.address });
+        await page.waitForTimeout(1_500);
+        const again = await attributeAreaAndCheck("with the generated token");
+        assert.deepEqual(daemonPids(), [], "no local daemon: the remote one answered");
+        console.log(`over ${generated.address} with its generated token: ${again.count} tokens coloured`);
+        await page.keyboard.press("Escape");
+        await page.mouse.move(5, VIEWPORT.height - 100);
+        await shot("14-websocket-generated-token");
     } finally {
         // Back to a local daemon: the switch sends the remote one shutdown and exit.
+        machineSettings({});
         workspaceSettings({ "tokenlight.method": "integrated_gradients" });
         await page.waitForTimeout(2_000);
-        remote.kill();
+        remote.child.kill();
+        generated?.child.kill();
     }
 });

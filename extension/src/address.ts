@@ -90,8 +90,8 @@ export function remoteFailureMessage(address: string, error: unknown): string {
     const scheme = /^wss?:/i.test(address.trim()) ? "--ws" : "--tcp";
     if (code === UNAUTHORIZED) {
         return (
-            `Tokenlight: the daemon at ${address} refused the token. Set tokenlight.server.token to the token ` +
-            "the daemon was started with (its --token or TOKENLIGHT_TOKEN); in a remote window, in the Remote (machine) settings."
+            `Tokenlight: the daemon at ${address} refused the token. Run Tokenlight: Set Remote Token with the token ` +
+            'the daemon printed when it started ("tokenlight: token ...") or its --token / TOKENLIGHT_TOKEN.'
         );
     }
     if (code === "ECONNREFUSED" || code === "ECONNRESET") {

@@ -39,6 +39,7 @@ import {
     type PreflightOutcome,
 } from "./python";
 import { activeInterpreter } from "./pythonExtension";
+import { findRemoteToken, nodeMachine, type Secrets } from "./remoteToken";
 import { SECTION, type Settings } from "./settings";
 import { connectWebSocket, webSocketTransports } from "./websocket";
 
@@ -81,6 +82,10 @@ export class Daemon implements vscode.Disposable {
     private crashes: number[] = [];
     private stderrTail = "";
     private interpreter: Interpreter | undefined;
+    /** The remote daemon's token, looked up (token file, SecretStorage) before each connection. */
+    private remoteToken: string | undefined;
+    /** {@link chosenDaemon} at the last start. */
+    private startedWith: string | undefined;
     private stateValue: DaemonState = "notStarted";
     private readonly clientDisposables: vscode.Disposable[] = [];
 
@@ -100,6 +105,7 @@ export class Daemon implements vscode.Disposable {
         private readonly extensionPath: string,
         private readonly settings: Settings,
         private readonly log: Log,
+        private readonly secrets: Secrets,
     ) {}
 
     get state(): DaemonState {
@@ -143,6 +149,21 @@ export class Daemon implements vscode.Disposable {
         if (this.stateValue !== "notStarted") {
             await this.restart();
         }
+    }
+
+    /**
+     * Restart when the settings that choose the daemon (interpreter, address) now read differently
+     * from when it started. A change VS Code reports that does not change what is read (a
+     * workspace writing a user-only setting) restarts nothing.
+     */
+    async restartIfChosenDifferently(): Promise<void> {
+        if (this.startedWith !== this.chosenDaemon()) {
+            await this.restartIfStarted();
+        }
+    }
+
+    private chosenDaemon(): string {
+        return JSON.stringify([this.settings.pythonPath ?? null, this.settings.serverAddress ?? null]);
     }
 
     /**
@@ -227,6 +248,7 @@ export class Daemon implements vscode.Disposable {
 
     private async startClient(): Promise<void> {
         this.setState("starting");
+        this.startedWith = this.chosenDaemon();
         const serverOptions = await this.serverOptions();
         if (serverOptions === undefined) {
             this.setState("failed");
@@ -287,9 +309,8 @@ export class Daemon implements vscode.Disposable {
     /** What the daemon gets in `initialize`: the request defaults and, for a remote daemon, the token. */
     private initializationOptions(): InitializationOptions {
         const options: InitializationOptions = { tokenlight: this.settings.daemonSettings() };
-        const token = this.settings.serverToken;
-        if (token !== undefined) {
-            options.token = token;
+        if (this.remoteToken !== undefined) {
+            options.token = this.remoteToken;
         }
         return options;
     }
@@ -315,7 +336,9 @@ export class Daemon implements vscode.Disposable {
         if (raw !== undefined) {
             return this.remoteServerOptions(raw);
         }
+        this.remoteToken = undefined;
         const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
+        const trusted = vscode.workspace.isTrusted;
         const interpreter = await findInterpreter({
             setting: this.settings.pythonPath,
             activeEnvironment: () => activeInterpreter(vscode.workspace.workspaceFolders?.[0]?.uri),
@@ -324,15 +347,21 @@ export class Daemon implements vscode.Disposable {
             exists: fs.existsSync,
             platform: process.platform,
             home: os.homedir(),
+            trusted,
         });
         this.interpreter = interpreter;
+        for (const skipped of interpreter.skipped ?? []) {
+            this.log.warn(`Not running ${skipped}: it is inside this workspace, which is not trusted.`);
+        }
         this.log.info(`Python: ${interpreter.path} (${interpreter.source})`);
         const problem = launchProblem(interpreter, await preflight(interpreter.path), this.repoRoot());
         if (problem !== undefined) {
             void this.log.notifyError(problem);
             return undefined;
         }
-        const cwd = folders[0] ?? this.repoRoot() ?? os.homedir();
+        // `python -m` puts its working directory first on sys.path: an untrusted workspace's files
+        // must not be importable as `tokenlight` or `torch`.
+        const cwd = (trusted ? folders[0] : undefined) ?? this.repoRoot() ?? os.homedir();
         return (): Promise<ChildProcess> => {
             this.stderrTail = "";
             const child = spawn(interpreter.path, ["-m", "tokenlight", "serve"], {
@@ -347,13 +376,20 @@ export class Daemon implements vscode.Disposable {
         };
     }
 
-    private remoteServerOptions(raw: string): ServerOptions | undefined {
+    private async remoteServerOptions(raw: string): Promise<ServerOptions | undefined> {
         const address = parseServerAddress(raw);
         this.interpreter = undefined;
         if (address.kind === "invalid") {
             void this.log.notifyError(`Tokenlight: tokenlight.server.address: ${address.reason}.`);
             return undefined;
         }
+        const found = await findRemoteToken(address, this.secrets, nodeMachine());
+        this.remoteToken = found?.token;
+        this.log.info(
+            found === undefined
+                ? `No token for ${raw}: run Tokenlight: Set Remote Token if the daemon asks for one.`
+                : `Token for ${raw}: from ${found.source === "tokenFile" ? "the daemon's token file" : "secret storage"}.`,
+        );
         if (address.kind === "ws") {
             // One JSON-RPC message per text frame; the token travels in initialize, as over TCP.
             return async (): Promise<MessageTransports> => webSocketTransports(await connectWebSocket(address.url));

@@ -14,6 +14,7 @@ export const COMMAND_IDS = {
     showMatrix: "tokenlight.showMatrix",
     clear: "tokenlight.clear",
     restartDaemon: "tokenlight.restartDaemon",
+    setRemoteToken: "tokenlight.setRemoteToken",
     showLog: "tokenlight.showLog",
 } as const;
 

@@ -9,8 +9,9 @@ import { activeUri, currentResult, render, requireClient, type Ctx } from "./con
 import { describeError } from "./log";
 import { withRequestProgress } from "./progress";
 import * as proto from "./protocol";
+import { applyTokenInput } from "./remoteToken";
 import type { Range, StoredResult } from "./results";
-import { SECTION } from "./settings";
+import { SECTION, settingsTarget } from "./settings";
 
 type Handler = (...args: unknown[]) => unknown;
 type Factory = (ctx: Ctx) => Handler;
@@ -32,11 +33,14 @@ function isCancellation(error: unknown): boolean {
     );
 }
 
-/** Settings the commands change go to the workspace when one is open, else to the user settings. */
-function configurationTarget(): vscode.ConfigurationTarget {
-    return vscode.workspace.workspaceFolders === undefined
-        ? vscode.ConfigurationTarget.Global
-        : vscode.ConfigurationTarget.Workspace;
+/** Write a setting the palette chose: to the user settings, or the workspace's where the user set it (see settingsTarget). */
+async function updateSetting(key: string, value: unknown): Promise<void> {
+    const config = vscode.workspace.getConfiguration(SECTION);
+    const target =
+        settingsTarget(config.inspect(key)) === "workspace"
+            ? vscode.ConfigurationTarget.Workspace
+            : vscode.ConfigurationTarget.Global;
+    await config.update(key, value, target);
 }
 
 /**
@@ -169,7 +173,7 @@ export const switchMethod: Factory = (ctx) => async () => {
         return;
     }
     const id = picked.method.id;
-    await vscode.workspace.getConfiguration(SECTION).update("method", id, configurationTarget());
+    await updateSetting("method", id);
     ctx.status.render();
     const stored = currentResult(ctx);
     if (stored !== undefined && stored.result.method !== id) {
@@ -247,7 +251,7 @@ export const switchModel: Factory = (ctx) => async () => {
             await ctx.extension.globalState.update(RECENT_MODELS_KEY, rememberModel(recent, picked.model));
         }
         // The daemon already switched; the setting keeps the choice across restarts.
-        await vscode.workspace.getConfiguration(SECTION).update("model", picked.model ?? "", configurationTarget());
+        await updateSetting("model", picked.model ?? "");
         ctx.status.setModel({ name: loaded.name, device: loaded.device, dtype: loaded.dtype });
         const params = loaded.parameters > 0 ? `, ${(loaded.parameters / 1e6).toFixed(1)}M parameters` : "";
         void vscode.window.showInformationMessage(
@@ -375,6 +379,29 @@ export const showLog: Factory = (ctx) => () => {
     ctx.log.show();
 };
 
+/**
+ * Ask for a remote daemon's token and keep it in VS Code's secret storage, never in a settings
+ * file. The store's change event reconnects (extension.ts).
+ */
+export const setRemoteToken: Factory = (ctx) => async () => {
+    const input = await vscode.window.showInputBox({
+        title: "Tokenlight: remote daemon token",
+        prompt:
+            'The token the daemon printed when it started ("tokenlight: token ..."), or its --token. ' +
+            "Leave empty to remove the stored token.",
+        password: true,
+        ignoreFocusOut: true,
+    });
+    const outcome = await applyTokenInput(ctx.extension.secrets, input);
+    if (outcome !== "unchanged") {
+        void vscode.window.showInformationMessage(
+            outcome === "stored"
+                ? "Tokenlight: the remote token is stored in VS Code's secret storage."
+                : "Tokenlight: the stored remote token was removed.",
+        );
+    }
+};
+
 /** Every command's factory, by name; extension.ts registers each under COMMAND_IDS[name]. */
 export const COMMANDS: Readonly<Record<CommandName, Factory>> = {
     attributeContinuation,
@@ -385,5 +412,6 @@ export const COMMANDS: Readonly<Record<CommandName, Factory>> = {
     showMatrix,
     clear,
     restartDaemon,
+    setRemoteToken,
     showLog,
 };

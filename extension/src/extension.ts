@@ -10,10 +10,12 @@ import { COMMAND_IDS, type CommandName } from "./commandIds";
 import { COMMANDS } from "./commands";
 import { render, shownResult, type Ctx } from "./context";
 import { Decorations } from "./decorations";
+import { reportLegacyToken } from "./legacyToken";
 import { Log, describeError } from "./log";
 import { MatrixPanel } from "./matrix";
 import * as proto from "./protocol";
 import { onDidChangeInterpreter } from "./pythonExtension";
+import { SECRET_KEY } from "./remoteToken";
 import { ResultStore } from "./results";
 import { affectsRendering, needsRestart, SECTION, Settings } from "./settings";
 import { StatusBar } from "./status";
@@ -24,7 +26,7 @@ export function activate(context: vscode.ExtensionContext): void {
     const settings = new Settings(() => vscode.workspace.getConfiguration(SECTION));
     const log = new Log();
     const store = new ResultStore();
-    daemon = new Daemon(context.extensionPath, settings, log);
+    daemon = new Daemon(context.extensionPath, settings, log, context.secrets);
     const decorations = new Decorations(settings, store);
     const status = new StatusBar(settings);
     const matrix = new MatrixPanel(settings, (resultId, target) => {
@@ -64,13 +66,24 @@ export function activate(context: vscode.ExtensionContext): void {
             }
         }),
         vscode.window.onDidChangeActiveColorTheme(() => decorations.rebuild()),
+        context.secrets.onDidChange((event) => {
+            if (event.key === SECRET_KEY && settings.serverAddress !== undefined) {
+                void running.restartIfStarted();
+            }
+        }),
+        // Trusting the workspace makes its interpreters eligible (python.ts): look again.
+        vscode.workspace.onDidGrantWorkspaceTrust(() => {
+            if (settings.serverAddress === undefined) {
+                void running.restartIfStarted();
+            }
+        }),
         vscode.workspace.onDidChangeConfiguration((event) => {
             if (!event.affectsConfiguration(SECTION)) {
                 return;
             }
             const affects = (section: string): boolean => event.affectsConfiguration(section);
             if (needsRestart(affects)) {
-                void running.restartIfStarted();
+                void running.restartIfChosenDifferently();
             } else {
                 void running.pushSettings();
             }
@@ -104,6 +117,7 @@ export function activate(context: vscode.ExtensionContext): void {
     );
 
     status.setDaemon(running.state, running.description);
+    void reportLegacyToken(settings, context.secrets);
 }
 
 let watchingInterpreter = false;

@@ -10,6 +10,8 @@ export type InterpreterSource = "setting" | "pythonExtension" | "venv" | "defaul
 export interface Interpreter {
     path: string;
     source: InterpreterSource;
+    /** Interpreters passed over because an untrusted workspace provides them. */
+    skipped?: string[];
 }
 
 export interface InterpreterLookup {
@@ -23,6 +25,18 @@ export interface InterpreterLookup {
     exists: (file: string) => boolean;
     platform: NodeJS.Platform;
     home: string;
+    /** `vscode.workspace.isTrusted`: when false, nothing inside a workspace folder is run. */
+    trusted: boolean;
+}
+
+/** Whether `file` lies inside one of `folders` (what a workspace ships, it chooses). */
+export function insideFolders(file: string, folders: readonly string[], platform: NodeJS.Platform): boolean {
+    const paths = platform === "win32" ? path.win32 : path.posix;
+    const resolved = paths.resolve(file);
+    return folders.some((folder) => {
+        const relative = paths.relative(paths.resolve(folder), resolved);
+        return relative === "" || (!relative.startsWith("..") && !paths.isAbsolute(relative));
+    });
 }
 
 /** `${workspaceFolder}`, `${userHome}` and a leading `~` in a configured path, expanded. */
@@ -65,11 +79,26 @@ export function venvCandidates(
  * 3. a `.venv` in a workspace folder, then one in the folder holding the extension (a checkout of
  *    this repository, where `make setup` creates `.venv`);
  * 4. `python3` (`python` on Windows) from PATH.
+ *
+ * In an untrusted workspace every candidate inside a workspace folder is passed over (and named in
+ * `skipped`): the workspace could have put anything there.
  */
 export async function findInterpreter(lookup: InterpreterLookup): Promise<Interpreter> {
+    const skipped: string[] = [];
+    const allowed = (file: string): boolean => {
+        if (lookup.trusted || !insideFolders(file, lookup.workspaceFolders, lookup.platform)) {
+            return true;
+        }
+        skipped.push(file);
+        return false;
+    };
+    const found = (file: string, source: InterpreterSource): Interpreter =>
+        skipped.length > 0 ? { path: file, source, skipped } : { path: file, source };
     if (lookup.setting !== undefined && lookup.setting.trim() !== "") {
-        const folder = lookup.workspaceFolders[0];
-        return { path: expandPath(lookup.setting.trim(), folder, lookup.home), source: "setting" };
+        const expanded = expandPath(lookup.setting.trim(), lookup.workspaceFolders[0], lookup.home);
+        if (allowed(expanded)) {
+            return found(expanded, "setting");
+        }
     }
     let active: string | undefined;
     try {
@@ -78,15 +107,15 @@ export async function findInterpreter(lookup: InterpreterLookup): Promise<Interp
         // A Python extension that fails to answer must not stop the daemon from starting.
         active = undefined;
     }
-    if (active !== undefined && active !== "") {
-        return { path: active, source: "pythonExtension" };
+    if (active !== undefined && active !== "" && allowed(active)) {
+        return found(active, "pythonExtension");
     }
     for (const candidate of venvCandidates(lookup.workspaceFolders, lookup.extensionPath, lookup.platform)) {
-        if (lookup.exists(candidate)) {
-            return { path: candidate, source: "venv" };
+        if (lookup.exists(candidate) && allowed(candidate)) {
+            return found(candidate, "venv");
         }
     }
-    return { path: lookup.platform === "win32" ? "python" : "python3", source: "default" };
+    return found(lookup.platform === "win32" ? "python" : "python3", "default");
 }
 
 export function describeSource(source: InterpreterSource): string {

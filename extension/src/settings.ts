@@ -9,13 +9,40 @@ import { isPaletteId, type Normalization, type PaletteId } from "./palette";
 
 export const SECTION = "tokenlight";
 
+/** Where a setting's value was set (the part of `vscode.WorkspaceConfiguration.inspect` used). */
+export interface Inspected<T> {
+    globalValue?: T;
+    workspaceValue?: T;
+    workspaceFolderValue?: T;
+}
+
 /** The part of `vscode.WorkspaceConfiguration` the settings need. */
 export interface ConfigReader {
     get<T>(section: string): T | undefined;
+    inspect<T>(section: string): Inspected<T> | undefined;
 }
 
+/**
+ * Settings that choose a process to run or a host to send documents to: read from the user's (or,
+ * in a remote window, the remote machine's) settings only, never from a workspace's
+ * `.vscode/settings.json`, which any repository can ship. package.json gives them `machine` scope.
+ */
+export const USER_ONLY_KEYS: readonly string[] = ["pythonPath", "server.address"];
+
+/** The old setting that held the remote token in a settings file; the token now lives in SecretStorage. */
+export const LEGACY_TOKEN_KEY = "server.token";
+
 /** Settings whose change means a different daemon process (or connection): restart it. */
-export const RESTART_KEYS: readonly string[] = ["pythonPath", "server.address", "server.token"];
+export const RESTART_KEYS: readonly string[] = USER_ONLY_KEYS;
+
+/**
+ * Where a command that changes `key` (the palette's method or model) writes: the workspace only
+ * when the user already set that key there (else the workspace value would keep winning), else
+ * the user settings. It never creates a workspace's `.vscode/settings.json` on its own.
+ */
+export function settingsTarget(inspected: Inspected<unknown> | undefined): "workspace" | "user" {
+    return inspected?.workspaceValue !== undefined ? "workspace" : "user";
+}
 
 /** Settings that only change how the extension colours: re-render, never bother the daemon. */
 export const RENDER_KEYS: readonly string[] = ["normalization", "normalizationScale", "palette"];
@@ -45,6 +72,12 @@ export class Settings {
 
     private string(key: string): string | undefined {
         const value = this.read().get<unknown>(key);
+        return typeof value === "string" ? nonEmpty(value) : undefined;
+    }
+
+    /** A {@link USER_ONLY_KEYS} setting: its user (or remote machine) value, whatever a workspace says. */
+    private userString(key: string): string | undefined {
+        const value = this.read().inspect<unknown>(key)?.globalValue;
         return typeof value === "string" ? nonEmpty(value) : undefined;
     }
 
@@ -106,16 +139,20 @@ export class Settings {
     }
 
     get pythonPath(): string | undefined {
-        return this.string("pythonPath");
+        return this.userString("pythonPath");
     }
 
     /** `tcp://host:port` or `ws://host:port` of a running daemon; undefined = spawn one. */
     get serverAddress(): string | undefined {
-        return this.string("server.address");
+        return this.userString("server.address");
     }
 
-    get serverToken(): string | undefined {
-        return this.string("server.token");
+    /** Where the old `tokenlight.server.token` setting still has a value (it is no longer used). */
+    legacyToken(): { user: string | undefined; inWorkspace: boolean } {
+        const inspected = this.read().inspect<unknown>(LEGACY_TOKEN_KEY);
+        const user = typeof inspected?.globalValue === "string" ? nonEmpty(inspected.globalValue) : undefined;
+        const inWorkspace = inspected?.workspaceValue !== undefined || inspected?.workspaceFolderValue !== undefined;
+        return { user, inWorkspace };
     }
 
     /** The `options` of a `tokenlight/attribute` request, from the settings. */

@@ -7,10 +7,14 @@ with ``daemon.run(coroutine)``; between calls the loop is idle and messages wait
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
+import signal
+import subprocess
 import sys
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -83,6 +87,30 @@ def text_at(document: str, rng: dict[str, Any]) -> str:
         return sum(len(x) for x in lines[: pos["line"]]) + column
 
     return document[offset(rng["start"]) : offset(rng["end"])]
+
+
+@contextlib.contextmanager
+def listening(
+    command: list[str], stderr_file: Path, env: dict[str, str], pattern: str, cwd: Path | None = None
+) -> Iterator[tuple[subprocess.Popen, re.Match[str]]]:
+    """A remote-mode daemon started with ``command``, once its stderr (kept in ``stderr_file``)
+    matches ``pattern`` (its ``listening on`` line, ...); stopped with SIGTERM (else killed) after."""
+    with stderr_file.open("w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env, cwd=cwd)
+    try:
+        deadline = time.monotonic() + 60
+        while not (match := re.search(pattern, stderr_file.read_text())):
+            assert process.poll() is None and time.monotonic() < deadline, stderr_file.read_text()
+            time.sleep(0.05)
+        yield process, match
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 class Daemon:

@@ -14,7 +14,6 @@ import asyncio
 import itertools
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lsp_harness import lsp_range, make_client, text_at
+from lsp_harness import listening, lsp_range, make_client, text_at
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
@@ -68,22 +67,9 @@ def remote(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2) -> Listening:
     env.pop("TOKENLIGHT_TOKEN", None)
     command = [sys.executable, "-m", "tokenlight.server", "--tcp", "127.0.0.1:0", "--token", TOKEN]
     command += ["--login-timeout", str(LOGIN_TIMEOUT_S), "--log-file", str(log_file), "--log-level", "debug"]
-    with stderr_file.open("w") as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while not (match := re.search(r"listening on tcp://127\.0\.0\.1:(\d+)", stderr_file.read_text())):
-            assert process.poll() is None and time.monotonic() < deadline, stderr_file.read_text()
-            time.sleep(0.05)
+    command += ["--model-root", str(tmp)]  # remote clients load models only from allowed folders
+    with listening(command, stderr_file, env, r"listening on tcp://127\.0\.0\.1:(\d+)") as (process, match):
         yield Listening(process, int(match.group(1)), log_file, str(model_b))
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -19,7 +19,9 @@ from lsprotocol import types
 
 from tokenlight.cache import ResultCache
 from tokenlight.server import transport
+from tokenlight.server.auth import Login
 from tokenlight.server.backend import Backend
+from tokenlight.server.model_roots import ModelRoots
 
 TOKEN = "lifetime-token"
 
@@ -31,9 +33,9 @@ def test_ended_sessions_are_not_kept_in_memory(tmp_path, monkeypatch):
         assert listening is not None
         listening.set_result(sockets[0].getsockname()[1])
 
-    monkeypatch.setattr(transport, "_announce", announce)
     backend = Backend(ResultCache(tmp_path / "cache", 0))
-    sessions = transport._Sessions(backend, TOKEN, 30.0)
+    sessions = transport._Sessions(backend, transport.Remote(Login(TOKEN, generated=False), ModelRoots()))
+    monkeypatch.setattr(sessions, "announce", announce)
 
     async def one_client(port: int, how: str) -> weakref.ref:
         client = make_client()

@@ -16,13 +16,11 @@ from typing import Any
 
 import torch
 
+from ..embedded import EMBEDDED_MODEL_NAME, EMBEDDED_MODEL_PATH
 from .errors import ModelNotCachedError, ModelNotFoundError, TokenlightError, UnsupportedModelError
 from .identity import folder_fingerprint, model_identity
 
 log = logging.getLogger(__name__)
-
-EMBEDDED_MODEL_NAME = "tokenlight-tiny-py"
-EMBEDDED_MODEL_PATH = Path(__file__).resolve().parents[1] / "assets" / EMBEDDED_MODEL_NAME
 
 CAUSAL_LM = "causal_lm"
 SEQUENCE_CLASSIFIER = "sequence_classifier"

@@ -14,15 +14,23 @@ import os
 import sys
 from pathlib import Path
 from typing import BinaryIO, NoReturn
+from urllib.parse import urlsplit
 
 from ..cache import ResultCache, default_max_bytes
 from ..paths import ENV_DIR, default_cache_dir
+from .auth import ENV_TOKEN, Login
 from .session import LOGIN_TIMEOUT_S
-from .transport import TransportError, check_bind, parse_address, serve_tcp, serve_ws, websockets_available
+from .transport import (
+    Remote,
+    TransportError,
+    check_bind,
+    parse_address,
+    serve_tcp,
+    serve_ws,
+    websockets_available,
+)
 
 log = logging.getLogger("tokenlight.server")
-
-ENV_TOKEN = "TOKENLIGHT_TOKEN"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,8 +51,25 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--ws", metavar="HOST:PORT", help="listen for WebSocket clients (needs websockets)")
     parser.add_argument(
         "--token",
-        help=f"remote mode: clients must send this as initializationOptions.token (default: ${ENV_TOKEN}); "
-        "required to bind anything but a loopback address",
+        help=f"remote mode: clients must send this as initializationOptions.token (default: ${ENV_TOKEN}, "
+        "else a generated one, printed and saved for local tools); required to bind anything but a loopback address",
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="--ws: also accept WebSocket handshakes from this browser origin (e.g. https://host:port); "
+        "repeatable; by default a handshake that carries an Origin is refused",
+    )
+    parser.add_argument(
+        "--model-root",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="remote mode: clients may load models only from under this folder (repeatable; default: the "
+        "Hugging Face cache); the embedded model is always allowed",
     )
     parser.add_argument(
         "--login-timeout",
@@ -86,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             raise TransportError(WEBSOCKETS_HINT)
         if not args.login_timeout > 0:
             raise TransportError(f"--login-timeout must be a number of seconds above 0 (got {args.login_timeout})")
+        _check_remote_options(args)
     except TransportError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
@@ -106,12 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     backend = Backend(ResultCache(cache_dir, max_bytes))
     log.info("tokenlight %s serving on %s", __version__, address or "stdio")
     try:
-        if args.tcp:
-            assert address is not None
-            serve_tcp(backend, address, token=token, login_timeout=args.login_timeout)
-        elif args.ws:
-            assert address is not None
-            serve_ws(backend, address, token=token, login_timeout=args.login_timeout)
+        if address is not None:
+            remote = _remote(args, token)
+            (serve_ws if args.ws else serve_tcp)(backend, address, remote)
         else:
             build_server(backend=backend).start_io(sys.stdin.buffer, protocol_out)
     except TransportError as exc:
@@ -129,6 +152,30 @@ def main(argv: list[str] | None = None) -> int:
         logging.shutdown()
         os._exit(0)
     return 0
+
+
+def _check_remote_options(args: argparse.Namespace) -> None:
+    for root in args.model_root:
+        if not root.expanduser().is_dir():
+            raise TransportError(f"--model-root {root}: no such folder")
+    for origin in args.allow_origin:
+        parts = urlsplit(origin)
+        if not parts.scheme or not parts.netloc or parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise TransportError(
+                f"--allow-origin {origin!r} is not an origin: give scheme://host[:port], e.g. https://notebook.example:8443"
+            )
+
+
+def _remote(args: argparse.Namespace, token: str | None) -> Remote:
+    """What remote clients are held to, from the command line (a token generated when none is given)."""
+    from .model_roots import ModelRoots
+
+    return Remote(
+        login=Login.given_or_generated(token),
+        model_roots=ModelRoots(args.model_root),
+        login_timeout=args.login_timeout,
+        allow_origins=tuple(args.allow_origin),
+    )
 
 
 def _take_stdout() -> BinaryIO:

@@ -22,10 +22,13 @@ from pygls.workspace import TextDocument
 from ..cache import ResultCache
 from ..version import __version__
 from . import protocol as proto
+from .auth import tokens_match
 from .backend import Backend
 from .diagnostics import diagnostics
 from .documents import ResultStore, StoredResult
 from .errors import ErrorCode, invalid_params
+from .jobs import ModelRequest
+from .model_roots import ModelRoots
 from .positions import TextIndex
 from .rpc import TokenlightProtocol
 from .runner import Runner
@@ -76,6 +79,8 @@ class Session(LanguageServer):
         self.ended_progress_tokens: deque[int | str] = deque(maxlen=64)
         self.startup: dict[str, Any] = {"torchImportedAtInitialize": None, "initializeMs": None}
         self.close_connection: Callable[[], None] | None = None  # remote mode: hang up on this client
+        self.on_login: Callable[[], None] | None = None  # remote mode: the transport lifts its pre-login limits
+        self.model_roots: ModelRoots | None = None  # remote mode: where this client's models may come from
         self.connected = True
         self._started = time.perf_counter()
 
@@ -124,20 +129,26 @@ class Session(LanguageServer):
         """Remote mode: accept ``initialize`` only with the right token, else error and hang up."""
         if self.token is None:
             return
-        import hmac
-
         given = options.get("token") if isinstance(options, dict) else None
-        if isinstance(given, str) and hmac.compare_digest(given.encode(), self.token.encode()):
+        if tokens_match(given, self.token):
             self.authenticated = True
+            if self.on_login is not None:
+                self.on_login()
             return
         log.warning("rejected a connection: %s token", "wrong" if given else "missing")
         if self.close_connection is not None:
             asyncio.get_running_loop().call_soon(self.close_connection)
         raise JsonRpcException(
             message="this daemon needs a token: pass the right one as initializationOptions.token "
-            "(the value of --token / TOKENLIGHT_TOKEN where it runs)",
+            "(the token it printed when it started, also in its token file, or its --token / TOKENLIGHT_TOKEN)",
             code=ErrorCode.UNAUTHORIZED,
         )
+
+    def model_request(self, name: str | None, device: str, dtype: str) -> ModelRequest:
+        """The model a job needs; a remote client's must come from the allowed roots."""
+        if self.model_roots is not None:
+            self.model_roots.check(name)
+        return ModelRequest(name, device, dtype)
 
     def document(self, uri: str, method: str) -> TextDocument:
         """An open document, or an error telling the client to open it first."""

@@ -10,14 +10,20 @@ its loaded model down with it. Here:
   at a time in the order they arrive, whichever client sent them: one model, one GPU), one runner
   (it loads the model a job's session asks for, so clients may use different models; jobs are
   serialised, so a swap never happens under a running job) and one results cache;
-- the token is checked per connection; a connection that has not logged in within the login
-  deadline (:data:`~.session.LOGIN_TIMEOUT_S` seconds unless ``--login-timeout``) is closed;
+- every connection logs in with the daemon's token, on loopback too (``auth.py``: a generated one
+  when none is given); the token is checked per connection; a connection that has not logged in
+  within the login deadline (:data:`~.session.LOGIN_TIMEOUT_S` seconds unless ``--login-timeout``) is
+  closed, and so is one that fails to log in or sends a malformed or oversized message first;
+- until it has logged in a connection may send messages of :data:`PRE_LOGIN_MAX_BYTES` at most,
+  then :data:`MAX_MESSAGE_BYTES`; WebSocket handshakes from browser pages are refused
+  (``handshake.py``); a session's models must come from the allowed roots (``model_roots.py``);
 - a connection that ends (``exit``, a hang-up, a network error) cancels its own requests and jobs
   only: a job of its still waiting is skipped, one running stops at its next chunk. The listener and
   the other sessions go on; the model stays loaded for them and for the next client;
 - ``SIGTERM`` (or Ctrl+C) stops the listener, ends every session and exits with status 0.
 
-Binding anything but a loopback address exposes the model to the network: that needs a token.
+Binding anything but a loopback address exposes the model to the network: that needs a token
+chosen by the person who runs the daemon (``--token`` / ``$TOKENLIGHT_TOKEN``), not a generated one.
 """
 
 from __future__ import annotations
@@ -27,15 +33,18 @@ import contextlib
 import ipaddress
 import logging
 import signal
-import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from pygls.io_ import run_async, run_websocket
 
 from .app import build_server
+from .auth import Announcement, Login
 from .backend import Backend
+from .handshake import HostCheck, accepted_origins
+from .model_roots import ModelRoots
 from .session import LOGIN_TIMEOUT_S, Session
 
 log = logging.getLogger(__name__)
@@ -43,12 +52,25 @@ log = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 # websockets' default (1 MiB) closes the connection on opening a 2 MB file; one message carries a
 # whole document (didOpen), so allow what an editor would plausibly send, bounded for memory's sake
-WS_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# before login only `initialize` is welcome: its capabilities and settings fit in far less
+PRE_LOGIN_MAX_BYTES = 1024 * 1024
 WEBSOCKETS_HINT = "--ws needs the websockets package: pip install websockets (or pip install 'pygls[ws]')"
 
 
 class TransportError(Exception):
     """A bind address or option that cannot work; the message is one line for the terminal."""
+
+
+@dataclass(frozen=True)
+class Remote:
+    """What every remote connection is held to: the login, its deadline, the models it may load
+    and the browser origins allowed to open a WebSocket."""
+
+    login: Login
+    model_roots: ModelRoots
+    login_timeout: float = LOGIN_TIMEOUT_S
+    allow_origins: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -101,35 +123,36 @@ def websockets_available() -> bool:
     return True
 
 
-def serve_tcp(backend: Backend, address: Address, *, token: str | None, login_timeout: float = LOGIN_TIMEOUT_S) -> None:
+def serve_tcp(backend: Backend, address: Address, remote: Remote) -> None:
     """Serve LSP over TCP on ``address`` until SIGTERM / Ctrl+C, one session per connection."""
-    asyncio.run(_serve_tcp(_Sessions(backend, token, login_timeout), address))
+    asyncio.run(_serve_tcp(_Sessions(backend, remote), address))
 
 
-def serve_ws(backend: Backend, address: Address, *, token: str | None, login_timeout: float = LOGIN_TIMEOUT_S) -> None:
+def serve_ws(backend: Backend, address: Address, remote: Remote) -> None:
     """Serve LSP over WebSocket on ``address`` until SIGTERM / Ctrl+C, one session per connection."""
     if not websockets_available():
         raise TransportError(WEBSOCKETS_HINT)
-    asyncio.run(_serve_ws(_Sessions(backend, token, login_timeout), address))
+    asyncio.run(_serve_ws(_Sessions(backend, remote), address))
 
 
 class _Sessions:
     """Makes a session for each connection on the shared backend, and ends it with the connection."""
 
-    def __init__(self, backend: Backend, token: str | None, login_timeout: float) -> None:
+    def __init__(self, backend: Backend, remote: Remote) -> None:
         self.backend = backend
-        self.token = token
-        self.login_timeout = login_timeout
+        self.remote = remote
+        self.login_timeout = remote.login_timeout
+        self.announcement = Announcement(remote.login)
         self.open: set[Session] = set()
         self._deadlines: dict[Session, asyncio.TimerHandle] = {}
 
     def start(self, close: Callable[[], None], peer: object) -> Session:
-        session = build_server(token=self.token, backend=self.backend)
+        session = build_server(token=self.remote.login.token, backend=self.backend)
         session.close_connection = close
+        session.model_roots = self.remote.model_roots
         self.open.add(session)
-        if self.token is not None:
-            loop = asyncio.get_running_loop()
-            self._deadlines[session] = loop.call_later(self.login_timeout, self._login_deadline, session)
+        loop = asyncio.get_running_loop()
+        self._deadlines[session] = loop.call_later(self.login_timeout, self._login_deadline, session)
         log.info("client %s connected: session %d (%d connected)", peer, session.session_id, len(self.open))
         return session
 
@@ -155,13 +178,48 @@ class _Sessions:
             if session.close_connection is not None:
                 session.close_connection()
             self.end(session, "(daemon stopping)")
+        self.announcement.withdraw()
+
+    def announce(self, kind: str, sockets: Any) -> None:
+        """Print each listening address (a supervisor, or a test, started with port 0 learns the
+        port from it) and, with a generated token, how to log in."""
+        for sock in sockets:
+            host, port = sock.getsockname()[:2]
+            self.announcement.listening(kind, f"{kind}://{Address(host, port)}", port)
+
+    def report_error(self, session: Session, error: Exception, source: Any) -> None:
+        """A message that could not be read or handled: before login the connection is dropped
+        (only a well-formed ``initialize`` is welcome then); after it, pygls' report as usual."""
+        if not session.authenticated and session.close_connection is not None:
+            log.warning(
+                "session %d: closing a connection that sent a malformed message before logging in", session.session_id
+            )
+            session.close_connection()
+            return
+        session.report_server_error(error, source)
 
 
-def _announce(kind: str, sockets) -> None:
-    for sock in sockets:
-        host, port = sock.getsockname()[:2]
-        # one line on stderr, so that a supervisor (or a test) started with port 0 learns the port
-        print(f"tokenlight: listening on {kind}://{Address(host, port)}", file=sys.stderr, flush=True)
+class _OversizedMessage(Exception):
+    pass
+
+
+class _LimitedReader:
+    """The TCP stream as pygls reads it, refusing a ``Content-Length`` above the session's limit
+    (:data:`PRE_LOGIN_MAX_BYTES` until it logs in, then :data:`MAX_MESSAGE_BYTES`) before reading
+    the body: an unauthenticated peer cannot make the daemon buffer gigabytes."""
+
+    def __init__(self, reader: asyncio.StreamReader, session: Session) -> None:
+        self.reader = reader
+        self.session = session
+
+    async def readline(self) -> bytes:
+        return await self.reader.readline()
+
+    async def readexactly(self, n: int) -> bytes:
+        limit = MAX_MESSAGE_BYTES if self.session.authenticated else PRE_LOGIN_MAX_BYTES
+        if n > limit:
+            raise _OversizedMessage(f"a message of {n} bytes (limit {limit})")
+        return await self.reader.readexactly(n)
 
 
 def _stop_on_sigterm() -> asyncio.Event:
@@ -185,20 +243,22 @@ async def _serve_tcp(sessions: _Sessions, address: Address) -> None:
         try:
             await run_async(
                 stop_event=threading.Event(),
-                reader=reader,
+                reader=_LimitedReader(reader, session),
                 protocol=session.protocol,
                 logger=log,
-                error_handler=session.report_server_error,
+                error_handler=lambda error, source: sessions.report_error(session, error, source),
             )
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             log.info("session %d: connection lost (%s)", session.session_id, type(exc).__name__)
+        except (_OversizedMessage, ValueError) as exc:  # ValueError: a header line over the stream's limit
+            log.warning("session %d: closing the connection: %s", session.session_id, exc)
         finally:
             sessions.end(session, peer)
             writer.close()
 
     stop = _stop_on_sigterm()
     listener = await asyncio.start_server(connection, address.host, address.port)
-    _announce("tcp", listener.sockets)
+    sessions.announce("tcp", listener.sockets)
     async with listener:
         try:
             await stop.wait()
@@ -222,20 +282,32 @@ async def _serve_ws(sessions: _Sessions, address: Address) -> None:
             task.add_done_callback(closing.discard)
 
         session = sessions.start(close, websocket.remote_address)
+
+        def logged_in() -> None:  # websockets reads the limit for each new message
+            websocket.protocol.max_message_size = MAX_MESSAGE_BYTES
+
+        session.on_login = logged_in
         try:
             await run_websocket(
                 websocket=websocket,
                 stop_event=threading.Event(),
                 protocol=session.protocol,
                 logger=log,
-                error_handler=session.report_server_error,
+                error_handler=lambda error, source: sessions.report_error(session, error, source),
             )
         finally:
             sessions.end(session, websocket.remote_address)
 
     stop = _stop_on_sigterm()
-    async with serve(connection, address.host, address.port, max_size=WS_MAX_MESSAGE_BYTES) as listener:
-        _announce("ws", listener.sockets)
+    async with serve(
+        connection,
+        address.host,
+        address.port,
+        max_size=PRE_LOGIN_MAX_BYTES,
+        origins=accepted_origins(sessions.remote.allow_origins),
+        process_request=HostCheck(address.host).process_request,
+    ) as listener:
+        sessions.announce("ws", listener.sockets)
         try:
             await stop.wait()
         finally:

@@ -17,7 +17,8 @@ from ...engine.errors import UnknownMethodError
 from ...version import __version__
 from .. import protocol as proto
 from ..errors import ErrorCode, invalid_params, rpc_error
-from ..jobs import AttributionJob, ModelRequest
+from ..jobs import AttributionJob
+from ..model_roots import public_model_name
 from ..positions import PositionError, TextIndex
 from ..progress import WorkDone
 from ..session import Session
@@ -43,7 +44,7 @@ async def attribute(ls: Session, params: Any) -> dict[str, Any]:
         raise rpc_error(UnknownMethodError(method, ids))
     target = _resolve_target(p.target, settings.options["max_new_tokens"], index.source[end:])
     job = AttributionJob(
-        model=ModelRequest(settings.model, settings.device, settings.dtype),
+        model=ls.model_request(settings.model, settings.device, settings.dtype),
         prompt=index.source[start:end],
         target=target,
         method=method,
@@ -97,7 +98,7 @@ async def load_model(ls: Session, params: Any) -> dict[str, Any]:
     """``tokenlight/loadModel``: load (or keep) a model and make it this client's default for later
     requests (other clients keep theirs: the next job that asks for another model loads that one)."""
     p = proto.parse_load_model(params)
-    request = ModelRequest(p.model, p.device or ls.settings.device, p.dtype or ls.settings.dtype)
+    request = ls.model_request(p.model, p.device or ls.settings.device, p.dtype or ls.settings.dtype)
     info, _ = await _run(ls, "load model", lambda ctx: ls.runner.load(request, ctx.report), p.work_done_token)
     ls.settings, _ = ls.settings.updated({"model": request.name, "device": request.device, "dtype": request.dtype})
     return proto.load_model_result(info)
@@ -105,11 +106,14 @@ async def load_model(ls: Session, params: Any) -> dict[str, Any]:
 
 def status(ls: Session, params: Any) -> dict[str, Any]:
     """``tokenlight/status``: the resident model, memory in use, the shared queue (this client's
-    jobs marked ``mine``; other clients' jobs show only their id, kind and state), the cache."""
+    jobs marked ``mine``; other clients' jobs show only their id, kind and state), the cache. A
+    remote client sees no local paths: no cache folder, a model folder by its last name only."""
     info = ls.runner.info
     jobs = ls.worker.jobs()
+    remote = ls.model_roots is not None
+    model = info.name if info else None
     return {
-        "model": info.name if info else None,
+        "model": public_model_name(model) if remote else model,
         "device": info.device if info else None,
         "dtype": info.dtype if info else None,
         "memory": ls.runner.memory_bytes(),
@@ -122,7 +126,7 @@ def status(ls: Session, params: Any) -> dict[str, Any]:
         "cache": {
             "entries": ls.cache.entries(),
             "hits": ls.cache.hits,
-            "directory": str(ls.cache.directory),
+            "directory": None if remote else str(ls.cache.directory),
             "enabled": ls.cache.enabled,
         },
         "settings": ls.settings.as_dict(),

@@ -27,11 +27,14 @@ export const SKIP = fs.existsSync(PYTHON) ? false : `no ${PYTHON}: run \`make se
 
 /** `tokenlight serve ARGS` from the repository's .venv, with a fresh private results cache (a result
  * cached by another run would not exercise the engine); remove `cacheDir` when done. */
-export function spawnDaemon(args: string[]): { child: ChildProcessWithoutNullStreams; cacheDir: string } {
+export function spawnDaemon(
+    args: string[],
+    env: NodeJS.ProcessEnv = {},
+): { child: ChildProcessWithoutNullStreams; cacheDir: string } {
     const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "tokenlight-it-"));
     const child = spawn(PYTHON, ["-m", "tokenlight", "serve", ...args, "--cache-dir", cacheDir], {
         cwd: REPO,
-        env: { ...process.env, MPLBACKEND: "Agg", PYTHONUNBUFFERED: "1" },
+        env: { ...process.env, MPLBACKEND: "Agg", PYTHONUNBUFFERED: "1", ...env },
     });
     return { child, cacheDir };
 }

@@ -1,14 +1,18 @@
 /**
- * Remote mode against the real daemon: `tokenlight serve --tcp|--ws 127.0.0.1:0 --token …`, reached
- * with the extension's own `connectTcp` / `connectWebSocket` + WebSocket reader and writer,
- * authenticated by `initializationOptions.token` as the extension sends it; a wrong token and a
- * refused connection get the messages the extension shows. Skipped, saying why, only where the
- * repository's .venv does not exist.
+ * Remote mode against the real daemon: `tokenlight serve --tcp|--ws 127.0.0.1:0` started without a
+ * token, as a user would, so that it generates one and saves it in its token file; the client finds
+ * it with the extension's own `findRemoteToken` (the daemon's file rule, mirrored in TypeScript),
+ * connects with the extension's own `connectTcp` / `connectWebSocket` + WebSocket reader and writer,
+ * and sends it as `initializationOptions.token`; no token, a wrong token and a refused connection
+ * get the messages the extension shows. Skipped, saying why, only where the repository's .venv does
+ * not exist.
  */
 import assert from "node:assert/strict";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
     createProtocolConnection,
@@ -24,10 +28,9 @@ import {
 } from "vscode-languageserver-protocol/node";
 import { connectTcp, DaemonConnectError, parseServerAddress, remoteFailureMessage } from "../../address";
 import * as proto from "../../protocol";
+import { findRemoteToken, nodeMachine, type Secrets } from "../../remoteToken";
 import { connectWebSocket, webSocketTransports } from "../../websocket";
 import { answerAsVsCode, SKIP, spawnDaemon, testSettings } from "./realDaemon";
-
-const TOKEN = "integration-test-token";
 
 const SETTINGS = testSettings(2);
 
@@ -40,18 +43,28 @@ interface RemoteDaemon {
     /** What the daemon printed: `tcp://127.0.0.1:PORT` or `ws://127.0.0.1:PORT`. */
     address: string;
     cacheDir: string;
+    /** The daemon's (and the client's) $XDG_RUNTIME_DIR, where the token file is. */
+    runtimeDir: string;
 }
 
-/** Starts `tokenlight serve --tcp|--ws 127.0.0.1:0 --token TOKEN` and waits for its address. */
+/** No token stored with Set Remote Token. */
+const NO_SECRETS: Secrets = {
+    get: () => Promise.resolve(undefined),
+    store: () => Promise.resolve(),
+    delete: () => Promise.resolve(),
+};
+
+/** Starts `tokenlight serve --tcp|--ws 127.0.0.1:0` (no token: it generates one) and waits until it has saved it. */
 async function startRemoteDaemon(transport: "tcp" | "ws"): Promise<RemoteDaemon> {
-    const { child, cacheDir } = spawnDaemon([`--${transport}`, "127.0.0.1:0", "--token", TOKEN]);
-    // The daemon announces the port it picked on stderr.
+    const runtimeDir = fs.mkdtempSync(path.join(os.tmpdir(), "tokenlight-it-run-"));
+    const { child, cacheDir } = spawnDaemon([`--${transport}`, "127.0.0.1:0"], { XDG_RUNTIME_DIR: runtimeDir, TOKENLIGHT_TOKEN: "" });
+    // The daemon announces the port it picked on stderr, then where it saved the token.
     const address = await new Promise<string>((resolve, reject) => {
         let stderr = "";
         const timer = setTimeout(() => reject(new Error(`no "listening on" line: ${stderr}`)), 60_000);
         child.stderr.on("data", (chunk: Buffer) => {
             stderr += chunk.toString("utf8");
-            const match = new RegExp(`listening on (${transport}://\\S+)`).exec(stderr);
+            const match = new RegExp(`listening on (${transport}://\\S+)[\\s\\S]*token saved in`).exec(stderr);
             if (match !== null) {
                 clearTimeout(timer);
                 resolve(match[1]);
@@ -59,13 +72,22 @@ async function startRemoteDaemon(transport: "tcp" | "ws"): Promise<RemoteDaemon>
         });
         child.once("exit", (code) => reject(new Error(`daemon exited (${code}): ${stderr}`)));
     });
-    return { process: child, address, cacheDir };
+    return { process: child, address, cacheDir, runtimeDir };
+}
+
+/** The token the extension would send to `daemon`: found as the extension finds it. */
+async function tokenFor(daemon: RemoteDaemon): Promise<string> {
+    const machine = { ...nodeMachine(), env: { ...process.env, XDG_RUNTIME_DIR: daemon.runtimeDir } };
+    const found = await findRemoteToken(parseServerAddress(daemon.address), NO_SECRETS, machine);
+    assert.equal(found?.source, "tokenFile");
+    return found.token;
 }
 
 function stopRemoteDaemon(daemon: RemoteDaemon | undefined): void {
     daemon?.process.kill();
     if (daemon !== undefined) {
         fs.rmSync(daemon.cacheDir, { recursive: true, force: true });
+        fs.rmSync(daemon.runtimeDir, { recursive: true, force: true });
     }
 }
 
@@ -87,12 +109,16 @@ async function open(address: string): Promise<ProtocolConnection> {
     return connection;
 }
 
-function initialize(connection: ProtocolConnection, token: string) {
+function initialize(connection: ProtocolConnection, token: string | undefined) {
+    const initializationOptions: proto.InitializationOptions = { tokenlight: SETTINGS };
+    if (token !== undefined) {
+        initializationOptions.token = token;
+    }
     return connection.sendRequest(InitializeRequest.type, {
         processId: null,
         rootUri: null,
         capabilities: { workspace: { inlayHint: { refreshSupport: true } } },
-        initializationOptions: { token, tokenlight: SETTINGS } satisfies proto.InitializationOptions,
+        initializationOptions,
     });
 }
 
@@ -108,7 +134,7 @@ function closedPort(): Promise<number> {
 }
 
 for (const transport of ["tcp", "ws"] as const) {
-    describe(`remote daemon over ${transport === "tcp" ? "TCP" : "WebSocket"} with a token`, { skip: SKIP, timeout: 240_000 }, () => {
+    describe(`remote daemon over ${transport === "tcp" ? "TCP" : "WebSocket"} with its generated token`, { skip: SKIP, timeout: 240_000 }, () => {
         let daemon: RemoteDaemon | undefined;
 
         before(async () => {
@@ -117,27 +143,29 @@ for (const transport of ["tcp", "ws"] as const) {
 
         after(() => stopRemoteDaemon(daemon));
 
-        it("refuses initialize with a wrong token (Unauthorized), and the user is told to check the token", async () => {
-            assert.ok(daemon !== undefined);
-            assert.ok(daemon.address.startsWith(`${transport}://`), daemon.address);
-            const connection = await open(daemon.address);
-            let refusal: unknown;
-            await assert.rejects(initialize(connection, "wrong"), (error: unknown) => {
-                refusal = error;
-                return error instanceof ResponseError && error.code === proto.ErrorCodes.Unauthorized;
+        for (const [name, token] of [["a wrong token", "wrong"], ["no token", undefined]] as const) {
+            it(`refuses initialize with ${name} (Unauthorized), and the user is told to set the token`, async () => {
+                assert.ok(daemon !== undefined);
+                assert.ok(daemon.address.startsWith(`${transport}://`), daemon.address);
+                const connection = await open(daemon.address);
+                let refusal: unknown;
+                await assert.rejects(initialize(connection, token), (error: unknown) => {
+                    refusal = error;
+                    return error instanceof ResponseError && error.code === proto.ErrorCodes.Unauthorized;
+                });
+                const message = remoteFailureMessage(daemon.address, refusal);
+                assert.match(message, /refused the token/);
+                assert.match(message, /Tokenlight: Set Remote Token/);
+                assert.ok(message.includes(daemon.address), message);
+                connection.dispose();
             });
-            const message = remoteFailureMessage(daemon.address, refusal);
-            assert.match(message, /refused the token/);
-            assert.match(message, /tokenlight\.server\.token/);
-            assert.ok(message.includes(daemon.address), message);
-            connection.dispose();
-        });
+        }
 
-        it("serves a client that sends the token: attribute and methods over the extension's transport", async () => {
+        it("serves a client that sends the token from the daemon's file: attribute and methods over the extension's transport", async () => {
             assert.ok(daemon !== undefined);
             // The refused client's connection is closed by the daemon; it takes the next one.
             const connection = await open(daemon.address);
-            const init = await initialize(connection, TOKEN);
+            const init = await initialize(connection, await tokenFor(daemon));
             assert.ok(init.capabilities.hoverProvider);
             await connection.sendNotification(InitializedNotification.type, {});
             await connection.sendNotification(DidOpenTextDocumentNotification.type, {

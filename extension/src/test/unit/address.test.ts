@@ -36,8 +36,8 @@ describe("remoteFailureMessage", () => {
     it("a refused token names the token setting and where the daemon's token comes from", () => {
         const message = remoteFailureMessage("ws://gpu:8765", err(-32001, "this daemon needs a token"));
         assert.match(message, /ws:\/\/gpu:8765 refused the token/);
-        assert.match(message, /tokenlight\.server\.token/);
-        assert.match(message, /--token or TOKENLIGHT_TOKEN/);
+        assert.match(message, /Tokenlight: Set Remote Token/);
+        assert.match(message, /--token \/ TOKENLIGHT_TOKEN/);
     });
     it("a refused connection says how to start the daemon for the address's scheme", () => {
         assert.match(remoteFailureMessage("ws://127.0.0.1:1", err("ECONNREFUSED")), /tokenlight serve --ws HOST:PORT/);

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { COMMAND_IDS } from "../../commandIds";
-import { Settings, type ConfigReader } from "../../settings";
+import { Settings, type ConfigReader, type Inspected } from "../../settings";
 
 // out/test/unit -> extension/package.json
 const manifest = JSON.parse(fs.readFileSync(path.resolve(__dirname, "..", "..", "..", "package.json"), "utf8")) as {
@@ -33,6 +33,10 @@ describe("package.json", () => {
                 read.push(key);
                 return undefined;
             },
+            inspect<T>(key: string): Inspected<T> | undefined {
+                read.push(key);
+                return undefined;
+            },
         };
         const settings = new Settings(() => recorder);
         for (const name of Object.getOwnPropertyNames(Settings.prototype)) {
@@ -41,7 +45,7 @@ describe("package.json", () => {
                 descriptor.get.call(settings);
             }
         }
-        assert.ok(read.length >= 14, `read ${read.length} settings`);
+        assert.ok(read.length >= 13, `read ${read.length} settings`);
         const properties = manifest.contributes.configuration.properties;
         for (const key of new Set(read)) {
             const property = properties[`tokenlight.${key}`];

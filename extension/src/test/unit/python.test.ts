@@ -5,6 +5,7 @@ import {
     expandPath,
     findInterpreter,
     findRepoRoot,
+    insideFolders,
     installCommand,
     launchProblem,
     parsePreflight,
@@ -21,6 +22,7 @@ function lookup(overrides: Partial<InterpreterLookup>): InterpreterLookup {
         exists: () => false,
         platform: "linux",
         home: "/home/u",
+        trusted: true,
         ...overrides,
     };
 }
@@ -126,5 +128,43 @@ describe("what the user is told", () => {
         const message = diagnoseStderr("/x/python: No module named tokenlight\n", interp, undefined);
         assert.match(message ?? "", /No module named tokenlight.*pip install "tokenlight\[server\]"/);
         assert.equal(diagnoseStderr("Segmentation fault", interp, undefined), undefined);
+    });
+});
+
+describe("findInterpreter in an untrusted workspace: nothing the workspace provides is run", () => {
+    const untrusted = { trusted: false, workspaceFolders: ["/ws/proj"] };
+    it("passes over a pythonPath that points into the workspace, and says so", async () => {
+        const found = await findInterpreter(lookup({ ...untrusted, setting: "${workspaceFolder}/.venv/bin/python" }));
+        assert.deepEqual(found, { path: "python3", source: "default", skipped: ["/ws/proj/.venv/bin/python"] });
+    });
+    it("passes over the workspace's .venv and the Python extension's pick inside it, keeps the extension's own", async () => {
+        const found = await findInterpreter(
+            lookup({
+                ...untrusted,
+                activeEnvironment: () => Promise.resolve("/ws/proj/env/bin/python"),
+                exists: () => true,
+            }),
+        );
+        assert.deepEqual(found, {
+            path: "/repo/.venv/bin/python",
+            source: "venv",
+            skipped: ["/ws/proj/env/bin/python", "/ws/proj/.venv/bin/python"],
+        });
+    });
+    it("runs a user's interpreter outside the workspace as before", async () => {
+        assert.deepEqual(await findInterpreter(lookup({ ...untrusted, setting: "/usr/bin/python3" })), {
+            path: "/usr/bin/python3",
+            source: "setting",
+        });
+    });
+    it("in a trusted workspace, the workspace's own .venv is used", async () => {
+        const found = await findInterpreter(lookup({ exists: (f) => f === "/ws/proj/.venv/bin/python" }));
+        assert.deepEqual(found, { path: "/ws/proj/.venv/bin/python", source: "venv" });
+    });
+    it("insideFolders: by path segments, not string prefixes; .. resolved", () => {
+        assert.equal(insideFolders("/ws/proj/a/python", ["/ws/proj"], "linux"), true);
+        assert.equal(insideFolders("/ws/proj-other/python", ["/ws/proj"], "linux"), false);
+        assert.equal(insideFolders("/ws/proj/../elsewhere/python", ["/ws/proj"], "linux"), false);
+        assert.equal(insideFolders("C:\\ws\\p\\python.exe", ["C:\\ws\\p"], "win32"), true);
     });
 });

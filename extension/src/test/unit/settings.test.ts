@@ -1,14 +1,32 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { affectsRendering, needsRestart, Settings, type ConfigReader } from "../../settings";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import {
+    affectsRendering,
+    needsRestart,
+    settingsTarget,
+    Settings,
+    USER_ONLY_KEYS,
+    type ConfigReader,
+    type Inspected,
+} from "../../settings";
 
-function settings(values: Record<string, unknown>): Settings {
+/** A reader over user values and workspace values, merged the way VS Code merges them. */
+function layered(user: Record<string, unknown>, workspace: Record<string, unknown> = {}): Settings {
     const reader: ConfigReader = {
         get<T>(key: string): T | undefined {
-            return values[key] as T | undefined;
+            return (key in workspace ? workspace[key] : user[key]) as T | undefined;
+        },
+        inspect<T>(key: string): Inspected<T> | undefined {
+            return { globalValue: user[key] as T | undefined, workspaceValue: workspace[key] as T | undefined };
         },
     };
     return new Settings(() => reader);
+}
+
+function settings(values: Record<string, unknown>): Settings {
+    return layered(values);
 }
 
 describe("Settings", () => {
@@ -26,7 +44,6 @@ describe("Settings", () => {
         assert.equal(s.palette, "blueOrange");
         assert.equal(s.pythonPath, undefined);
         assert.equal(s.serverAddress, undefined);
-        assert.equal(s.serverToken, undefined);
     });
     it("reads values live (every getter asks the reader again)", () => {
         const values: Record<string, unknown> = { method: "saliency" };
@@ -84,11 +101,57 @@ describe("which changes restart the daemon", () => {
     it("restarts for the interpreter and the remote address/token", () => {
         assert.equal(needsRestart(affects("tokenlight.pythonPath")), true);
         assert.equal(needsRestart(affects("tokenlight.server.address")), true);
-        assert.equal(needsRestart(affects("tokenlight.server.token")), true);
+        assert.equal(needsRestart(affects("tokenlight.server.token")), false);
     });
     it("does not restart for request defaults or colours", () => {
         assert.equal(needsRestart(affects("tokenlight.method", "tokenlight.palette")), false);
         assert.equal(affectsRendering(affects("tokenlight.palette")), true);
         assert.equal(affectsRendering(affects("tokenlight.method")), false);
+    });
+});
+
+describe("Settings a workspace must not choose", () => {
+    it("reads pythonPath and server.address from the user's settings only", () => {
+        const evil = { pythonPath: "/tmp/evil/python", "server.address": "tcp://evil.example:80" };
+        const s = layered({}, evil);
+        assert.equal(s.pythonPath, undefined);
+        assert.equal(s.serverAddress, undefined);
+        const mine = layered({ pythonPath: "/usr/bin/python3", "server.address": "tcp://127.0.0.1:8765" }, evil);
+        assert.equal(mine.pythonPath, "/usr/bin/python3");
+        assert.equal(mine.serverAddress, "tcp://127.0.0.1:8765");
+    });
+    it("other settings still follow the workspace", () => {
+        assert.equal(layered({ method: "saliency" }, { method: "occlusion" }).method, "occlusion");
+    });
+    it("finds an old tokenlight.server.token setting, by where it is", () => {
+        assert.deepEqual(layered({ "server.token": "t" }).legacyToken(), { user: "t", inWorkspace: false });
+        assert.deepEqual(layered({}, { "server.token": "t" }).legacyToken(), { user: undefined, inWorkspace: true });
+        assert.deepEqual(layered({}).legacyToken(), { user: undefined, inWorkspace: false });
+    });
+    it("package.json declares them machine-scoped, restricted in untrusted workspaces, and no token setting", () => {
+        const manifest = JSON.parse(readFileSync(path.join(__dirname, "..", "..", "..", "package.json"), "utf8")) as {
+            contributes: { configuration: { properties: Record<string, { scope?: string } | undefined> } };
+            capabilities: { untrustedWorkspaces: { supported: string; restrictedConfigurations: string[] } };
+        };
+        const properties = manifest.contributes.configuration.properties;
+        for (const key of USER_ONLY_KEYS) {
+            assert.equal(properties[`tokenlight.${key}`]?.scope, "machine", key);
+        }
+        assert.equal(properties["tokenlight.server.token"], undefined);
+        const untrusted = manifest.capabilities.untrustedWorkspaces;
+        assert.equal(untrusted.supported, "limited");
+        assert.deepEqual(
+            [...untrusted.restrictedConfigurations].sort(),
+            USER_ONLY_KEYS.map((key) => `tokenlight.${key}`).sort(),
+        );
+    });
+});
+
+describe("settingsTarget: where the palette writes", () => {
+    it("the user settings, unless the user already set the key in the workspace", () => {
+        assert.equal(settingsTarget(undefined), "user");
+        assert.equal(settingsTarget({ globalValue: "saliency" }), "user");
+        assert.equal(settingsTarget({ workspaceFolderValue: "saliency" }), "user");
+        assert.equal(settingsTarget({ workspaceValue: "occlusion", globalValue: "saliency" }), "workspace");
     });
 });
