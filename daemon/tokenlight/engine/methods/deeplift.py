@@ -127,8 +127,7 @@ class DeepLiftShap(AttributionMethod):
         from .gradient_shap import noisy_baselines
 
         n_samples = int(problem.options.get("n_samples") or DEFAULT_SAMPLES)
-        generator = torch.Generator(device="cpu").manual_seed(problem.seed())
-        distribution = noisy_baselines(problem, n_samples, generator)
+        distribution = noisy_baselines(problem, n_samples)
         with seeded(problem.seed(), problem.inputs.device):
             scores, deltas = _deeplift_rows(CaptumDeepLiftShap(TargetsModule(problem)), problem, distribution)
         return MethodOutput(

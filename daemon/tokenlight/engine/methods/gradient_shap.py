@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from ..kernel import evaluate_targets, path_gradient_terms
+from ..seeding import POSITION_STREAM, SHARED_STREAM, keyed_generator
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 from .gradients import dot_with
 
@@ -40,9 +41,9 @@ class GradientShap(AttributionMethod):
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         n_samples = int(problem.options.get("n_samples") or DEFAULT_SAMPLES)
         inputs = problem.inputs
-        generator = torch.Generator(device="cpu").manual_seed(problem.seed())
-        sampled = noisy_baselines(problem, n_samples, generator)
-        alphas = torch.rand(n_samples, generator=generator, dtype=torch.float64)
+        sampled = noisy_baselines(problem, n_samples)
+        # the points on the path are shared by every target, drawn from a stream no split changes
+        alphas = torch.rand(n_samples, generator=keyed_generator(problem.seed(), SHARED_STREAM), dtype=torch.float64)
         chunk = problem.chunk_size(n_samples)
         terms = path_gradient_terms(
             problem.target_fn,
@@ -63,11 +64,22 @@ class GradientShap(AttributionMethod):
         return MethodOutput(scores, deltas, n_samples, uses_baseline=True)
 
 
-def noisy_baselines(problem: AttributionProblem, n_samples: int, generator: torch.Generator) -> torch.Tensor:
+def noisy_baselines(problem: AttributionProblem, n_samples: int) -> torch.Tensor:
     """``[n_samples, L, d]``: the baseline plus Gaussian noise on the scale of the model's embeddings
-    (GradientSHAP's and DeepLiftSHAP's baseline distribution), drawn from ``generator``."""
+    (GradientSHAP's and DeepLiftSHAP's baseline distribution).
+
+    Position i's noise comes from its own stream (seed, i): a target's baselines over its prefix are
+    then the same whether it is attributed alone or with others (on a longer sequence), while all
+    targets still share one batch of samples."""
     sigma = DEFAULT_NOISE * _embedding_scale(problem)
-    noise = torch.randn((n_samples, *problem.inputs.shape), generator=generator, dtype=torch.float32)
+    seed, dim = problem.seed(), problem.inputs.shape[1]
+    noise = torch.stack(
+        [
+            torch.randn((n_samples, dim), generator=keyed_generator(seed, POSITION_STREAM, i), dtype=torch.float32)
+            for i in range(problem.inputs.shape[0])
+        ],
+        dim=1,
+    )
     return problem.baselines.unsqueeze(0) + (sigma * noise).to(problem.inputs)
 
 

@@ -41,12 +41,14 @@ class GuidedIntegratedGradients(AttributionMethod):
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         n_steps = int(problem.options.get("n_steps") or DEFAULT_STEPS)
-        n_targets = problem.n_targets
         target = problem.inputs.detach().to(torch.float64)
         start = problem.baselines.detach().to(torch.float64)
-        x = start.unsqueeze(0).repeat(n_targets, 1, 1)  # [T, L, d]: one path per target
+        # one path per target, over its own prefix only: positions it cannot see start at the input,
+        # so they take no share of the step budget (which would depend on the other targets asked)
+        visible = problem.prefix_mask().unsqueeze(-1)  # [T, L, 1]
+        x = torch.where(visible, start.unsqueeze(0), target.unsqueeze(0))  # [T, L, d]
         attr = torch.zeros_like(x)
-        total = (target - start).abs().sum()
+        total = (target.unsqueeze(0) - x).abs().sum((1, 2))  # [T]: each path's own L1 length
         grads = _own_target_gradients(problem, x)  # [T, L, d]
         for k in range(n_steps):
             problem.hooks.check()
@@ -78,7 +80,7 @@ def _advance(x: torch.Tensor, target: torch.Tensor, grads: torch.Tensor, remaini
     budget = (distance.sum(1) - remaining_goal).clamp_min(0.0)  # L1 to cover this step, per row
     # features already at the input sort last; among the others, smallest |gradient| first
     key = torch.where(distance > 0, grads.reshape(rows, -1).abs(), torch.full_like(distance, float("inf")))
-    order = key.argsort(dim=1)
+    order = key.argsort(dim=1, stable=True)
     sorted_distance = distance.gather(1, order)
     before = sorted_distance.cumsum(1) - sorted_distance  # distance covered by the features before each
     share = ((budget.unsqueeze(1) - before) / sorted_distance.clamp_min(1e-30)).clamp(0.0, 1.0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from ..seeding import seeded
+from ..seeding import TARGET_STREAM, keyed_seed, seeded
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 from .captum_bridge import TargetsModule
 
@@ -67,24 +67,26 @@ class _Surrogate(AttributionMethod):
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         n_samples = int(problem.options.get("n_samples") or DEFAULT_SAMPLES)
-        inputs = problem.inputs.unsqueeze(0)
-        length = inputs.shape[1]
-        # every embedding entry of token i belongs to feature i
-        mask = torch.arange(length, device=inputs.device).view(1, -1, 1).expand_as(inputs)
-        explainer = self._explainer(TargetsModule(problem))
-        scores = torch.zeros(problem.n_targets, length, dtype=torch.float64, device=inputs.device)
+        inputs = problem.inputs
+        scores = torch.zeros(problem.n_targets, inputs.shape[0], dtype=torch.float64, device=inputs.device)
         for t in range(problem.n_targets):
             problem.hooks.check()
-            with seeded(problem.seed() + t, problem.inputs.device):
+            # each target is fitted on its own prefix with its own stream: the subsets drawn for it
+            # are the same whatever other targets were asked with it
+            length = problem.prefix_length(t)
+            # every embedding entry of token i belongs to feature i
+            mask = torch.arange(length, device=inputs.device).view(1, -1, 1).expand(1, length, inputs.shape[1])
+            explainer = self._explainer(TargetsModule(problem, length))
+            with seeded(keyed_seed(problem.seed(), TARGET_STREAM, problem.target_position(t)), inputs.device):
                 attr = explainer.attribute(
-                    inputs,
-                    baselines=problem.baselines.unsqueeze(0),
+                    inputs[:length].unsqueeze(0),
+                    baselines=problem.baselines[:length].unsqueeze(0),
                     target=t,
                     feature_mask=mask,
                     n_samples=n_samples,
                     perturbations_per_eval=problem.chunk_size(n_samples),
                 )
-            scores[t] = attr.detach()[0, :, 0].to(torch.float64)  # a feature's value fills its whole group
+            scores[t, :length] = attr.detach()[0, :, 0].to(torch.float64)  # a feature's value fills its group
             problem.hooks.report(t + 1, problem.n_targets, f"target {t + 1} of {problem.n_targets}")
         return MethodOutput(scores, None, n_samples, uses_baseline=True)
 
