@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from registry_options import fast_options
 
 from tokenlight import attribute
 from tokenlight.engine import list_methods
@@ -17,16 +18,6 @@ PROMPT = "x ="
 # the concatenation (checked below), so "target k alone" is target k after the same token sequence
 TARGETS = " " + " ".join("abcdefghijklmnopqrstuvwxyz0123")
 K = 20  # a target in a later group of the default plan, so grouping is exercised
-# few points and samples keep this fast; the options are the same in every run that is compared
-FAST = {"n_steps": 4, "n_samples": 8}
-# a surrogate fit with fewer samples than the ~24 tokens is underdetermined, and then amplifies float
-# rounding (not randomness) into large differences: give those enough samples to be well posed
-SAMPLES = {"kernel_shap": 48, "lime": 48}
-
-
-@pytest.fixture(autouse=True)
-def _knn_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("TOKENLIGHT_CACHE_DIR", str(tmp_path))
 
 
 def _start(k: int) -> int:
@@ -42,7 +33,7 @@ def _row(lm, method: str, first: int, count: int, row: int, **kwargs) -> tuple[n
         max_target_tokens=count,
         method=method,
         seed=11,
-        **{**FAST, "n_samples": SAMPLES.get(method, FAST["n_samples"])},
+        **fast_options(method),
         **kwargs,
     )
     ids = [t.id for t in res.source_tokens] + [t.id for t in res.target_tokens]

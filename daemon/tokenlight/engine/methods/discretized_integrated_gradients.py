@@ -34,6 +34,7 @@ import torch
 
 from ..errors import InputError
 from ..kernel import path_gradient_terms
+from ..vocabulary import vocabulary_vectors
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 from .gradients import dot_with
 
@@ -64,8 +65,8 @@ class DiscretizedIntegratedGradients(AttributionMethod):
         if strategy not in STRATEGIES:
             raise InputError(f"unknown DIG strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
         n_steps = int(problem.options.get("n_steps") or DEFAULT_STEPS)
-        table = problem.model.get_input_embeddings().weight.detach()
-        graph = knn_graph(table, _identity(problem.model), NEIGHBOURS)
+        table = vocabulary_vectors(problem.model)  # as the embedding module outputs them, like x
+        graph = knn_graph(table, _identity(table), NEIGHBOURS)
         path = joint_path(
             problem.inputs,
             problem.baselines,
@@ -171,10 +172,9 @@ def _next_anchor(
     return candidates[int((vectors - monotonized).norm(dim=1).argmin())]
 
 
-def _identity(model: torch.nn.Module) -> str:
+def _identity(table: torch.Tensor) -> str:
     import hashlib
 
-    table = model.get_input_embeddings().weight.detach()
     flat = table.reshape(-1)
     sample = flat[:: max(1, flat.numel() // 4096)][:4096].float().cpu().numpy().tobytes()
     return hashlib.sha256(f"{tuple(table.shape)}".encode() + sample).hexdigest()[:32]

@@ -17,6 +17,7 @@ import torch
 
 from ..kernel import evaluate_targets, path_gradient_terms
 from ..seeding import POSITION_STREAM, SHARED_STREAM, keyed_generator
+from ..vocabulary import vocabulary_vectors
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 from .gradients import dot_with
 
@@ -84,8 +85,10 @@ def noisy_baselines(problem: AttributionProblem, n_samples: int) -> torch.Tensor
 
 
 def _embedding_scale(problem: AttributionProblem) -> float:
-    """The standard deviation of the model's embedding entries (the inputs' when there is no model)."""
+    """The standard deviation of the vocabulary's vectors as the embedding module outputs them (on
+    the inputs' scale, also for models that scale their embeddings), or of the inputs when there is
+    no model."""
     model = problem.model
     if model is not None and hasattr(model, "get_input_embeddings"):
-        return float(model.get_input_embeddings().weight.detach().float().std())
+        return float(vocabulary_vectors(model).float().std())
     return float(problem.inputs.detach().float().std())

@@ -1,0 +1,26 @@
+"""The vocabulary's vectors as the model sees them: through its input embedding module.
+
+A method that takes vectors from the vocabulary (Discretized IG's anchors, GradientSHAP's noise
+scale) must take them from the same place as the input x: the embedding module's *output*. Some
+modules transform their weight: Gemma, Gemma 2 and Gemma 3 multiply it by √d, so the raw weight
+matrix is 1/√d of every input the model actually receives (a DIG path built from it ended 8× short
+of x on a tiny Gemma). Reading the module's output covers such models and any future scaling.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+# token ids per call: the output of one chunk is chunk × d, small next to the weight itself
+CHUNK = 16_384
+
+
+@torch.no_grad()
+def vocabulary_vectors(model: Any) -> torch.Tensor:
+    """``[V, d]``: every token's vector as ``model.get_input_embeddings()`` outputs it (detached)."""
+    embedding = model.get_input_embeddings()
+    weight = embedding.weight
+    ids = torch.arange(weight.shape[0], device=weight.device)
+    return torch.cat([embedding(ids[start : start + CHUNK]) for start in range(0, ids.shape[0], CHUNK)]).detach()

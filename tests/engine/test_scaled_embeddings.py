@@ -1,0 +1,96 @@
+"""Models whose embedding module scales its output (Gemma, Gemma 2, Gemma 3: × √d).
+
+The input x is the embedding module's output, so every vector a method takes from the vocabulary
+must be that output too. Two parameterisations of one function (the scaled module; its weight
+pre-multiplied by the scale, the scale set to 1) must give identical results for every method: an
+invariance, which holds however large a tiny random model's deltas are.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import transformers
+from registry_options import fast_options
+
+from tokenlight import TokenlightError, attribute
+from tokenlight.engine import from_objects, list_methods
+from tokenlight.engine.methods import discretized_integrated_gradients as dig
+
+ARCHITECTURES = {
+    "gemma": ("GemmaConfig", "GemmaForCausalLM"),
+    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM"),
+    "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM"),
+}
+# LRP's rules are written for GPT-2 and Llama-style blocks; it refuses Gemma by name (README)
+REFUSED = {"lrp", "attnlrp"}
+PROMPT, TARGET = "def f(x):", " return x"
+
+
+def _scaled_pair(tokenizer, arch: str):
+    """(the model as built, the same function with the scale folded into the weight), LM head untied."""
+    config_cls, model_cls = (getattr(transformers, name) for name in ARCHITECTURES[arch])
+    config = config_cls(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=128,
+        tie_word_embeddings=False,  # folding the scale into a tied weight would change the head too
+        attn_implementation="eager",
+    )
+    torch.manual_seed(0)
+    scaled = model_cls(config)
+    folded = copy.deepcopy(scaled)
+    embedding = folded.get_input_embeddings()
+    scale = float(embedding.embed_scale)
+    assert scale == pytest.approx(32**0.5)  # the case at hand: the module multiplies by √d
+    embedding.weight.data *= scale
+    embedding.embed_scale.fill_(1.0)
+    return from_objects(scaled, tokenizer, name=arch), from_objects(folded, tokenizer, name=arch)
+
+
+@pytest.fixture(scope="module", params=list(ARCHITECTURES))
+def pair(request, tokenizer):
+    return _scaled_pair(tokenizer, request.param)
+
+
+def _outcome(lm, method: str) -> np.ndarray | str:
+    try:
+        return attribute(lm, PROMPT, target_text=TARGET, method=method, seed=3, **fast_options(method)).scores
+    except TokenlightError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+@pytest.mark.parametrize("method", [m.id for m in list_methods()])
+def test_every_method_gives_the_same_result_for_both_parameterisations(pair, method):
+    scaled, folded = pair
+    ids = torch.tensor(scaled.tokenizer("x y", add_special_tokens=False)["input_ids"])
+    assert torch.equal(scaled.embedding(ids), folded.embedding(ids))  # the same function of the tokens
+    a, b = _outcome(scaled, method), _outcome(folded, method)
+    assert isinstance(a, str) == (method in REFUSED), a
+    if method in REFUSED:
+        assert a == b
+        return
+    scale = float(np.nanmax(np.abs(a)))
+    np.testing.assert_allclose(b, a, rtol=0, atol=1e-5 * scale)
+
+
+def test_dig_path_ends_exactly_at_the_input(pair, monkeypatch):
+    scaled, _ = pair
+    seen = {}
+    real = dig.path_gradient_terms
+
+    def recording(target_fn, inputs, path, *args, **kwargs):
+        seen["inputs"], seen["path"] = inputs, path
+        return real(target_fn, inputs, path, *args, **kwargs)
+
+    monkeypatch.setattr(dig, "path_gradient_terms", recording)
+    attribute(scaled, PROMPT, target_text=TARGET, method="discretized_integrated_gradients", n_steps=4)
+    assert torch.equal(seen["path"][-1], seen["inputs"])  # the last point of every token's path is x
