@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from .placement import input_device, loaded
 from .step_functions import StepFunction
 
 
@@ -39,7 +40,7 @@ class CausalTargets:
         self.model = model
         self.step = step
         self.n_targets = len(target_ids)
-        self.target_ids = torch.tensor(target_ids, device=next(model.parameters()).device)
+        self.target_ids = torch.tensor(target_ids, device=input_device(model))
         self.contrast_id = contrast_id
         self.split = split_body_and_head(model)
         self.limit = length_limit(model.config)
@@ -102,9 +103,7 @@ class CausalTargets:
         columns = self.target_ids.tolist() + ([] if self.contrast_id is None else [self.contrast_id])
         vocab = sorted(set(columns))
         index = {v: i for i, v in enumerate(vocab)}
-        rows = torch.tensor(vocab, device=hidden.device)
-        weight = head.weight[rows]  # [K, d]
-        bias = None if head.bias is None else head.bias[rows]
+        weight, bias = _head_rows(head, vocab, hidden.device)  # [K, d], [K] or None
         sub_ids = torch.tensor([index[v] for v in self.target_ids.tolist()], device=hidden.device)
         sub_contrast = None if self.contrast_id is None else index[self.contrast_id]
         out = []
@@ -154,6 +153,19 @@ def reset_rotary_state(model: Any) -> None:
                 module(torch.zeros(1, 1, 1, device=anchor.device), position, **extra)  # length 1: resets
 
 
+def _head_rows(
+    head: torch.nn.Linear, vocab: list[int], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The head's weight and bias rows for ``vocab`` on ``device``, loaded through accelerate's hook
+    when the model is dispatched (the weight may be offloaded, or on another GPU), as the head's own
+    forward would load them."""
+    with loaded(head, device):
+        rows = torch.tensor(vocab, device=head.weight.device)
+        weight = head.weight[rows].to(device)
+        bias = None if head.bias is None else head.bias[rows].to(device)
+    return weight, bias
+
+
 def causal_logits(model: Any, emb: torch.Tensor, n_targets: int) -> torch.Tensor:
     """The model's own logits at the last ``n_targets`` positions: ``[n, T, V]``. ``logits_to_keep``
     spares the LM head the prompt's positions (T_prompt × d × V multiply-adds per point)."""
@@ -177,7 +189,7 @@ def split_body_and_head(model: Any) -> tuple[Any, torch.nn.Linear] | None:
     if isinstance(head, torch.nn.Linear) and body is not None and body is not model:
         generator = torch.Generator().manual_seed(0)
         vocab = head.weight.shape[0]
-        probe = torch.randint(0, vocab, (1, 6), generator=generator).to(head.weight.device)
+        probe = torch.randint(0, vocab, (1, 6), generator=generator).to(input_device(model))
         with torch.no_grad():
             try:
                 full = model(input_ids=probe, use_cache=False).logits.float()

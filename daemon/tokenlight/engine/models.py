@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from .errors import ModelNotFoundError, TokenlightError, UnsupportedModelError
+from .placement import input_device
 
 EMBEDDED_MODEL_NAME = "tokenlight-tiny-py"
 EMBEDDED_MODEL_PATH = Path(__file__).resolve().parents[1] / "assets" / EMBEDDED_MODEL_NAME
@@ -285,7 +286,7 @@ def load_model(
     if device_map is None:
         model.to(dev)
     else:
-        dev = next(model.parameters()).device
+        dev = input_device(model)  # a parameter may be offloaded (meta); inputs go where the embedding runs
     model.eval()
     model.requires_grad_(False)
     if kind == CAUSAL_LM and tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
@@ -323,5 +324,5 @@ def from_objects(model: Any, tokenizer: Any, name: str = "custom") -> LoadedMode
     param = next(model.parameters())
     kind = SEQUENCE_CLASSIFIER if type(model).__name__.endswith("ForSequenceClassification") else CAUSAL_LM
     return LoadedModel(
-        model, tokenizer, name, kind, param.device, param.dtype, _context_length(model.config, tokenizer)
+        model, tokenizer, name, kind, input_device(model), param.dtype, _context_length(model.config, tokenizer)
     )

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from .placement import execution_device
+
 # token ids per call: the output of one chunk is chunk × d, small next to the weight itself
 CHUNK = 16_384
 
@@ -21,6 +23,5 @@ CHUNK = 16_384
 def vocabulary_vectors(model: Any) -> torch.Tensor:
     """``[V, d]``: every token's vector as ``model.get_input_embeddings()`` outputs it (detached)."""
     embedding = model.get_input_embeddings()
-    weight = embedding.weight
-    ids = torch.arange(weight.shape[0], device=weight.device)
+    ids = torch.arange(embedding.weight.shape[0], device=execution_device(embedding))
     return torch.cat([embedding(ids[start : start + CHUNK]) for start in range(0, ids.shape[0], CHUNK)]).detach()
