@@ -57,10 +57,7 @@ class GradientShap(AttributionMethod):
             hooks=problem.hooks,
         )
         scores = terms.mean(0)
-        expected_baseline = torch.zeros(problem.n_targets, dtype=torch.float64, device=inputs.device)
-        for start in range(0, n_samples, chunk):
-            expected_baseline += evaluate_targets(problem.target_fn, *sampled[start : start + chunk]).sum(0)
-        expected_baseline /= n_samples
+        expected_baseline = evaluate_targets(problem.target_fn, *sampled, chunk_size=chunk).mean(0)
         deltas = scores.sum(1) - (problem.target_scores - expected_baseline)
         return MethodOutput(scores, deltas, n_samples, uses_baseline=True)
 

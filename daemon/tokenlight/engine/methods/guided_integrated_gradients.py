@@ -33,6 +33,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import InputError
+from ..kernel import in_chunks
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 
 DEFAULT_STEPS = 64
@@ -58,7 +59,7 @@ class GuidedIntegratedGradients(AttributionMethod):
     family = "path"
     has_convergence_delta = True
     uses_baseline = True
-    parameters = ("n_steps", "max_dist", "fraction", "baseline")
+    parameters = ("n_steps", "max_dist", "fraction", "baseline", "internal_batch_size")
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         n_steps = int(problem.options.get("n_steps") or DEFAULT_STEPS)
@@ -108,12 +109,18 @@ class _Band:
 
 
 def _own_target_gradients(problem: AttributionProblem, x: torch.Tensor) -> torch.Tensor:
-    points = x.to(problem.inputs.dtype).detach().requires_grad_(True)
-    with torch.enable_grad():
-        values = problem.target_fn(points)  # T values, each [T rows]
-        own = torch.stack([values[t][t] for t in range(len(values))]).sum()
-        (grads,) = torch.autograd.grad(own, points)
-    return grads.to(torch.float64)
+    """Row t's gradient of target t, ``[T, L, d]``: rows in chunks, each one forward and backward."""
+
+    def rows(start: int, stop: int) -> torch.Tensor:
+        points = x[start:stop].to(problem.inputs.dtype).detach().requires_grad_(True)
+        with torch.enable_grad():
+            values = problem.target_fn(points)  # T values, each [stop − start rows]
+            own = torch.stack([values[start + r][r] for r in range(stop - start)]).sum()
+            (grads,) = torch.autograd.grad(own, points)
+        return grads.to(torch.float64)
+
+    n_rows = x.shape[0]
+    return torch.cat(in_chunks(n_rows, problem.chunk_size(n_rows), rows, problem.inputs.device))
 
 
 def _advance(

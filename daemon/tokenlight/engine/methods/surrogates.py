@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from ..kernel import with_oom_fallback
 from ..seeding import TARGET_STREAM, keyed_seed, seeded
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 from .captum_bridge import TargetsModule
@@ -71,24 +72,32 @@ class _Surrogate(AttributionMethod):
         scores = torch.zeros(problem.n_targets, inputs.shape[0], dtype=torch.float64, device=inputs.device)
         for t in range(problem.n_targets):
             problem.hooks.check()
-            # each target is fitted on its own prefix with its own stream: the subsets drawn for it
-            # are the same whatever other targets were asked with it
             length = problem.prefix_length(t)
-            # every embedding entry of token i belongs to feature i
-            mask = torch.arange(length, device=inputs.device).view(1, -1, 1).expand(1, length, inputs.shape[1])
-            explainer = self._explainer(TargetsModule(problem, length))
-            with seeded(keyed_seed(problem.seed(), TARGET_STREAM, problem.target_position(t)), inputs.device):
-                attr = explainer.attribute(
-                    inputs[:length].unsqueeze(0),
-                    baselines=problem.baselines[:length].unsqueeze(0),
-                    target=t,
-                    feature_mask=mask,
-                    n_samples=n_samples,
-                    perturbations_per_eval=problem.chunk_size(n_samples),
-                )
-            scores[t, :length] = attr.detach()[0, :, 0].to(torch.float64)  # a feature's value fills its group
+            fit = with_oom_fallback(
+                lambda chunk, t=t: self._fit(problem, t, n_samples, chunk), problem.chunk_size(n_samples), inputs.device
+            )
+            scores[t, :length] = fit.detach()[0, :, 0].to(torch.float64)  # a feature's value fills its group
             problem.hooks.report(t + 1, problem.n_targets, f"target {t + 1} of {problem.n_targets}")
         return MethodOutput(scores, None, n_samples, uses_baseline=True)
+
+    def _fit(self, problem: AttributionProblem, t: int, n_samples: int, chunk: int) -> torch.Tensor:
+        """Target t's surrogate on its own prefix with its own stream: the subsets drawn for it are the
+        same whatever other targets were asked with it, and whatever the chunk (seeded here, so that a
+        restart after out-of-memory draws them again)."""
+        length = problem.prefix_length(t)
+        inputs = problem.inputs[:length].unsqueeze(0)
+        # every embedding entry of token i belongs to feature i
+        mask = torch.arange(length, device=inputs.device).view(1, -1, 1).expand_as(inputs)
+        explainer = self._explainer(TargetsModule(problem, length))
+        with seeded(keyed_seed(problem.seed(), TARGET_STREAM, problem.target_position(t)), inputs.device):
+            return explainer.attribute(
+                inputs,
+                baselines=problem.baselines[:length].unsqueeze(0),
+                target=t,
+                feature_mask=mask,
+                n_samples=n_samples,
+                perturbations_per_eval=chunk,
+            )
 
 
 @register_method
