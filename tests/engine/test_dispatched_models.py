@@ -13,6 +13,7 @@ import accelerate
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny_decoder
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from tokenlight import attribute
@@ -22,19 +23,7 @@ PROMPT, TARGET = "def f(x):", " return x + 1"
 
 
 def _tiny_llama(tokenizer) -> LlamaForCausalLM:
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        max_position_embeddings=128,
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(0)
-    return LlamaForCausalLM(config).eval()
+    return tiny_decoder(LlamaConfig, LlamaForCausalLM, tokenizer)
 
 
 @pytest.mark.parametrize("head_on", ["disk", "cpu-offload"])

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import IntegratedGradients
+from tiny_models import tiny_decoder
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from tokenlight import attribute
@@ -39,21 +40,15 @@ ROPE = {
 
 def _tiny_llama(tokenizer, kind: str):
     max_positions, rope = ROPE[kind]
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
+    model = tiny_decoder(
+        LlamaConfig,
+        LlamaForCausalLM,
+        tokenizer,
         max_position_embeddings=max_positions,
         rope_parameters={"rope_theta": 10000.0, **rope},
-        tie_word_embeddings=False,
         attn_implementation="eager",  # the attention test reads the weights
     )
-    torch.manual_seed(0)
-    lm = from_objects(LlamaForCausalLM(config), tokenizer, name=f"llama-{kind}")
+    lm = from_objects(model, tokenizer, name=f"llama-{kind}")
     # dynamic NTK exists to run past max_position_embeddings, which the context check would refuse
     return dataclasses.replace(lm, context_length=128)
 

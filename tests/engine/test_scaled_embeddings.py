@@ -15,6 +15,7 @@ import pytest
 import torch
 import transformers
 from registry_options import fast_options
+from tiny_models import tiny_decoder
 
 from tokenlight import TokenlightError, attribute
 from tokenlight.engine import from_objects, list_methods
@@ -33,20 +34,8 @@ PROMPT, TARGET = "def f(x):", " return x"
 def _scaled_pair(tokenizer, arch: str):
     """(the model as built, the same function with the scale folded into the weight), LM head untied."""
     config_cls, model_cls = (getattr(transformers, name) for name in ARCHITECTURES[arch])
-    config = config_cls(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        max_position_embeddings=128,
-        tie_word_embeddings=False,  # folding the scale into a tied weight would change the head too
-        attn_implementation="eager",
-    )
-    torch.manual_seed(0)
-    scaled = model_cls(config)
+    # untied LM head (tiny_models): folding the scale into a tied weight would change the head too
+    scaled = tiny_decoder(config_cls, model_cls, tokenizer, attn_implementation="eager")
     folded = copy.deepcopy(scaled)
     embedding = folded.get_input_embeddings()
     scale = float(embedding.embed_scale)
