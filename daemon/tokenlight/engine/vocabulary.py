@@ -9,6 +9,7 @@ of x on a tiny Gemma). Reading the module's output covers such models and any fu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -22,6 +23,23 @@ CHUNK = 16_384
 @torch.no_grad()
 def vocabulary_vectors(model: Any) -> torch.Tensor:
     """``[V, d]``: every token's vector as ``model.get_input_embeddings()`` outputs it (detached)."""
+    return torch.cat(list(_vocabulary_chunks(model)))
+
+
+@torch.no_grad()
+def vocabulary_std(model: Any) -> float:
+    """The standard deviation of all entries of :func:`vocabulary_vectors`, without holding them
+    all at once (a 256k-token vocabulary is gigabytes)."""
+    count, total, squares = 0, 0.0, 0.0
+    for chunk in _vocabulary_chunks(model):
+        values = chunk.double()
+        count, total, squares = count + values.numel(), total + float(values.sum()), squares + float((values**2).sum())
+    mean = total / count
+    return max(squares / count - mean**2, 0.0) ** 0.5 * (count / max(count - 1, 1)) ** 0.5  # unbiased, as torch.std
+
+
+def _vocabulary_chunks(model: Any) -> Iterator[torch.Tensor]:
     embedding = model.get_input_embeddings()
     ids = torch.arange(embedding.weight.shape[0], device=execution_device(embedding))
-    return torch.cat([embedding(ids[start : start + CHUNK]) for start in range(0, ids.shape[0], CHUNK)]).detach()
+    for start in range(0, ids.shape[0], CHUNK):
+        yield embedding(ids[start : start + CHUNK]).detach()

@@ -17,7 +17,7 @@ import torch
 
 from ..kernel import evaluate_targets, path_gradient_terms
 from ..seeding import POSITION_STREAM, SHARED_STREAM, keyed_generator
-from ..vocabulary import vocabulary_vectors
+from ..vocabulary import vocabulary_std
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 from .gradients import dot_with
 
@@ -87,5 +87,5 @@ def _embedding_scale(problem: AttributionProblem) -> float:
     no model."""
     model = problem.model
     if model is not None and hasattr(model, "get_input_embeddings"):
-        return float(vocabulary_vectors(model).float().std())
+        return vocabulary_std(model)
     return float(problem.inputs.detach().float().std())
