@@ -8,7 +8,8 @@ Three rules a reader cannot see in any one file:
   engine -> cache -> engine through a lazy import, documents -> runner -> protocol -> documents
   through a type-only one);
 - the engine never imports upward: nothing of ``tokenlight`` outside ``engine/`` except the neutral
-  :mod:`tokenlight.paths`, and never pygls or lsprotocol (the engine is a library without the server);
+  modules of :data:`ENGINE_MAY_IMPORT` (which import nothing of ours), and never pygls or lsprotocol
+  (the engine is a library without the server);
 - importing any ``server/`` module runs no torch, transformers or captum import, following
   module-level imports through every module and package ``__init__`` they run, so that the daemon
   answers ``initialize`` before the engine is imported (the runner imports it inside functions).
@@ -27,7 +28,7 @@ import tokenlight
 
 ROOT = Path(tokenlight.__file__).resolve().parent
 HEAVY = ("torch", "transformers", "captum")
-ENGINE_MAY_IMPORT = ("tokenlight.paths", "tokenlight.version")  # neutral modules: they import nothing of ours
+ENGINE_MAY_IMPORT = ("tokenlight.paths", "tokenlight.version", "tokenlight.embedded")  # neutral: import nothing of ours
 NOT_IN_ENGINE = ("pygls", "lsprotocol")
 
 
@@ -262,6 +263,13 @@ def test_the_engine_imports_nothing_above_it(graph):
         )
     ]
     assert not wrong, "the engine imports upward or the server's libraries:\n" + "\n".join(wrong)
+
+
+def test_the_neutral_modules_import_nothing_of_ours(graph):
+    imports, _ = graph
+    wrong = [f"{i.source} line {i.line} imports {i.target}" for i in imports if i.source in ENGINE_MAY_IMPORT]
+    wrong = [w for w in wrong if " imports tokenlight" in w]
+    assert not wrong, "a module the engine may import must import nothing of Tokenlight:\n" + "\n".join(wrong)
 
 
 def test_importing_the_server_imports_no_engine_library(graph):

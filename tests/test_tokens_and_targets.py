@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
+import torch
 from tokenizers import Tokenizer, processors
 from transformers import PreTrainedTokenizerFast
 
 from tokenlight import attribute
+from tokenlight.engine import from_objects
 from tokenlight.engine.tokens import tokenize_with_spans
 
 
@@ -106,16 +110,22 @@ def test_seeded_sampling_is_reproducible(lm):
 
 
 def test_generation_stops_at_eos(tiny_gpt2):
-    model = tiny_gpt2.model
+    # make EOS the argmax everywhere: the final norm outputs the constant e₀ (weight 0, bias e₀), and
+    # only EOS's output row has a large first entry, so its logit is 1000 against the others' ~0.02
+    model = copy.deepcopy(tiny_gpt2.model)
     eos = tiny_gpt2.tokenizer.eos_token_id
-    original = model.lm_head.weight.data.clone()
-    try:
-        model.lm_head.weight.data[eos] = original.abs().max() * 50 * model.transformer.wte.weight.data.mean(0).sign()
-        res = attribute(tiny_gpt2, "a", max_new_tokens=5, method="saliency")
-    finally:
-        model.lm_head.weight.data = original
-    if res.target_tokens[0].id == eos:  # EOS was the argmax: it is kept as the last target
-        assert len(res.target_tokens) == 1 and res.target_tokens[0].special
+    with torch.no_grad():
+        model.transformer.ln_f.weight.zero_()
+        model.transformer.ln_f.bias.zero_()
+        model.transformer.ln_f.bias[0] = 1.0
+        model.lm_head.weight[eos, 0] = 1000.0
+    lm = from_objects(model, tiny_gpt2.tokenizer, name="eos-first")
+    res = attribute(lm, "a", max_new_tokens=5, method="saliency")
+    # EOS is generated first, generation stops there, and EOS is kept as the (only) target
+    assert [t.id for t in res.target_tokens] == [eos]
+    assert res.target_tokens[0].special
+    assert res.scores.shape == (1, len(res.source_tokens) + 1)
+    assert np.isfinite(res.scores[0, : len(res.source_tokens)]).all()
 
 
 def test_forced_target_text_is_attributed_token_by_token(lm):
@@ -130,10 +140,17 @@ def test_forced_target_text_is_attributed_token_by_token(lm):
 @pytest.mark.parametrize("step", ["logit", "probability", "log_probability"])
 def test_step_functions_value_at_the_input(lm, step):
     res = attribute(lm, "for i in", target_text=" range", step_function=step, n_steps=24)
-    p = res.target_tokens[0].probability
-    expected = {"probability": p, "log_probability": np.log(p)}.get(step)
-    if expected is not None:
-        assert res.target_scores[0] == pytest.approx(expected, rel=1e-4)
+    # f(x) from the model's own forward on the token ids, not from the engine's numbers
+    ids = torch.tensor([[t.id for t in res.source_tokens]])
+    with torch.no_grad():
+        logits = lm.model(input_ids=ids).logits[0, -1].double()
+    target = res.target_tokens[0].id
+    expected = {
+        "logit": logits[target],
+        "probability": logits.softmax(-1)[target],
+        "log_probability": logits.log_softmax(-1)[target],
+    }[step]
+    assert res.target_scores[0] == pytest.approx(float(expected), rel=1e-4)
     assert abs(res.deltas[0]) < 0.01 * abs(res.target_scores[0] - res.baseline_scores[0]) + 1e-6
 
 

@@ -13,6 +13,13 @@ times IG this way against the full-logits path (its figures are in ``benchmarks/
 
 Models whose logits are not ``head(body(x))`` (logit soft-capping, scaling, extra norms) are caught
 by a numerical check against the model's own forward; they fall back to full logits.
+
+One forward serves every target only if a position's output does not depend on how long the whole
+sequence is. Rotary scalings that pick their frequencies from the total length break that:
+``dynamic`` (NTK) beyond ``max_position_embeddings``, ``longrope`` beyond its
+``original_max_position_embeddings``. For such models the targets whose prefixes fit the limit share
+one forward over at most the limit, and every later target runs on exactly its own prefix, so each
+target's value is what the model computes on that prefix (:func:`length_limit`).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any
 
 import torch
 
+from .placement import input_device, loaded
 from .step_functions import StepFunction
 
 
@@ -32,14 +40,15 @@ class CausalTargets:
         self.model = model
         self.step = step
         self.n_targets = len(target_ids)
-        self.target_ids = torch.tensor(target_ids, device=next(model.parameters()).device)
+        self.target_ids = torch.tensor(target_ids, device=input_device(model))
         self.contrast_id = contrast_id
         self.split = split_body_and_head(model)
+        self.limit = length_limit(model.config)
 
     def __call__(self, emb: torch.Tensor) -> list[torch.Tensor]:
         if self.split is None:  # fallback: the model's own logits at the target positions
-            values = self.step.fn(causal_logits(self.model, emb, self.n_targets), self.target_ids, self.contrast_id)
-            return list(values.unbind(1))
+            logits = self._per_prefix(emb, lambda e, k: causal_logits(self.model, e, k))
+            return list(self.step.fn(logits, self.target_ids, self.contrast_id).unbind(1))
         return self._from_hidden(self._hidden(emb))
 
     @torch.no_grad()
@@ -50,7 +59,7 @@ class CausalTargets:
         the probabilities was one of ~20 forward-equivalents of a single-point method."""
         emb = torch.stack(embeddings)
         if self.split is None:
-            logits = causal_logits(self.model, emb, self.n_targets)  # [n, T, V]
+            logits = self._per_prefix(emb, lambda e, k: causal_logits(self.model, e, k))  # [n, T, V]
             values = self.step.fn(logits, self.target_ids, self.contrast_id)
             first = logits[0]
         else:
@@ -62,7 +71,22 @@ class CausalTargets:
 
     def _hidden(self, emb: torch.Tensor) -> torch.Tensor:
         body, _ = self.split
-        return body(inputs_embeds=emb, use_cache=False).last_hidden_state[:, -self.n_targets :]  # [n, T, d]
+        return self._per_prefix(emb, lambda e, k: body(inputs_embeds=e, use_cache=False).last_hidden_state[:, -k:])
+
+    def _per_prefix(self, emb: torch.Tensor, run: Any) -> torch.Tensor:
+        """``run(emb[:, :P], k)`` -> the outputs ``[n, k, ...]`` at the last k positions, for all T targets.
+
+        One forward over everything, unless the model's outputs depend on the total length (see the
+        module docstring) and the sequence is longer than its limit: then the targets whose prefixes
+        fit share one forward over their longest prefix, and each other target gets its own."""
+        length = emb.shape[1]
+        if self.limit is None or length <= self.limit:
+            return run(emb, self.n_targets)
+        first = length - self.n_targets  # target t is predicted at position first + t
+        shared = max(0, min(self.n_targets, self.limit - first))  # targets whose prefix fits the limit
+        parts = [_fresh(self.model, run, emb[:, : first + shared], shared)] if shared else []
+        parts += [_fresh(self.model, run, emb[:, : first + t + 1], 1) for t in range(shared, self.n_targets)]
+        return torch.cat(parts, dim=1)
 
     def _from_hidden(self, hidden: torch.Tensor) -> list[torch.Tensor]:
         _, head = self.split
@@ -79,9 +103,7 @@ class CausalTargets:
         columns = self.target_ids.tolist() + ([] if self.contrast_id is None else [self.contrast_id])
         vocab = sorted(set(columns))
         index = {v: i for i, v in enumerate(vocab)}
-        rows = torch.tensor(vocab, device=hidden.device)
-        weight = head.weight[rows]  # [K, d]
-        bias = None if head.bias is None else head.bias[rows]
+        weight, bias = _head_rows(head, vocab, hidden.device)  # [K, d], [K] or None
         sub_ids = torch.tensor([index[v] for v in self.target_ids.tolist()], device=hidden.device)
         sub_contrast = None if self.contrast_id is None else index[self.contrast_id]
         out = []
@@ -89,6 +111,59 @@ class CausalTargets:
             logits_t = torch.nn.functional.linear(hidden[:, t : t + 1], weight, bias)  # [n, 1, K]
             out.append(self.step.fn(logits_t, sub_ids[t : t + 1], sub_contrast)[:, 0])
         return out
+
+
+LENGTH_DEPENDENT_ROPE = ("dynamic", "longrope")
+
+
+def length_limit(config: Any) -> int | None:
+    """The longest sequence over which every position computes what it computes on its own prefix,
+    for models whose rotary frequencies depend on the total length; None for all others."""
+    params = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
+    per_layer_type = bool(params) and all(isinstance(v, dict) for v in params.values())
+    limits = []
+    for p in params.values() if per_layer_type else [params]:
+        kind = str(p.get("rope_type") or p.get("type") or "")
+        if "dynamic" in kind:  # frequencies grow with the length past max_position_embeddings
+            limits.append(int(config.max_position_embeddings))
+        elif kind == "longrope":  # the long factors replace the short ones past the original length
+            original = p.get("original_max_position_embeddings")
+            limits.append(int(original or getattr(config, "original_max_position_embeddings", None) or 0))
+    return min(limits) if limits else None
+
+
+def _fresh(model: Any, run: Any, emb: torch.Tensor, k: int) -> torch.Tensor:
+    reset_rotary_state(model)
+    return run(emb, k)
+
+
+def reset_rotary_state(model: Any) -> None:
+    """Put dynamic-NTK rotary embeddings back to their initial frequencies: transformers keeps the
+    frequencies of the longest sequence seen until a call shorter than ``max_position_embeddings``
+    resets them, so without this a prefix's value would depend on what ran before it."""
+    for module in model.modules():
+        kinds = getattr(module, "rope_type", None)
+        if not hasattr(module, "original_max_seq_len") or kinds is None:
+            continue
+        for layer_type, kind in kinds.items() if isinstance(kinds, dict) else [(None, kinds)]:
+            if "dynamic" in str(kind):
+                anchor = next(iter(module.buffers()))
+                extra = {} if layer_type is None else {"layer_type": layer_type}
+                position = torch.zeros(1, 1, dtype=torch.long, device=anchor.device)
+                module(torch.zeros(1, 1, 1, device=anchor.device), position, **extra)  # length 1: resets
+
+
+def _head_rows(
+    head: torch.nn.Linear, vocab: list[int], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The head's weight and bias rows for ``vocab`` on ``device``, loaded through accelerate's hook
+    when the model is dispatched (the weight may be offloaded, or on another GPU), as the head's own
+    forward would load them."""
+    with loaded(head, device):
+        rows = torch.tensor(vocab, device=head.weight.device)
+        weight = head.weight[rows].to(device)
+        bias = None if head.bias is None else head.bias[rows].to(device)
+    return weight, bias
 
 
 def causal_logits(model: Any, emb: torch.Tensor, n_targets: int) -> torch.Tensor:
@@ -114,7 +189,7 @@ def split_body_and_head(model: Any) -> tuple[Any, torch.nn.Linear] | None:
     if isinstance(head, torch.nn.Linear) and body is not None and body is not model:
         generator = torch.Generator().manual_seed(0)
         vocab = head.weight.shape[0]
-        probe = torch.randint(0, vocab, (1, 6), generator=generator).to(head.weight.device)
+        probe = torch.randint(0, vocab, (1, 6), generator=generator).to(input_device(model))
         with torch.no_grad():
             try:
                 full = model(input_ids=probe, use_cache=False).logits.float()

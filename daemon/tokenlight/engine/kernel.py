@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 
@@ -28,6 +29,7 @@ TargetFn = Callable[[torch.Tensor], list[torch.Tensor]]
 # gradients [n, L, d], the chunk's points [n, L, d], the chunk's rows among all points ->
 # unweighted per-point, per-token terms [n, L] (float64)
 ReduceFn = Callable[[torch.Tensor, torch.Tensor, slice], torch.Tensor]
+ChunkResult = TypeVar("ChunkResult")
 
 
 MAX_POINTS_PER_PASS_CPU = 64
@@ -78,12 +80,8 @@ def accumulate_path_gradients(
         n_targets (int): T.
         chunk_size (int): interpolation points per forward (``internal_batch_size``).
     """
-    return _with_oom_fallback(
-        lambda chunk: _accumulate(
-            target_fn, inputs, baselines, alphas, weights, reduce, n_targets=n_targets, chunk_size=chunk, hooks=hooks
-        ),
-        chunk_size,
-        inputs.device,
+    return _accumulate(
+        target_fn, inputs, baselines, alphas, weights, reduce, n_targets=n_targets, chunk_size=chunk_size, hooks=hooks
     )
 
 
@@ -100,21 +98,31 @@ def path_gradient_terms(
 ) -> torch.Tensor:
     """The unweighted terms reduce(∇ f_t at each point): float64 ``[n_points, T, L]``, for
     adaptive quadrature, which re-weights the same points as it adds more."""
-    return _with_oom_fallback(
-        lambda chunk: _accumulate(
-            target_fn, inputs, baselines, alphas, None, reduce, n_targets=n_targets, chunk_size=chunk, hooks=hooks
-        ),
-        chunk_size,
-        inputs.device,
+    return _accumulate(
+        target_fn, inputs, baselines, alphas, None, reduce, n_targets=n_targets, chunk_size=chunk_size, hooks=hooks
     )
 
 
-def _with_oom_fallback(run: Callable[[int], torch.Tensor], chunk_size: int, device: torch.device) -> torch.Tensor:
-    """Run with ``chunk_size``; on out-of-memory halve it and start again.
+def in_chunks(
+    n_items: int, chunk_size: int, run_chunk: Callable[[int, int], ChunkResult], device: torch.device
+) -> list[ChunkResult]:
+    """``[run_chunk(start, stop) for each chunk of [0, n_items)]``: the one memory-aware chunker
+    every method's passes go through.
 
-    Restarting (rather than resuming) keeps the summation order of a run with the smaller chunk
-    size, and the chunk size never changes the result beyond float32 rounding anyway.
+    On out-of-memory the chunk size is halved and the whole run starts again: restarting (rather
+    than resuming) keeps the summation order of a run with the smaller chunk size, and results never
+    depend on the chunk size beyond float32 rounding anyway.
     """
+    return with_oom_fallback(
+        lambda chunk: [run_chunk(start, min(start + chunk, n_items)) for start in range(0, n_items, chunk)],
+        max(1, min(chunk_size, n_items)),
+        device,
+    )
+
+
+def with_oom_fallback(run: Callable[[int], ChunkResult], chunk_size: int, device: torch.device) -> ChunkResult:
+    """``run(chunk_size)``; on out-of-memory halve the chunk size and start again (for callers whose
+    chunking happens inside a library, e.g. captum's ``perturbations_per_eval``)."""
     while True:
         try:
             return run(chunk_size)
@@ -124,8 +132,8 @@ def _with_oom_fallback(run: Callable[[int], torch.Tensor], chunk_size: int, devi
             _release_memory(device)
             if chunk_size <= 1:
                 raise TokenlightError(
-                    "out of memory even with one path point per pass: select less text, ask for fewer "
-                    "target tokens, or use a smaller model or a device with more memory"
+                    "out of memory even with one path point (or sample) per pass: select less text, ask for "
+                    "fewer target tokens, or use a smaller model or a device with more memory"
                 ) from None
             chunk_size = max(1, chunk_size // 2)
 
@@ -159,42 +167,45 @@ def _accumulate(
     With ``weights`` returns Σᵢ wᵢ·termsᵢ as ``[T, L]``; without, the terms ``[n_points, T, L]``.
     """
     hooks = hooks or Hooks()
-    n_points, seq_len = alphas.shape[0], inputs.shape[0]
+    n_points = alphas.shape[0]
     total = n_targets * n_points
-    if weights is None:
-        out = torch.zeros(n_points, n_targets, seq_len, dtype=torch.float64, device=inputs.device)
-    else:
-        out = torch.zeros(n_targets, seq_len, dtype=torch.float64, device=inputs.device)
     per_point_baselines = baselines.dim() == 3
-    done = 0
-    for start in range(0, n_points, chunk_size):
+
+    def chunk_terms(start: int, stop: int) -> torch.Tensor:
+        """This chunk's terms ``[n, T, L]``, or with ``weights`` their weighted sum ``[T, L]``."""
         hooks.check()
-        rows = slice(start, min(start + chunk_size, n_points))
-        a = alphas[rows].to(device=inputs.device, dtype=inputs.dtype)
-        base = baselines[rows] if per_point_baselines else baselines.unsqueeze(0)
+        a = alphas[start:stop].to(device=inputs.device, dtype=inputs.dtype)
+        base = baselines[start:stop] if per_point_baselines else baselines.unsqueeze(0)
         points = (base + a.view(-1, 1, 1) * (inputs.unsqueeze(0) - base)).detach().requires_grad_(True)
+        out = []
         with torch.enable_grad():
             values = target_fn(points)
             for t in range(n_targets):
                 (grads,) = torch.autograd.grad(values[t].sum(), points, retain_graph=t < n_targets - 1)
-                terms = reduce(grads, points.detach(), rows)  # [n, L]
-                if weights is None:
-                    out[start : start + a.shape[0], t] = terms
-                else:
-                    w = weights[start : start + chunk_size].to(device=inputs.device, dtype=torch.float64)
-                    out[t] += (w.view(-1, 1) * terms).sum(0)
-                done += a.shape[0]
-                hooks.report(done, total, f"target {t + 1} of {n_targets}")
+                terms = reduce(grads, points.detach(), slice(start, stop))  # [n, L]
+                if weights is not None:
+                    w = weights[start:stop].to(device=inputs.device, dtype=torch.float64)
+                    terms = (w.view(-1, 1) * terms).sum(0)
+                out.append(terms)
+                hooks.report(start * n_targets + (t + 1) * (stop - start), total, f"target {t + 1} of {n_targets}")
                 if t < n_targets - 1:
                     hooks.check()
-        del values, points
-    return out
+        return torch.stack(out, dim=-2)  # [n, T, L] or [T, L]
+
+    parts = in_chunks(n_points, chunk_size, chunk_terms, inputs.device)
+    return torch.cat(parts) if weights is None else torch.stack(parts).sum(0)
 
 
 @torch.no_grad()
-def evaluate_targets(target_fn: TargetFn, *embeddings: torch.Tensor) -> torch.Tensor:
-    """Target values at each given ``[L, d]`` embedding (e.g. x and x′): ``[len(embeddings), T]``."""
-    return torch.stack(target_fn(torch.stack(embeddings)), dim=1).to(torch.float64)
+def evaluate_targets(target_fn: TargetFn, *embeddings: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
+    """Target values at each given ``[L, d]`` embedding (e.g. x and x′): ``[len(embeddings), T]``,
+    ``chunk_size`` of them per forward (default: all), halved on out-of-memory."""
+    batch = torch.stack(embeddings)
+
+    def values(start: int, stop: int) -> torch.Tensor:
+        return torch.stack(target_fn(batch[start:stop]), dim=1).to(torch.float64)
+
+    return torch.cat(in_chunks(len(embeddings), chunk_size or len(embeddings), values, batch.device))
 
 
 def default_chunk_size(

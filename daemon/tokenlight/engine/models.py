@@ -19,6 +19,7 @@ import torch
 from ..embedded import EMBEDDED_MODEL_NAME, EMBEDDED_MODEL_PATH
 from .errors import ModelNotCachedError, ModelNotFoundError, TokenlightError, UnsupportedModelError
 from .identity import folder_fingerprint, model_identity
+from .placement import input_device
 
 log = logging.getLogger(__name__)
 
@@ -319,7 +320,7 @@ def load_model(
     if device_map is None:
         model.to(dev)
     else:
-        dev = next(model.parameters()).device
+        dev = input_device(model)  # a parameter may be offloaded (meta); inputs go where the embedding runs
     model.eval()
     model.requires_grad_(False)
     if kind == CAUSAL_LM and tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
@@ -396,5 +397,5 @@ def from_objects(model: Any, tokenizer: Any, name: str = "custom") -> LoadedMode
     param = next(model.parameters())
     kind = SEQUENCE_CLASSIFIER if type(model).__name__.endswith("ForSequenceClassification") else CAUSAL_LM
     return LoadedModel(
-        model, tokenizer, name, kind, param.device, param.dtype, _context_length(model.config, tokenizer)
+        model, tokenizer, name, kind, input_device(model), param.dtype, _context_length(model.config, tokenizer)
     )

@@ -65,7 +65,8 @@ class Option:
         choices: the accepted values of a ``str`` option: a tuple, or a function that returns them
             (a registry that lives with the engine, e.g. step functions; it is called only when the
             engine validates or the docs are generated, never while the server parses a request).
-        minimum, maximum: inclusive bounds of a number; ``exclusive`` makes both bounds strict.
+        minimum, maximum: bounds of a number, inclusive unless ``exclusive`` names them: "both",
+            "minimum" or "maximum" is strict.
         surfaces: where the option is offered (``python``, ``cli``, ``lsp``).
         group: ``attribution`` (changes the numbers), ``generation`` or ``execution`` (speed only).
         setting: the daemon has a ``tokenlight.<wireName>`` setting that defaults it.
@@ -81,7 +82,7 @@ class Option:
     choices: tuple[str, ...] | Callable[[], Sequence[str]] | None = None
     minimum: float | None = None
     maximum: float | None = None
-    exclusive: bool = False
+    exclusive: str | None = None  # None, "both", "minimum" or "maximum"
     surfaces: frozenset[str] = ALL_SURFACES
     group: str = ATTRIBUTION
     setting: bool = False
@@ -103,18 +104,19 @@ class Option:
             return None
         return tuple(self.choices() if callable(self.choices) else self.choices)
 
+    def _strict(self, bound: str) -> bool:
+        return self.exclusive in ("both", bound)
+
     def describe_range(self) -> str:
-        """``1–4096``, ``> 0 and < 1``, ``≥ 0``, or "" (for messages and docs)."""
+        """``1–4096``, ``> 0 and < 1``, ``> 0 and ≤ 1``, ``≥ 0``, or "" (for messages and docs)."""
         lo, hi = self.minimum, self.maximum
         if lo is None and hi is None:
             return ""
-        fmt = _number
-        if self.exclusive:
-            parts = ([f"> {fmt(lo)}"] if lo is not None else []) + ([f"< {fmt(hi)}"] if hi is not None else [])
-            return " and ".join(parts)
-        if lo is not None and hi is not None:
-            return f"{fmt(lo)}–{fmt(hi)}"
-        return f"≥ {fmt(lo)}" if lo is not None else f"≤ {fmt(hi)}"
+        if lo is not None and hi is not None and self.exclusive is None:
+            return f"{_number(lo)}–{_number(hi)}"
+        parts = [f"{'>' if self._strict('minimum') else '≥'} {_number(lo)}"] if lo is not None else []
+        parts += [f"{'<' if self._strict('maximum') else '≤'} {_number(hi)}"] if hi is not None else []
+        return " and ".join(parts)
 
     def validate(self, value: Any, label: str | None = None, *, registries: bool = True) -> Any:
         """``value`` as this option's type, or an :class:`InputError` that says what is accepted.
@@ -159,16 +161,24 @@ class Option:
 
     def _in_range(self, value: float) -> bool:
         lo, hi = self.minimum, self.maximum
-        if self.exclusive:
-            return (lo is None or value > lo) and (hi is None or value < hi)
-        return (lo is None or value >= lo) and (hi is None or value <= hi)
+        above = lo is None or (value > lo if self._strict("minimum") else value >= lo)
+        below = hi is None or (value < hi if self._strict("maximum") else value <= hi)
+        return above and below
 
     def _range_phrase(self) -> str:
         lo, hi = self.minimum, self.maximum
         if lo is not None and hi is not None:
-            return f"between {_number(lo)} and {_number(hi)}" + (", exclusive" if self.exclusive else "")
-        if self.exclusive:
-            return f"above {_number(lo)}" if lo is not None else f"below {_number(hi)}"
+            if self.exclusive in (None, "both"):
+                return f"between {_number(lo)} and {_number(hi)}" + (", exclusive" if self.exclusive else "")
+            return (
+                f"above {_number(lo)} and at most {_number(hi)}"
+                if self._strict("minimum")
+                else (f"at least {_number(lo)} and below {_number(hi)}")
+            )
+        if self._strict("minimum") and lo is not None:
+            return f"above {_number(lo)}"
+        if self._strict("maximum") and hi is not None:
+            return f"below {_number(hi)}"
         return f"at least {_number(lo)}" if lo is not None else f"at most {_number(hi)}"
 
 
@@ -279,7 +289,7 @@ for _option in (
         default=DEFAULT_TOLERANCE,
         minimum=0,
         maximum=1,
-        exclusive=True,
+        exclusive="both",
         metavar="X",
     ),
     Option(
@@ -305,6 +315,25 @@ for _option in (
         str,
         'The alternative token for logit_diff / probability_diff ("why X rather than this").',
         metavar="T",
+    ),
+    Option(
+        "max_dist",
+        float,
+        "Guided IG: how far (in α) the path may stray from IG's straight line; 0 is IG, 1 the unbounded variant.",
+        default=0.02,
+        minimum=0,
+        maximum=1,
+        metavar="D",
+    ),
+    Option(
+        "fraction",
+        float,
+        "Guided IG: the share of features (lowest |gradient| first) moved in each step.",
+        default=0.25,
+        minimum=0,
+        maximum=1,
+        exclusive="minimum",
+        metavar="F",
     ),
     Option(
         "n_samples",
@@ -388,7 +417,7 @@ for _option in (
         "Sampling temperature.",
         default=1.0,
         minimum=0,
-        exclusive=True,
+        exclusive="minimum",
         surfaces=frozenset({PYTHON, CLI}),
         group=GENERATION,
     ),

@@ -16,6 +16,10 @@ export interface AttributeOptions {
     stepFunction?: "logit" | "probability" | "log_probability" | "logit_diff" | "probability_diff";
     /** The alternative token for logit_diff / probability_diff ("why X rather than this"). */
     contrastToken?: string;
+    /** Guided IG: how far (in α) the path may stray from IG's straight line; 0 is IG, 1 the unbounded variant. Range 0–1. Default: 0.02. */
+    maxDist?: number;
+    /** Guided IG: the share of features (lowest |gradient| first) moved in each step. Range > 0 and ≤ 1. Default: 0.25. */
+    fraction?: number;
     /** Samples for the stochastic methods (GradientSHAP, DeepLiftSHAP, KernelSHAP, LIME). Range 1–100000. Default: the method's own. */
     nSamples?: number;
     /** Seeds the stochastic methods (and sampling): the same request gives the same numbers. Range ≥ 0. Default: 0. */

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import InputError
+from ..heads import length_limit, reset_rotary_state
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 
 
@@ -38,13 +39,26 @@ class Attention(AttributionMethod):
         layers = problem.options.get("layers") or "last"
         if layers not in ("last", "mean"):
             raise InputError(f"layers must be 'last' or 'mean' (got {layers!r})")
-        attentions = _attention_weights(model, ids)  # per layer [heads, L, L]
-        stacked = attentions[-1:] if layers == "last" else attentions
-        weights = torch.stack([a.to(torch.float64).mean(0) for a in stacked]).mean(0)  # [L, L]
+        # one forward for all, except on models whose outputs depend on the total length (heads.py):
+        # there, each target past the limit is read from a forward over its own prefix
+        limit = length_limit(model.config)
+        shared = ids.shape[0] if limit is None else min(ids.shape[0], limit)
+        weights = {shared: _mean_weights(model, ids[:shared], layers)}
         scores = torch.zeros(problem.n_targets, ids.shape[0], dtype=torch.float64, device=ids.device)
         for t, p in enumerate(positions.tolist()):
-            scores[t, : p + 1] = weights[p, : p + 1]
+            length = shared if p < shared else p + 1
+            if length not in weights:
+                weights[length] = _mean_weights(model, ids[:length], layers)
+            scores[t, : p + 1] = weights[length][p, : p + 1]
         return MethodOutput(scores)
+
+
+def _mean_weights(model: torch.nn.Module, ids: torch.Tensor, layers: str) -> torch.Tensor:
+    """``[L, L]``: the last layer's (or every layer's) attention weights, averaged over heads."""
+    reset_rotary_state(model)
+    attentions = _attention_weights(model, ids)  # per layer [heads, L, L]
+    stacked = attentions[-1:] if layers == "last" else attentions
+    return torch.stack([a.to(torch.float64).mean(0) for a in stacked]).mean(0)
 
 
 def _attention_weights(model: torch.nn.Module, ids: torch.Tensor) -> list[torch.Tensor]:

@@ -65,6 +65,22 @@ class AttributionProblem:
     def seed(self) -> int:
         return int(self.options.get("seed") or 0)
 
+    def target_position(self, t: int) -> int:
+        """The absolute position whose output predicts target ``t``: what a target's randomness is
+        keyed by (seeding.py), so that it is the same however the targets were grouped."""
+        return t if self.target_positions is None else int(self.target_positions[t])
+
+    def prefix_length(self, t: int) -> int:
+        """How many input positions target ``t`` can see (causal): its own prefix. Methods whose
+        work is shaped by the positions (budgets, sample counts, random draws) use this, never the
+        problem's length, which depends on the other targets asked with it."""
+        return self.inputs.shape[0] if self.target_positions is None else int(self.target_positions[t]) + 1
+
+    def prefix_mask(self) -> torch.Tensor:
+        """``[T, L]`` bool: True where target t can see position i."""
+        lengths = torch.tensor([self.prefix_length(t) for t in range(self.n_targets)], device=self.inputs.device)
+        return torch.arange(self.inputs.shape[0], device=self.inputs.device).unsqueeze(0) < lengths.unsqueeze(1)
+
 
 @dataclass
 class MethodOutput:

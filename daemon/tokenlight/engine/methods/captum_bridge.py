@@ -13,12 +13,20 @@ from .base import AttributionProblem
 
 
 class TargetsModule(torch.nn.Module):
-    """``forward(emb [n, L, d]) -> [n, T]``: the problem's targets as a captum-friendly module."""
+    """``forward(emb [n, P, d]) -> [n, T]``: the problem's targets as a captum-friendly module.
 
-    def __init__(self, problem: AttributionProblem) -> None:
+    With ``length`` P < L, captum sees only the first P positions (one target's own prefix, so that
+    its perturbations are drawn for the positions that target depends on, not for the group's); the
+    rest are held at the input, which a causal target at position < P cannot see anyway.
+    """
+
+    def __init__(self, problem: AttributionProblem, length: int | None = None) -> None:
         super().__init__()
         self.inner = problem.model  # registered, so captum's hooks reach its layers
         self._target_fn = problem.target_fn
+        self._rest = problem.inputs[problem.inputs.shape[0] if length is None else length :]
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        if self._rest.shape[0]:
+            emb = torch.cat([emb, self._rest.unsqueeze(0).expand(emb.shape[0], -1, -1)], dim=1)
         return torch.stack(self._target_fn(emb), dim=1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from ..kernel import in_chunks
 from ..seeding import seeded
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 from .captum_bridge import TargetsModule
@@ -68,17 +69,34 @@ def reliability_warning(method_label: str, model: torch.nn.Module | None) -> lis
     ]
 
 
-def _deeplift_rows(
-    explainer, problem: AttributionProblem, baselines: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _deeplift_rows(problem: AttributionProblem, baselines: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per target, DeepLift's scores averaged over ``baselines`` ``[B, L, d]`` and the mean delta.
+
+    captum runs the input and the baselines as one batch; the baselines go in chunks through the
+    memory-aware chunker (the average of chunk averages weighted by their size is the average; a
+    chunk of one baseline is plain DeepLift, since captum's DeepLiftShap needs two or more)."""
+    from captum.attr import DeepLift as CaptumDeepLift
+    from captum.attr import DeepLiftShap as CaptumDeepLiftShap
+
+    module = TargetsModule(problem)
+    single, several = CaptumDeepLift(module), CaptumDeepLiftShap(module)
     inputs = problem.inputs.unsqueeze(0)
+    n_baselines = baselines.shape[0]
     scores = torch.zeros(problem.n_targets, inputs.shape[1], dtype=torch.float64, device=inputs.device)
     deltas = torch.zeros(problem.n_targets, dtype=torch.float64, device=inputs.device)
     for t in range(problem.n_targets):
         problem.hooks.check()
-        attr, delta = explainer.attribute(inputs, baselines=baselines, target=t, return_convergence_delta=True)
-        scores[t] = attr.detach().to(torch.float64).sum(-1)[0]
-        deltas[t] = delta.detach().to(torch.float64).mean()
+
+        def part(start: int, stop: int, t: int = t) -> tuple[torch.Tensor, torch.Tensor]:
+            explainer = single if stop - start == 1 else several
+            attr, delta = explainer.attribute(
+                inputs, baselines=baselines[start:stop], target=t, return_convergence_delta=True
+            )
+            return attr.detach().to(torch.float64).sum(-1)[0] * (stop - start), delta.detach().to(torch.float64)
+
+        parts = in_chunks(n_baselines, problem.chunk_size(n_baselines), part, inputs.device)
+        scores[t] = sum(p[0] for p in parts) / n_baselines
+        deltas[t] = torch.cat([p[1].reshape(-1) for p in parts]).mean()
         problem.hooks.report(t + 1, problem.n_targets, f"target {t + 1} of {problem.n_targets}")
     return scores, deltas
 
@@ -99,10 +117,7 @@ class DeepLift(AttributionMethod):
     parameters = ("baseline",)
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
-        from captum.attr import DeepLift as CaptumDeepLift
-
-        module = TargetsModule(problem)
-        scores, deltas = _deeplift_rows(CaptumDeepLift(module), problem, problem.baselines.unsqueeze(0))
+        scores, deltas = _deeplift_rows(problem, problem.baselines.unsqueeze(0))
         return MethodOutput(
             scores, deltas, None, uses_baseline=True, warnings=reliability_warning(self.label, problem.model)
         )
@@ -121,18 +136,15 @@ class DeepLiftShap(AttributionMethod):
     family = "gradient"
     has_convergence_delta = True
     uses_baseline = True
-    parameters = ("n_samples", "seed", "baseline")
+    parameters = ("n_samples", "seed", "baseline", "internal_batch_size")
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
-        from captum.attr import DeepLiftShap as CaptumDeepLiftShap
-
         from .gradient_shap import noisy_baselines
 
         n_samples = int(problem.options.get("n_samples") or DEFAULT_SAMPLES)
-        generator = torch.Generator(device="cpu").manual_seed(problem.seed())
-        distribution = noisy_baselines(problem, n_samples, generator)
+        distribution = noisy_baselines(problem, n_samples)
         with seeded(problem.seed(), problem.inputs.device):
-            scores, deltas = _deeplift_rows(CaptumDeepLiftShap(TargetsModule(problem)), problem, distribution)
+            scores, deltas = _deeplift_rows(problem, distribution)
         return MethodOutput(
             scores, deltas, n_samples, uses_baseline=True, warnings=reliability_warning(self.label, problem.model)
         )

@@ -37,12 +37,14 @@ import torch
 from ...paths import default_cache_dir
 from ..errors import InputError
 from ..kernel import path_gradient_terms
+from ..options import DIG_STRATEGIES
+from ..vocabulary import vocabulary_vectors
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 from .gradients import dot_with
 
 DEFAULT_STEPS = 30
 NEIGHBOURS = 50
-STRATEGIES = ("greedy", "maxcount")
+STRATEGIES = DIG_STRATEGIES  # declared with the strategy option
 KNN_FORMAT = 1
 
 
@@ -68,8 +70,8 @@ class DiscretizedIntegratedGradients(AttributionMethod):
         if strategy not in STRATEGIES:
             raise InputError(f"unknown DIG strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
         n_steps = int(problem.options.get("n_steps") or DEFAULT_STEPS)
-        table = problem.model.get_input_embeddings().weight.detach()
-        graph = knn_graph(table, _identity(problem.model), NEIGHBOURS)
+        table = vocabulary_vectors(problem.model)  # as the embedding module outputs them, like x
+        graph = knn_graph(table, _identity(table), NEIGHBOURS)
         path = joint_path(
             problem.inputs,
             problem.baselines,
@@ -175,12 +177,13 @@ def _next_anchor(
     return candidates[int((vectors - monotonized).norm(dim=1).argmin())]
 
 
-def _identity(model: torch.nn.Module) -> str:
-    """The kNN cache's key: a full digest of the embedding table (a sample of it missed edits that
-    change the neighbours; about 2 s per GB of table, next to the minutes DIG takes at that size)."""
+def _identity(table: torch.Tensor) -> str:
+    """The kNN cache's key: a full digest of the vocabulary vectors as the embedding module outputs
+    them (a sample of them missed edits that change the neighbours; about 2 s per GB of table, next
+    to the minutes DIG takes at that size)."""
     from ..identity import tensor_digest
 
-    return tensor_digest(model.get_input_embeddings().weight)[:32]
+    return tensor_digest(table)[:32]
 
 
 def knn_dir() -> Path:

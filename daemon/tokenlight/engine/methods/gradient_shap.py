@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 
 from ..kernel import evaluate_targets, path_gradient_terms
+from ..seeding import POSITION_STREAM, SHARED_STREAM, keyed_generator
+from ..vocabulary import vocabulary_std
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 from .gradients import dot_with
 
@@ -41,9 +43,9 @@ class GradientShap(AttributionMethod):
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         n_samples = int(problem.options.get("n_samples") or DEFAULT_SAMPLES)
         inputs = problem.inputs
-        generator = torch.Generator(device="cpu").manual_seed(problem.seed())
-        sampled = noisy_baselines(problem, n_samples, generator)
-        alphas = torch.rand(n_samples, generator=generator, dtype=torch.float64)
+        sampled = noisy_baselines(problem, n_samples)
+        # the points on the path are shared by every target, drawn from a stream no split changes
+        alphas = torch.rand(n_samples, generator=keyed_generator(problem.seed(), SHARED_STREAM), dtype=torch.float64)
         chunk = problem.chunk_size(n_samples)
         terms = path_gradient_terms(
             problem.target_fn,
@@ -56,25 +58,35 @@ class GradientShap(AttributionMethod):
             hooks=problem.hooks,
         )
         scores = terms.mean(0)
-        expected_baseline = torch.zeros(problem.n_targets, dtype=torch.float64, device=inputs.device)
-        for start in range(0, n_samples, chunk):
-            expected_baseline += evaluate_targets(problem.target_fn, *sampled[start : start + chunk]).sum(0)
-        expected_baseline /= n_samples
+        expected_baseline = evaluate_targets(problem.target_fn, *sampled, chunk_size=chunk).mean(0)
         deltas = scores.sum(1) - (problem.target_scores - expected_baseline)
         return MethodOutput(scores, deltas, n_samples, uses_baseline=True)
 
 
-def noisy_baselines(problem: AttributionProblem, n_samples: int, generator: torch.Generator) -> torch.Tensor:
+def noisy_baselines(problem: AttributionProblem, n_samples: int) -> torch.Tensor:
     """``[n_samples, L, d]``: the baseline plus Gaussian noise on the scale of the model's embeddings
-    (GradientSHAP's and DeepLiftSHAP's baseline distribution), drawn from ``generator``."""
+    (GradientSHAP's and DeepLiftSHAP's baseline distribution).
+
+    Position i's noise comes from its own stream (seed, i): a target's baselines over its prefix are
+    then the same whether it is attributed alone or with others (on a longer sequence), while all
+    targets still share one batch of samples."""
     sigma = DEFAULT_NOISE * _embedding_scale(problem)
-    noise = torch.randn((n_samples, *problem.inputs.shape), generator=generator, dtype=torch.float32)
+    seed, dim = problem.seed(), problem.inputs.shape[1]
+    noise = torch.stack(
+        [
+            torch.randn((n_samples, dim), generator=keyed_generator(seed, POSITION_STREAM, i), dtype=torch.float32)
+            for i in range(problem.inputs.shape[0])
+        ],
+        dim=1,
+    )
     return problem.baselines.unsqueeze(0) + (sigma * noise).to(problem.inputs)
 
 
 def _embedding_scale(problem: AttributionProblem) -> float:
-    """The standard deviation of the model's embedding entries (the inputs' when there is no model)."""
+    """The standard deviation of the vocabulary's vectors as the embedding module outputs them (on
+    the inputs' scale, also for models that scale their embeddings), or of the inputs when there is
+    no model."""
     model = problem.model
     if model is not None and hasattr(model, "get_input_embeddings"):
-        return float(model.get_input_embeddings().weight.detach().float().std())
+        return vocabulary_std(model)
     return float(problem.inputs.detach().float().std())

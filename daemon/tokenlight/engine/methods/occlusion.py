@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from ..kernel import in_chunks
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 
 
@@ -35,16 +36,17 @@ class Occlusion(AttributionMethod):
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         inputs, baselines = problem.inputs, problem.baselines
         length = inputs.shape[0]
-        chunk = problem.chunk_size(length)
-        scores = torch.zeros(problem.n_targets, length, dtype=torch.float64, device=inputs.device)
-        for start in range(0, length, chunk):
+
+        def occluded(start: int, stop: int) -> torch.Tensor:
+            """f(x) − f(x with position i occluded) for i in [start, stop): ``[T, stop − start]``."""
             problem.hooks.check()
-            positions = torch.arange(start, min(start + chunk, length), device=inputs.device)
+            positions = torch.arange(start, stop, device=inputs.device)
             batch = inputs.unsqueeze(0).repeat(len(positions), 1, 1)
-            rows = torch.arange(len(positions), device=inputs.device)
-            batch[rows, positions] = baselines[positions]
+            batch[torch.arange(len(positions), device=inputs.device), positions] = baselines[positions]
             with torch.no_grad():
                 values = torch.stack(problem.target_fn(batch), dim=1).to(torch.float64)  # [n, T]
-            scores[:, positions] = (problem.target_scores.unsqueeze(0) - values).T
-            problem.hooks.report(int(positions[-1]) + 1, length, f"position {int(positions[-1]) + 1} of {length}")
+            problem.hooks.report(stop, length, f"position {stop} of {length}")
+            return (problem.target_scores.unsqueeze(0) - values).T
+
+        scores = torch.cat(in_chunks(length, problem.chunk_size(length), occluded, inputs.device), dim=1)
         return MethodOutput(scores, None, None, uses_baseline=True)

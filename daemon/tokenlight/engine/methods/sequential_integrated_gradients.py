@@ -60,7 +60,7 @@ class SequentialIntegratedGradients(AttributionMethod):
             tokens = torch.arange(first, min(first + per_call, length), device=inputs.device)
             swapped = inputs.unsqueeze(0).repeat(len(tokens), 1, 1)  # [g, L, d]: x with token i at x′
             swapped[torch.arange(len(tokens)), tokens] = baselines[tokens]
-            one_out[tokens] = evaluate_targets(problem.target_fn, *swapped)
+            one_out[tokens] = evaluate_targets(problem.target_fn, *swapped, chunk_size=problem.chunk_size(len(tokens)))
             path_baselines = swapped.repeat_interleave(n_steps, dim=0)  # [g·n, L, d]
             terms = path_gradient_terms(
                 problem.target_fn,
