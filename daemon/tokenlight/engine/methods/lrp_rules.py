@@ -6,7 +6,7 @@ share what its outputs held. For every rule used here the relevance of a tensor 
 so one ordinary backward pass through a model whose backward is patched yields the relevance of the
 input embeddings as ⟨x, γ⟩ — the batched kernel then serves all targets like Input × Gradient.
 
-The rules, each checked numerically in tests/test_lrp.py:
+The rules, each checked numerically in tests/engine/test_lrp.py:
 
 * linear maps (projections, residual sums, the LM head): the plain gradient. This is LRP-0 (the
   ε-rule with ε → 0); biases keep the share of relevance they carry ("absorb" it).
