@@ -4,9 +4,6 @@
  * and say clearly — once — when it crashed or could not be reached. Nothing starts until a command
  * needs the daemon (`ensureStarted`): activation only shows the status bar item.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import * as fs from "node:fs";
-import * as os from "node:os";
 import * as vscode from "vscode";
 import {
     CloseAction,
@@ -19,42 +16,22 @@ import {
     type ErrorHandler,
     type ErrorHandlerResult,
     type LanguageClientOptions,
-    type MessageTransports,
-    type ServerOptions,
-    type StreamInfo,
 } from "vscode-languageclient/node";
-import { connectTcp, parseServerAddress, remoteFailureMessage } from "./address";
+import { CrashPolicy } from "./crashPolicy";
+import { DaemonLauncher } from "./launch";
 import type { Log } from "./log";
 import { describeError } from "./log";
 import * as proto from "./protocol";
 import type { InitializationOptions } from "./protocol";
-import {
-    diagnoseStderr,
-    findInterpreter,
-    findRepoRoot,
-    launchProblem,
-    parsePreflight,
-    PREFLIGHT_SCRIPT,
-    type Interpreter,
-    type PreflightOutcome,
-} from "./python";
-import { activeInterpreter } from "./pythonExtension";
-import { findRemoteToken, nodeMachine, type Secrets } from "./remoteToken";
+import type { Secrets } from "./remoteToken";
 import { SECTION, type Settings } from "./settings";
-import { connectWebSocket, webSocketTransports } from "./websocket";
 
 /** `notStarted`: no command has needed the daemon yet (nothing spawned, no model loaded). */
 export type DaemonState = "notStarted" | "stopped" | "starting" | "running" | "failed";
 
-/** The language client's own policy, kept: more crashes than this in the window stop restarts. */
-const MAX_RESTARTS = 4;
-const RESTART_WINDOW_MS = 3 * 60 * 1000;
-const PREFLIGHT_TIMEOUT_MS = 30_000;
-const STDERR_TAIL_CHARS = 4000;
-
 /**
  * The language client without its own notifications when a start fails ("couldn't create
- * connection to server", and "Restarting server failed" after a crash): the Daemon reports every
+ * connection to server", and "Restarting server failed" after a crash): the DaemonClient reports every
  * failed start once, saying what to check. The client's log lines stay. (The texts are
  * vscode-languageclient 9's; should they change, the client's notifications simply come back.)
  */
@@ -74,16 +51,19 @@ class TokenlightLanguageClient extends LanguageClient {
     }
 }
 
-export class Daemon implements vscode.Disposable {
+/**
+ * The daemon's lifetime, seen from the editor: one language client at a time, started on first
+ * need, restarted serialised, stopped on exit; its state and the results it loses or drops, as
+ * events. How to reach the daemon is {@link DaemonLauncher}'s; when to restart after a crash,
+ * {@link CrashPolicy}'s.
+ */
+export class DaemonClient implements vscode.Disposable {
     private client: LanguageClient | undefined;
     private restarting: Promise<void> | undefined;
     private restartQueued = false;
     private starting = false;
-    private crashes: number[] = [];
-    private stderrTail = "";
-    private interpreter: Interpreter | undefined;
-    /** The remote daemon's token, looked up (token file, SecretStorage) before each connection. */
-    private remoteToken: string | undefined;
+    private readonly crashPolicy = new CrashPolicy();
+    private readonly launcher: DaemonLauncher;
     /** {@link chosenDaemon} at the last start. */
     private startedWith: string | undefined;
     private stateValue: DaemonState = "notStarted";
@@ -102,11 +82,13 @@ export class Daemon implements vscode.Disposable {
     readonly onDidDropResults = this.resultsDroppedEmitter.event;
 
     constructor(
-        private readonly extensionPath: string,
+        extensionPath: string,
         private readonly settings: Settings,
         private readonly log: Log,
-        private readonly secrets: Secrets,
-    ) {}
+        secrets: Secrets,
+    ) {
+        this.launcher = new DaemonLauncher(extensionPath, settings, log, secrets);
+    }
 
     get state(): DaemonState {
         return this.stateValue;
@@ -119,11 +101,7 @@ export class Daemon implements vscode.Disposable {
 
     /** A one-line description of the daemon process, for the status bar tooltip. */
     get description(): string {
-        const address = this.settings.serverAddress;
-        if (address !== undefined) {
-            return `remote daemon at ${address}`;
-        }
-        return this.interpreter === undefined ? "no daemon" : `${this.interpreter.path} -m tokenlight serve`;
+        return this.launcher.description;
     }
 
     /** Resolves once a start or restart in progress (if any) has finished, however it ended. */
@@ -176,7 +154,7 @@ export class Daemon implements vscode.Disposable {
             return this.restarting;
         }
         // An explicit (re)start begins a fresh count of crashes.
-        this.crashes = [];
+        this.crashPolicy.reset();
         this.restarting = (async () => {
             do {
                 this.restartQueued = false;
@@ -249,7 +227,7 @@ export class Daemon implements vscode.Disposable {
     private async startClient(): Promise<void> {
         this.setState("starting");
         this.startedWith = this.chosenDaemon();
-        const serverOptions = await this.serverOptions();
+        const serverOptions = await this.launcher.serverOptions();
         if (serverOptions === undefined) {
             this.setState("failed");
             return;
@@ -270,7 +248,7 @@ export class Daemon implements vscode.Disposable {
         client.onRestartFailure = (error) => {
             if (this.client === client) {
                 this.setState("failed");
-                void this.log.notifyError(this.startProblem(error));
+                void this.log.notifyError(this.launcher.startProblem(error));
             }
         };
         this.client = client;
@@ -300,7 +278,7 @@ export class Daemon implements vscode.Disposable {
             this.setState("running");
         } catch (error) {
             this.setState("failed");
-            void this.log.notifyError(this.startProblem(error));
+            void this.log.notifyError(this.launcher.startProblem(error));
         } finally {
             this.starting = false;
         }
@@ -309,95 +287,10 @@ export class Daemon implements vscode.Disposable {
     /** What the daemon gets in `initialize`: the request defaults and, for a remote daemon, the token. */
     private initializationOptions(): InitializationOptions {
         const options: InitializationOptions = { tokenlight: this.settings.daemonSettings() };
-        if (this.remoteToken !== undefined) {
-            options.token = this.remoteToken;
+        if (this.launcher.remoteToken !== undefined) {
+            options.token = this.launcher.remoteToken;
         }
         return options;
-    }
-
-    /** One message for a failed start: what went wrong and what to check. */
-    private startProblem(error: unknown): string {
-        const address = this.settings.serverAddress;
-        if (address !== undefined) {
-            return remoteFailureMessage(address, error);
-        }
-        const diagnosis =
-            this.interpreter === undefined ? undefined : diagnoseStderr(this.stderrTail, this.interpreter, this.repoRoot());
-        return diagnosis ?? `Tokenlight: the daemon failed to start: ${describeError(error)}`;
-    }
-
-    private repoRoot(): string | undefined {
-        return findRepoRoot(this.extensionPath, fs.existsSync);
-    }
-
-    /** How to reach a daemon: connect to the configured address, or spawn one (after a preflight). */
-    private async serverOptions(): Promise<ServerOptions | undefined> {
-        const raw = this.settings.serverAddress;
-        if (raw !== undefined) {
-            return this.remoteServerOptions(raw);
-        }
-        this.remoteToken = undefined;
-        const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
-        const trusted = vscode.workspace.isTrusted;
-        const interpreter = await findInterpreter({
-            setting: this.settings.pythonPath,
-            activeEnvironment: () => activeInterpreter(vscode.workspace.workspaceFolders?.[0]?.uri),
-            workspaceFolders: folders,
-            extensionPath: this.extensionPath,
-            exists: fs.existsSync,
-            platform: process.platform,
-            home: os.homedir(),
-            trusted,
-        });
-        this.interpreter = interpreter;
-        for (const skipped of interpreter.skipped ?? []) {
-            this.log.warn(`Not running ${skipped}: it is inside this workspace, which is not trusted.`);
-        }
-        this.log.info(`Python: ${interpreter.path} (${interpreter.source})`);
-        const problem = launchProblem(interpreter, await preflight(interpreter.path), this.repoRoot());
-        if (problem !== undefined) {
-            void this.log.notifyError(problem);
-            return undefined;
-        }
-        // `python -m` puts its working directory first on sys.path: an untrusted workspace's files
-        // must not be importable as `tokenlight` or `torch`.
-        const cwd = (trusted ? folders[0] : undefined) ?? this.repoRoot() ?? os.homedir();
-        return (): Promise<ChildProcess> => {
-            this.stderrTail = "";
-            const child = spawn(interpreter.path, ["-m", "tokenlight", "serve"], {
-                cwd,
-                env: { ...process.env, PYTHONUNBUFFERED: "1" },
-            });
-            // The language client copies stderr into the log; keep a tail to explain early exits.
-            child.stderr?.on("data", (chunk: Buffer) => {
-                this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-STDERR_TAIL_CHARS);
-            });
-            return Promise.resolve(child);
-        };
-    }
-
-    private async remoteServerOptions(raw: string): Promise<ServerOptions | undefined> {
-        const address = parseServerAddress(raw);
-        this.interpreter = undefined;
-        if (address.kind === "invalid") {
-            void this.log.notifyError(`Tokenlight: tokenlight.server.address: ${address.reason}.`);
-            return undefined;
-        }
-        const found = await findRemoteToken(address, this.secrets, nodeMachine());
-        this.remoteToken = found?.token;
-        this.log.info(
-            found === undefined
-                ? `No token for ${raw}: run Tokenlight: Set Remote Token if the daemon asks for one.`
-                : `Token for ${raw}: from ${found.source === "tokenFile" ? "the daemon's token file" : "secret storage"}.`,
-        );
-        if (address.kind === "ws") {
-            // One JSON-RPC message per text frame; the token travels in initialize, as over TCP.
-            return async (): Promise<MessageTransports> => webSocketTransports(await connectWebSocket(address.url));
-        }
-        return async (): Promise<StreamInfo> => {
-            const socket = await connectTcp(address.host, address.port);
-            return { reader: socket, writer: socket };
-        };
     }
 
     private errorHandler(): ErrorHandler {
@@ -414,11 +307,9 @@ export class Daemon implements vscode.Disposable {
                     // hangs up on a wrong token), was reported as that failure: no restart, no crash.
                     return { action: CloseAction.DoNotRestart, handled: true };
                 }
-                const now = Date.now();
-                this.crashes = this.crashes.filter((t) => now - t < RESTART_WINDOW_MS);
-                this.crashes.push(now);
-                if (this.crashes.length <= MAX_RESTARTS) {
-                    const tail = this.stderrTail.trim().split(/\r?\n/).pop() ?? "";
+                const verdict = this.crashPolicy.crashed();
+                if (verdict.restart) {
+                    const tail = this.launcher.lastStderrLine();
                     const remote = this.settings.serverAddress;
                     this.log.error(
                         remote === undefined
@@ -436,30 +327,11 @@ export class Daemon implements vscode.Disposable {
                     return { action: CloseAction.Restart, handled: true };
                 }
                 void this.log.notifyError(
-                    `Tokenlight: the daemon crashed ${this.crashes.length} times in 3 minutes and was not restarted. ` +
+                    `Tokenlight: the daemon crashed ${verdict.crashes} times in 3 minutes and was not restarted. ` +
                         "Check the log, then run Tokenlight: Restart Daemon.",
                 );
                 return { action: CloseAction.DoNotRestart, handled: true };
             },
         };
     }
-}
-
-/** Runs the preflight script: can this interpreter import the daemon? (Never imports torch.) */
-function preflight(python: string): Promise<PreflightOutcome> {
-    return new Promise((resolve) => {
-        execFile(python, ["-c", PREFLIGHT_SCRIPT], { timeout: PREFLIGHT_TIMEOUT_MS }, (error, stdout, stderr) => {
-            if (error !== null && (error as NodeJS.ErrnoException).code === "ENOENT") {
-                resolve({ kind: "notFound" });
-                return;
-            }
-            const report = parsePreflight(stdout);
-            if (report !== undefined) {
-                resolve({ kind: "ran", report });
-                return;
-            }
-            const detail = (stderr.trim() || error?.message || "unexpected output").split(/\r?\n/).slice(-3).join(" ");
-            resolve({ kind: "failed", detail });
-        });
-    });
 }

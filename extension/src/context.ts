@@ -4,7 +4,7 @@
  */
 import * as vscode from "vscode";
 import type { LanguageClient } from "vscode-languageclient/node";
-import type { Daemon } from "./client";
+import type { DaemonClient } from "./client";
 import type { Decorations } from "./decorations";
 import type { Log } from "./log";
 import type { MatrixPanel } from "./matrix";
@@ -16,7 +16,7 @@ export interface Ctx {
     readonly extension: vscode.ExtensionContext;
     readonly settings: Settings;
     readonly log: Log;
-    readonly daemon: Daemon;
+    readonly daemon: DaemonClient;
     readonly store: ResultStore;
     readonly decorations: Decorations;
     readonly status: StatusBar;

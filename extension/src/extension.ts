@@ -5,7 +5,7 @@
  * it. Nothing else lives here.
  */
 import * as vscode from "vscode";
-import { Daemon } from "./client";
+import { DaemonClient } from "./client";
 import { COMMAND_IDS, type CommandName } from "./commandIds";
 import { COMMANDS } from "./commands";
 import { render, shownResult, type Ctx } from "./context";
@@ -20,13 +20,13 @@ import { ResultStore } from "./results";
 import { affectsRendering, needsRestart, SECTION, Settings } from "./settings";
 import { StatusBar } from "./status";
 
-let daemon: Daemon | undefined;
+let daemon: DaemonClient | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
     const settings = new Settings(() => vscode.workspace.getConfiguration(SECTION));
     const log = new Log();
     const store = new ResultStore();
-    daemon = new Daemon(context.extensionPath, settings, log, context.secrets);
+    daemon = new DaemonClient(context.extensionPath, settings, log, context.secrets);
     const decorations = new Decorations(settings, store);
     const status = new StatusBar(settings);
     const matrix = new MatrixPanel(settings, (resultId, target) => {
@@ -127,7 +127,7 @@ let watchingInterpreter = false;
  * the one in use). Set up with the first start, not at activation: asking for the Python
  * extension's API activates it.
  */
-function watchInterpreter(context: vscode.ExtensionContext, settings: Settings, log: Log, running: Daemon): void {
+function watchInterpreter(context: vscode.ExtensionContext, settings: Settings, log: Log, running: DaemonClient): void {
     if (watchingInterpreter) {
         return;
     }
