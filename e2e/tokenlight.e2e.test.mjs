@@ -481,7 +481,9 @@ stage("Attribute Following Text colours the following tokens; hovering one shows
 
 stage("a long run is cancelled from its notification and the daemon answers the next request", async () => {
     workspaceSettings({ "tokenlight.method": "integrated_gradients", "tokenlight.nSteps": 4096 });
-    await page.waitForTimeout(1_500); // the settings file watcher
+    // the settings file watcher: on a loaded machine 1.5 s was once too short, and the long run then
+    // started with the previous (adaptive) steps and was over before Cancel could be pressed
+    await page.waitForTimeout(4_000);
     await selectLine(SIG_PERIMETER);
     await runCommand("Tokenlight: Attribute Continuation");
     const toast = page.locator(".notification-toast").filter({ hasText: "Tokenlight" }).first();
