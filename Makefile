@@ -44,6 +44,7 @@ test: test-python test-extension test-e2e
 test-python: setup
 	$(VENV)/bin/ruff check daemon tests benchmarks training
 	$(VENV)/bin/ruff format --check daemon tests benchmarks training
+	$(VENV)/bin/mypy  # files and strictness from pyproject.toml's [tool.mypy]
 	MPLBACKEND=Agg $(PY) -m pytest -q
 
 # typecheck, eslint, unit tests, then the protocol tests against the real daemon from .venv
@@ -60,6 +61,7 @@ package-extension: setup-extension
 lint: setup
 	$(VENV)/bin/ruff check daemon tests benchmarks training
 	$(VENV)/bin/ruff format --check daemon tests benchmarks training
+	$(VENV)/bin/mypy
 
 # Benchmarks are not part of `make test`: they need a quiet machine (see benchmarks/RESULTS.md).
 bench: setup

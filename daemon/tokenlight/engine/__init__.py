@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 # public name -> the module that defines it
 _EXPORTS = {
-    "EMBEDDED_MODEL_NAME": ".models",
+    "EMBEDDED_MODEL_NAME": "..embedded",
     "Attribution": ".result",
     "AttributionCancelled": ".errors",
     "InputError": ".errors",
@@ -52,10 +52,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ..embedded import EMBEDDED_MODEL_NAME
     from .attribution import attribute
     from .errors import AttributionCancelled, InputError, ModelNotFoundError, TokenlightError, UnsupportedModelError
     from .methods import get_method, list_methods
-    from .models import EMBEDDED_MODEL_NAME, LoadedModel, from_objects, load_model
+    from .models import LoadedModel, from_objects, load_model
     from .options import list_options
     from .result import Attribution, ModelInfo
     from .step_functions import list_step_functions

@@ -16,10 +16,10 @@ import numpy as np
 from .errors import InputError
 from .options import AGGREGATIONS
 from .result import Attribution
-from .tokens import Token
+from .tokens import Token, Tokenizer
 
 
-def aggregate(res: Attribution, tokenizer, how: str) -> Attribution:
+def aggregate(res: Attribution, tokenizer: Tokenizer, how: str) -> Attribution:
     if how not in AGGREGATIONS:
         raise InputError(f"unknown aggregation {how!r}; choose one of: {', '.join(AGGREGATIONS)}")
     if how == "token":
@@ -38,7 +38,7 @@ def aggregate(res: Attribution, tokenizer, how: str) -> Attribution:
     )
 
 
-def _word_groups(res: Attribution, tokenizer) -> list[list[int]]:
+def _word_groups(res: Attribution, tokenizer: Tokenizer) -> list[list[int]]:
     """Consecutive source-token indices that belong to the same word; each special token alone."""
     enc = tokenizer(res.prompt, add_special_tokens=False)
     word_ids = [w for w in enc.word_ids()]

@@ -83,7 +83,7 @@ def _run_method(
     n_sources, n_targets = len(p.sources), len(p.targets)
     ids = torch.tensor(p.input_ids, device=lm.device)
     config = lm.model.config
-    n_layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", 12)
+    n_layers: int = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None) or 12
     every = frozenset(i for i, t in enumerate([*p.sources, *p.targets]) if t.special)
     batch = options["internal_batch_size"]
 
@@ -211,7 +211,8 @@ def _baseline_equal_notes(p: Problem, out: MethodOutput, width: int) -> tuple[np
     if out.uses_baseline and p.baseline.token_id is not None:
         baseline_equal[: len(p.input_ids)] = np.asarray(p.input_ids) == p.baseline.token_id
         if baseline_equal.any():
-            where = ", ".join(f"{i} ({_token_at(i, p.sources, p.targets)!r})" for i in np.flatnonzero(baseline_equal))
+            positions: list[int] = np.flatnonzero(baseline_equal).tolist()
+            where = ", ".join(f"{i} ({_token_at(i, p.sources, p.targets)!r})" for i in positions)
             notes.append(
                 f"position(s) {where} hold the baseline token {p.baseline.token_text!r} itself, so x − x′ = 0 "
                 "there and their attribution is exactly 0; choose another baseline (e.g. zero) to attribute them"

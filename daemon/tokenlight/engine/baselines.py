@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import InputError
+from .tokens import Tokenizer
 
 NAMED_BASELINES = ("zero", "unk", "pad", "eos", "mask")
 
@@ -23,7 +24,7 @@ class Baseline:
     token_text: str | None
 
 
-def resolve_baseline(spec: str, tokenizer) -> Baseline:
+def resolve_baseline(spec: str, tokenizer: Tokenizer) -> Baseline:
     """``zero | unk | pad | eos | mask | token:<text>`` -> :class:`Baseline`, or a clear error."""
     if spec == "zero":
         return Baseline(spec, None, None)
@@ -43,7 +44,7 @@ def resolve_baseline(spec: str, tokenizer) -> Baseline:
     raise InputError(f"unknown baseline {spec!r}; use one of: {', '.join(NAMED_BASELINES)}, token:<text>")
 
 
-def single_token_id(tokenizer, text: str, *, what: str) -> int:
+def single_token_id(tokenizer: Tokenizer, text: str, *, what: str) -> int:
     """The id of ``text`` when it is exactly one token (special tokens included), else an error
     that shows how the tokenizer splits it."""
     if text == "":

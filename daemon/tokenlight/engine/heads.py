@@ -25,12 +25,16 @@ target's value is what the model computes on that prefix (:func:`length_limit`).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from .placement import input_device, loaded
 from .step_functions import StepFunction
+
+# run(emb [n, P, d], k) -> the outputs [n, k, ...] at the last k positions
+Run = Callable[[torch.Tensor, int], torch.Tensor]
 
 
 class CausalTargets:
@@ -49,7 +53,8 @@ class CausalTargets:
         if self.split is None:  # fallback: the model's own logits at the target positions
             logits = self._per_prefix(emb, lambda e, k: causal_logits(self.model, e, k))
             return list(self.step.fn(logits, self.target_ids, self.contrast_id).unbind(1))
-        return self._from_hidden(self._hidden(emb))
+        body, head = self.split
+        return self._from_hidden(self._hidden(emb, body), head)
 
     @torch.no_grad()
     def evaluate_with_probabilities(self, *embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,17 +68,17 @@ class CausalTargets:
             values = self.step.fn(logits, self.target_ids, self.contrast_id)
             first = logits[0]
         else:
-            hidden = self._hidden(emb)
-            values = torch.stack(self._from_hidden(hidden), dim=1)
-            first = self.split[1](hidden[0])  # [T, V]: the full head at the target positions of x only
+            body, head = self.split
+            hidden = self._hidden(emb, body)
+            values = torch.stack(self._from_hidden(hidden, head), dim=1)
+            first = head(hidden[0])  # [T, V]: the full head at the target positions of x only
         probabilities = first.float().softmax(-1).gather(1, self.target_ids.view(-1, 1))[:, 0]
         return values.to(torch.float64), probabilities
 
-    def _hidden(self, emb: torch.Tensor) -> torch.Tensor:
-        body, _ = self.split
+    def _hidden(self, emb: torch.Tensor, body: Any) -> torch.Tensor:
         return self._per_prefix(emb, lambda e, k: body(inputs_embeds=e, use_cache=False).last_hidden_state[:, -k:])
 
-    def _per_prefix(self, emb: torch.Tensor, run: Any) -> torch.Tensor:
+    def _per_prefix(self, emb: torch.Tensor, run: Run) -> torch.Tensor:
         """``run(emb[:, :P], k)`` -> the outputs ``[n, k, ...]`` at the last k positions, for all T targets.
 
         One forward over everything, unless the model's outputs depend on the total length (see the
@@ -88,8 +93,7 @@ class CausalTargets:
         parts += [_fresh(self.model, run, emb[:, : first + t + 1], 1) for t in range(shared, self.n_targets)]
         return torch.cat(parts, dim=1)
 
-    def _from_hidden(self, hidden: torch.Tensor) -> list[torch.Tensor]:
-        _, head = self.split
+    def _from_hidden(self, hidden: torch.Tensor, head: torch.nn.Linear) -> list[torch.Tensor]:
         if not self.step.full_vocabulary:
             return self._from_rows(hidden, head)
         out = []
@@ -132,7 +136,7 @@ def length_limit(config: Any) -> int | None:
     return min(limits) if limits else None
 
 
-def _fresh(model: Any, run: Any, emb: torch.Tensor, k: int) -> torch.Tensor:
+def _fresh(model: Any, run: Run, emb: torch.Tensor, k: int) -> torch.Tensor:
     reset_rotary_state(model)
     return run(emb, k)
 
@@ -169,11 +173,12 @@ def _head_rows(
 def causal_logits(model: Any, emb: torch.Tensor, n_targets: int) -> torch.Tensor:
     """The model's own logits at the last ``n_targets`` positions: ``[n, T, V]``. ``logits_to_keep``
     spares the LM head the prompt's positions (T_prompt × d × V multiply-adds per point)."""
-    return model(inputs_embeds=emb, logits_to_keep=n_targets, use_cache=False).logits[:, -n_targets:]
+    logits: torch.Tensor = model(inputs_embeds=emb, logits_to_keep=n_targets, use_cache=False).logits
+    return logits[:, -n_targets:]
 
 
 # weak keys: switching models in a long-lived daemon must not keep the old one alive
-_SPLIT_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_SPLIT_CACHE: weakref.WeakKeyDictionary[Any, tuple[Any, torch.nn.Linear] | None] = weakref.WeakKeyDictionary()
 
 
 def split_body_and_head(model: Any) -> tuple[Any, torch.nn.Linear] | None:

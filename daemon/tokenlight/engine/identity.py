@@ -39,9 +39,11 @@ class _Identified(Protocol):
     files: dict[str, Any] | None
     model: Any
     kind: str
-    dtype_name: str
     device: torch.device
     tokenizer: Any
+
+    @property
+    def dtype_name(self) -> str: ...  # a property of LoadedModel
 
 
 # the packages whose code turns weights into scores
@@ -83,7 +85,7 @@ def library_versions() -> dict[str, str]:
 
 def config_material(config: Any) -> dict[str, Any]:
     """The model config as a dict, without the fields that say where it was saved."""
-    material = config.to_dict()
+    material: dict[str, Any] = config.to_dict()
     for volatile in _VOLATILE_CONFIG_KEYS:
         material.pop(volatile, None)
     return material

@@ -12,7 +12,7 @@ import pickle
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -20,6 +20,9 @@ from ..embedded import EMBEDDED_MODEL_NAME, EMBEDDED_MODEL_PATH
 from .errors import ModelNotCachedError, ModelNotFoundError, TokenlightError, UnsupportedModelError
 from .identity import folder_fingerprint, model_identity
 from .placement import input_device
+
+if TYPE_CHECKING:  # transformers is imported when a model loads, not when the daemon starts
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,8 @@ class LoadedModel:
 
     @property
     def embedding(self) -> torch.nn.Module:
-        return self.model.get_input_embeddings()
+        module: torch.nn.Module = self.model.get_input_embeddings()
+        return module
 
     def memory_bytes(self) -> int | None:
         """GPU memory torch has allocated on this model's device; None off CUDA (there the
@@ -254,7 +258,7 @@ def load_model(
     from transformers import AutoConfig, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # transformers leaves it unannotated
     name, source = resolve_model_path(name_or_path, allow_download=allow_download)
     local_only = not allow_download
     folder = _model_folder(source)
@@ -295,7 +299,8 @@ def load_model(
         kwargs["device_map"] = device_map
     auto_cls = _auto_class(kind)
     try:
-        model, info = auto_cls.from_pretrained(source, output_loading_info=True, **kwargs)
+        # transformers types from_pretrained as returning the model even with output_loading_info (a pair)
+        model, info = auto_cls.from_pretrained(source, output_loading_info=True, **kwargs)  # type: ignore[misc]
     except ValueError as exc:
         raise UnsupportedModelError(
             f"{name!r} ({type(config).__name__}) is neither a causal language model nor a sequence "
@@ -372,7 +377,7 @@ def _tied_keys(model: Any) -> set[str]:
     return set(tied if not isinstance(tied, dict) else tied.keys())
 
 
-def _auto_class(kind: str):
+def _auto_class(kind: str) -> type[AutoModelForCausalLM] | type[AutoModelForSequenceClassification]:
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     return AutoModelForSequenceClassification if kind == SEQUENCE_CLASSIFIER else AutoModelForCausalLM

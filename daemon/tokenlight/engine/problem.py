@@ -135,7 +135,8 @@ def baseline_embeddings(
     if base.token_id is None:
         return torch.zeros_like(inputs)
     ids = torch.full((inputs.shape[0],), base.token_id, device=device)
-    return embedding(ids).detach()
+    vectors: torch.Tensor = embedding(ids)
+    return vectors.detach()
 
 
 def _contrast_id(step: StepFunction, contrast_token: str | None, lm: LoadedModel) -> int | None:
@@ -166,7 +167,7 @@ def generate(lm: LoadedModel, prompt_ids: list[int], options: dict[str, Any]) ->
 
     tok = lm.tokenizer
     sample = options["sample"]
-    config = GenerationConfig(
+    config = GenerationConfig(  # type: ignore[no-untyped-call]  # transformers leaves __init__ unannotated
         max_new_tokens=options["max_new_tokens"],
         do_sample=sample,
         temperature=options["temperature"] if sample else None,
@@ -178,7 +179,8 @@ def generate(lm: LoadedModel, prompt_ids: list[int], options: dict[str, Any]) ->
     ids = torch.tensor([prompt_ids], device=lm.device)
     with seeded(options["seed"], lm.device), torch.no_grad():
         out = lm.model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config)
-    return out[0, len(prompt_ids) :].tolist()
+    generated: list[int] = out[0, len(prompt_ids) :].tolist()
+    return generated
 
 
 def _classifier_problem(

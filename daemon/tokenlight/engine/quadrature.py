@@ -101,5 +101,4 @@ def quadrature(rule: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     offsets = {"riemann_left": 0.0, "riemann_right": 1.0, "riemann_middle": 0.5}
     if rule not in offsets:
         raise InputError(f"unknown integration rule {rule!r}; choose one of: {', '.join(RULES)}")
-    alphas = (np.arange(n_steps) + offsets[rule]) * step
-    return alphas, np.full(n_steps, step)
+    return (np.arange(n_steps) + offsets[rule]) * step, np.full(n_steps, step)

@@ -108,7 +108,8 @@ class Attribution:
             elif f.name == "model":
                 value = asdict(value)
             payload[f.name] = value
-        return msgpack.packb(payload, use_bin_type=True)
+        packed: bytes = msgpack.packb(payload, use_bin_type=True)
+        return packed
 
     @classmethod
     def from_msgpack(cls, data: bytes) -> Attribution:
@@ -181,4 +182,5 @@ def _pack_array(a: np.ndarray) -> dict[str, Any]:
 
 
 def _unpack_array(d: dict[str, Any]) -> np.ndarray:
-    return np.frombuffer(d["data"], dtype=np.dtype(d["dtype"])).reshape(d["shape"]).copy()
+    array: np.ndarray = np.frombuffer(d["data"], dtype=np.dtype(d["dtype"])).reshape(d["shape"]).copy()
+    return array

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 from .errors import InputError
+
+# A Hugging Face fast tokenizer. Not `PreTrainedTokenizerBase`: transformers types its methods without
+# overloads (`convert_ids_to_tokens(int)` is `str | list[str]`), so each call site would need a cast.
+Tokenizer: TypeAlias = Any
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,7 @@ class Token:
     probability: float | None = None
 
 
-def tokenize_with_spans(tokenizer, text: str, *, add_special_tokens: bool, add_bos: bool) -> list[Token]:
+def tokenize_with_spans(tokenizer: Tokenizer, text: str, *, add_special_tokens: bool, add_bos: bool) -> list[Token]:
     """Tokenize ``text`` keeping each token's span; prepend BOS when ``add_bos`` and the tokenizer
     did not add one itself (GPT-2-style tokenizers never do; Llama-style ones do)."""
     if not getattr(tokenizer, "is_fast", False):
@@ -79,7 +84,7 @@ def _cover_combining_marks(tokens: list[Token], text: str) -> list[Token]:
     return out
 
 
-def continuation_tokens(tokenizer, ids: list[int]) -> tuple[str, list[Token]]:
+def continuation_tokens(tokenizer: Tokenizer, ids: list[int]) -> tuple[str, list[Token]]:
     """Tokens for generated ids, with spans into their decoded text.
 
     Spans come from decoding growing prefixes, which is right for byte-level BPE (a token that

@@ -35,7 +35,8 @@ def vocabulary_std(model: Any) -> float:
         values = chunk.double()
         count, total, squares = count + values.numel(), total + float(values.sum()), squares + float((values**2).sum())
     mean = total / count
-    return max(squares / count - mean**2, 0.0) ** 0.5 * (count / max(count - 1, 1)) ** 0.5  # unbiased, as torch.std
+    # unbiased, as torch.std; float(): typeshed types float ** float as Any (a negative base gives a complex)
+    return float(max(squares / count - mean**2, 0.0) ** 0.5 * (count / max(count - 1, 1)) ** 0.5)
 
 
 def _vocabulary_chunks(model: Any) -> Iterator[torch.Tensor]:

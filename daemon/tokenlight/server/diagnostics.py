@@ -14,6 +14,7 @@ from . import markdown as md
 from .documents import StoredResult
 from .positions import TextIndex
 from .protocol import DIAGNOSTIC_SOURCE
+from .results import ResultData
 
 
 def convergence_message(result: StoredResult) -> str | None:
@@ -37,7 +38,7 @@ def convergence_message(result: StoredResult) -> str | None:
     )
 
 
-def _advice(data) -> str:
+def _advice(data: ResultData) -> str:
     """What the user can change: more path points, more samples, or (fixed rules) another method."""
     if data.method in _SAMPLED:
         return f"Raise nSamples (now {data.n_steps})." if data.n_steps is not None else "Raise nSamples."
@@ -50,7 +51,7 @@ _SAMPLED = {"gradient_shap", "deeplift_shap"}
 
 
 def diagnostics(results: list[StoredResult], index: TextIndex) -> list[types.Diagnostic]:
-    out = []
+    out: list[types.Diagnostic] = []
     for result in results:
         problems = [("reliability", warning) for warning in result.data.warnings]
         message = convergence_message(result)

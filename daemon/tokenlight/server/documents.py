@@ -15,7 +15,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Literal
 
-from .results import ResultData
+from .results import ResultData, TokenData
 
 
 @dataclass(eq=False)
@@ -119,7 +119,8 @@ class ResultStore:
         """Move or drop the document's anchors for one edit; returns the dropped results."""
         for anchor in self._pending.get(uri, ()):
             anchor.apply_edit(start, end, new_length)
-        kept, dropped = [], []
+        kept: list[StoredResult] = []
+        dropped: list[StoredResult] = []
         for result in self._results.get(uri, ()):
             (kept if result.anchor.apply_edit(start, end, new_length) else dropped).append(result)
         if uri in self._results:
@@ -147,7 +148,9 @@ class ResultStore:
         any result, or a target token of a ``following`` result."""
         for result in reversed(self._results.get(uri, ())):
             data, anchor = result.data, result.anchor
-            sides: list[tuple[Literal["source", "target"], int, list]] = [("source", anchor.start, data.source_tokens)]
+            sides: list[tuple[Literal["source", "target"], int, list[TokenData]]] = [
+                ("source", anchor.start, data.source_tokens)
+            ]
             if result.following:
                 sides.append(("target", anchor.prompt_end, data.target_tokens))
             for side, base, tokens in sides:

@@ -104,7 +104,12 @@ def _target_hover(hit: TokenHit) -> str:
             summary += f" · delta {md.number(delta)} ({md.percent(delta, fx)} of f(x))"
     lines += [summary, "", _provenance(result), "", "Top source tokens:", "", "| # | source | score |", "|--:|:--|--:|"]
     row = data.scores[t]
-    ranked = sorted(range(n_sources), key=lambda j: -(row[j] if row[j] is not None else float("-inf")))
+    ranked = sorted(range(n_sources), key=lambda j: _highest_first(row[j]))
     for j in ranked[:TOP_SOURCES]:
         lines.append(f"| {j} | {md.token(data.source_tokens[j].text)} | {md.number(row[j])} |")
     return "\n".join(lines) + _pieces_note(hit)
+
+
+def _highest_first(score: float | None) -> float:
+    """Sort key: the highest score first, a missing one last."""
+    return -score if score is not None else float("inf")

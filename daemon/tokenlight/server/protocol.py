@@ -70,7 +70,7 @@ def is_custom(method: str) -> bool:
 
 def converter_factory() -> cattrs.Converter:
     """pygls' converter, plus: :class:`RawRequestMessage` is built from the JSON as it is."""
-    converter = default_converter()
+    converter: cattrs.Converter = default_converter()  # type: ignore[no-untyped-call]  # pygls leaves it unannotated
     converter.register_structure_hook(RawRequestMessage, lambda obj, cls: cls(**obj))
     return converter
 
@@ -172,9 +172,10 @@ def parse_text_document(raw: Any, method: str) -> str:
     """``{textDocument: {uri}}`` -> the uri."""
     obj = _object(raw, method)
     doc = obj.get("textDocument")
-    if not isinstance(doc, dict) or not isinstance(doc.get("uri"), str):
+    uri = doc.get("uri") if isinstance(doc, dict) else None
+    if not isinstance(uri, str):
         raise invalid_params(f'{method}: \'textDocument\' must be {{"uri": "file:///..."}}')
-    return doc["uri"]
+    return uri
 
 
 def parse_focus(raw: Any) -> tuple[str, int | None]:
@@ -197,11 +198,14 @@ def parse_range(raw: Any, what: str) -> types.Range:
 def _position(raw: Any, what: str) -> types.Position:
     if not isinstance(raw, dict):
         raise invalid_params(f'{what} must be a position {{"line": n, "character": n}}')
-    line, character = raw.get("line"), raw.get("character")
-    for name, value in (("line", line), ("character", character)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise invalid_params(f"{what}.{name} must be a whole number ≥ 0 (got {value!r})")
-    return types.Position(line=line, character=character)
+    line = _position_part(raw.get("line"), f"{what}.line")
+    return types.Position(line=line, character=_position_part(raw.get("character"), f"{what}.character"))
+
+
+def _position_part(value: Any, what: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise invalid_params(f"{what} must be a whole number ≥ 0 (got {value!r})")
 
 
 def _target(raw: Any) -> TargetSpec | None:
@@ -255,9 +259,9 @@ def _optional_int(obj: dict[str, Any], key: str, where: str, *, minimum: int) ->
     value = obj.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise invalid_params(f"{where}: '{key}' must be a whole number ≥ {minimum} (got {value!r})")
-    return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+        return value
+    raise invalid_params(f"{where}: '{key}' must be a whole number ≥ {minimum} (got {value!r})")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ and result shapes: this module changes how pygls dispatches messages, nothing ab
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Generator
 from typing import Any, Protocol, cast
 
 from lsprotocol import types
@@ -53,13 +53,14 @@ class TokenlightProtocol(LanguageServerProtocol):
         return cast(SessionState, self._server)
 
     # pygls memoises these two with a class-level functools.lru_cache keyed on (self, method): it would
-    # keep the last hundred-odd protocols, and with them ended sessions' documents and results, alive
-    def get_message_type(self, method: str) -> Any:
+    # keep the last hundred-odd protocols, and with them ended sessions' documents and results, alive.
+    # (So the override is a plain method where pygls declares an lru_cache wrapper: hence the ignores.)
+    def get_message_type(self, method: str) -> type[Any] | None:  # type: ignore[override]
         if proto.is_custom(method) and method not in proto.SERVER_NOTIFICATIONS:
             return proto.RawRequestMessage
         return types.METHOD_TO_TYPES.get(method, (None,))[0]
 
-    def get_result_type(self, method: str) -> Any:
+    def get_result_type(self, method: str) -> type[Any] | None:  # type: ignore[override]
         return types.METHOD_TO_TYPES.get(method, (None, None))[1]
 
     def handle_message(self, message: Any) -> None:
@@ -78,7 +79,7 @@ class TokenlightProtocol(LanguageServerProtocol):
         super().handle_message(message)
 
     @lsp_method(types.INITIALIZE)
-    def lsp_initialize(self, params: types.InitializeParams):
+    def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
         # pygls builds its Workspace before it hands over to our initialize handler (its first
         # yield); no document is open yet, so swapping in one with LSP line breaks loses nothing
         steps = super().lsp_initialize(params)
@@ -86,14 +87,14 @@ class TokenlightProtocol(LanguageServerProtocol):
             request = next(steps)
         except StopIteration as done:
             self._adopt_lsp_lines()
-            return done.value
+            return _initialize_result(done)
         self._adopt_lsp_lines()
         while True:
             value = yield request
             try:
                 request = steps.send(value)
             except StopIteration as done:
-                return done.value
+                return _initialize_result(done)
 
     def _adopt_lsp_lines(self) -> None:
         workspace = self._workspace
@@ -101,7 +102,7 @@ class TokenlightProtocol(LanguageServerProtocol):
             self._workspace = LspLinesWorkspace.like(workspace)
 
     @lsp_method(types.EXIT)
-    def lsp_exit(self, *args):
+    def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
         close = self.session.close_connection
         if close is None:  # stdio: the process ends, as pygls does it
             yield from super().lsp_exit(*args)
@@ -111,7 +112,7 @@ class TokenlightProtocol(LanguageServerProtocol):
         close()
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Generator[Any, Any, None]:
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
             yield handler, (params,), None
         else:  # keep the document in sync even without our handler
@@ -119,7 +120,7 @@ class TokenlightProtocol(LanguageServerProtocol):
                 self.workspace.update_text_document(params.text_document, change)
 
     @lsp_method(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
-    def lsp_work_done_progress_cancel(self, params: types.WorkDoneProgressCancelParams):
+    def lsp_work_done_progress_cancel(self, params: types.WorkDoneProgressCancelParams) -> Generator[Any, Any, None]:
         # pygls only knows progress tokens the *server* created and warns about any other; ours are
         # the client's workDoneTokens (VS Code's Cancel sends one with every cancellation), which our
         # handler maps to the job. Unknown to both: pygls' own handling (and its warning) as before.
@@ -139,3 +140,9 @@ class TokenlightProtocol(LanguageServerProtocol):
         for future in futures:
             future.cancel()
         return len(futures)
+
+
+def _initialize_result(done: StopIteration) -> types.InitializeResult:
+    """What pygls' initialize generator returned (StopIteration.value is typed Any)."""
+    result: types.InitializeResult = done.value
+    return result

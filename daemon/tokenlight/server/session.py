@@ -152,7 +152,7 @@ class Session(LanguageServer):
 
     def document(self, uri: str, method: str) -> TextDocument:
         """An open document, or an error telling the client to open it first."""
-        doc = self.workspace.text_documents.get(unquote(uri))
+        doc: TextDocument | None = self.workspace.text_documents.get(unquote(uri))
         if doc is None:
             raise invalid_params(
                 f"{method}: {uri} is not open; open it first (textDocument/didOpen) so the daemon has its text"

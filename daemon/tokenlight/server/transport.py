@@ -231,7 +231,7 @@ def _stop_on_sigterm() -> asyncio.Event:
 
 
 async def _serve_tcp(sessions: _Sessions, address: Address) -> None:
-    handlers: set[asyncio.Task] = set()
+    handlers: set[asyncio.Task[None]] = set()
 
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if (task := asyncio.current_task()) is not None:
@@ -239,7 +239,7 @@ async def _serve_tcp(sessions: _Sessions, address: Address) -> None:
             task.add_done_callback(handlers.discard)
         peer = writer.get_extra_info("peername")
         session = sessions.start(writer.close, peer)
-        session.protocol.set_writer(writer)  # type: ignore[arg-type]  (asyncio writers are what pygls uses too)
+        session.protocol.set_writer(writer)
         try:
             await run_async(
                 stop_event=threading.Event(),
@@ -273,7 +273,7 @@ async def _serve_tcp(sessions: _Sessions, address: Address) -> None:
 async def _serve_ws(sessions: _Sessions, address: Address) -> None:
     from websockets.asyncio.server import ServerConnection, serve
 
-    closing: set[asyncio.Task] = set()
+    closing: set[asyncio.Task[None]] = set()
 
     async def connection(websocket: ServerConnection) -> None:
         def close() -> None:

@@ -12,6 +12,8 @@ the eager implementation for that pass (fused kernels do not return weights) and
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from ..errors import InputError
@@ -61,7 +63,7 @@ def _mean_weights(model: torch.nn.Module, ids: torch.Tensor, layers: str) -> tor
     return torch.stack([a.to(torch.float64).mean(0) for a in stacked]).mean(0)
 
 
-def _attention_weights(model: torch.nn.Module, ids: torch.Tensor) -> list[torch.Tensor]:
+def _attention_weights(model: Any, ids: torch.Tensor) -> list[torch.Tensor]:
     previous = getattr(model.config, "_attn_implementation", None)
     switch = hasattr(model, "set_attn_implementation") and previous not in (None, "eager")
     try:

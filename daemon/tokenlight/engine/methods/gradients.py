@@ -14,7 +14,7 @@ from ..kernel import ReduceFn, accumulate_path_gradients
 from .base import AttributionMethod, AttributionProblem, MethodOutput
 
 
-def dot_with(direction: torch.Tensor):
+def dot_with(direction: torch.Tensor) -> ReduceFn:
     """⟨gᵢ, direction⟩ per token: IG with ``direction = x − x′``, input×gradient with x.
     ``direction`` is ``[L, d]``, or ``[n_points, L, d]`` for one per point (GradientSHAP)."""
     direction64 = direction.to(torch.float64)

@@ -43,7 +43,7 @@ from __future__ import annotations
 import contextlib
 import types
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from transformers import AttentionInterface
@@ -105,16 +105,25 @@ class _UniformMatmul(torch.autograd.Function):
         return 0.5 * (grad @ b.transpose(-1, -2)), 0.5 * (a.transpose(-1, -2) @ grad)
 
 
-def identity_rule(x: torch.Tensor, act: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-    return _IdentityRule.apply(x, act)
+Activation = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _apply(function: type[torch.autograd.Function], *args: Any) -> torch.Tensor:
+    # torch declares the classmethod Function.apply without annotations
+    out: torch.Tensor = function.apply(*args)  # type: ignore[no-untyped-call]
+    return out
+
+
+def identity_rule(x: torch.Tensor, act: Activation) -> torch.Tensor:
+    return _apply(_IdentityRule, x, act)
 
 
 def uniform_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return _UniformProduct.apply(a, b)
+    return _apply(_UniformProduct, a, b)
 
 
 def uniform_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return _UniformMatmul.apply(a, b)
+    return _apply(_UniformMatmul, a, b)
 
 
 def attention_softmax(scores: torch.Tensor) -> torch.Tensor:
@@ -133,7 +142,7 @@ def _repeat_kv(states: torch.Tensor, n_rep: int) -> torch.Tensor:
     return states[:, :, None].expand(batch, heads, n_rep, length, dim).reshape(batch, heads * n_rep, length, dim)
 
 
-def _attention(variant: str):
+def _attention(variant: str) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
     def attend(
         module: torch.nn.Module,
         query: torch.Tensor,
@@ -187,22 +196,43 @@ def _layer_norm(self: torch.nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
     return y
 
 
-def _rms_norm(self: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+# What each patched forward reads from the Hugging Face block it replaces the forward of (nn.Module's
+# own typing makes every submodule `Tensor | Module`).
+class _RMSNorm(Protocol):
+    weight: torch.Tensor
+    variance_epsilon: float
+
+
+class _GPT2MLP(Protocol):
+    c_fc: Activation
+    c_proj: Activation
+    act: Activation
+    dropout: Activation
+
+
+class _GatedMLP(Protocol):
+    gate_proj: Activation
+    up_proj: Activation
+    down_proj: Activation
+    act_fn: Activation
+
+
+def _rms_norm(self: _RMSNorm, x: torch.Tensor) -> torch.Tensor:
     dtype = x.dtype
     x32 = x.to(torch.float32)
     inverse = torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.variance_epsilon).detach()
     return self.weight * (x32 * inverse).to(dtype)
 
 
-def _gpt2_mlp(self: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+def _gpt2_mlp(self: _GPT2MLP, hidden: torch.Tensor) -> torch.Tensor:
     return self.dropout(self.c_proj(identity_rule(self.c_fc(hidden), self.act)))
 
 
-def _gated_mlp_attnlrp(self: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _gated_mlp_attnlrp(self: _GatedMLP, x: torch.Tensor) -> torch.Tensor:
     return self.down_proj(uniform_product(identity_rule(self.gate_proj(x), self.act_fn), self.up_proj(x)))
 
 
-def _gated_mlp_lrp(self: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _gated_mlp_lrp(self: _GatedMLP, x: torch.Tensor) -> torch.Tensor:
     return self.down_proj(self.act_fn(self.gate_proj(x)).detach() * self.up_proj(x))
 
 
@@ -223,8 +253,8 @@ def check_supported(model: Any, label: str) -> None:
         )
 
 
-def _activation_of(mlp: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    act = getattr(mlp, "act", None) or getattr(mlp, "act_fn", None)
+def _activation_of(mlp: torch.nn.Module) -> Activation:
+    act: Activation | None = getattr(mlp, "act", None) or getattr(mlp, "act_fn", None)
     if act is None:
         raise InputError(f"LRP cannot find the activation of {type(mlp).__name__}")
     probe = torch.zeros(1, dtype=torch.float32)
@@ -235,9 +265,9 @@ def _activation_of(mlp: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tenso
     return act
 
 
-def _patched_forwards(model: torch.nn.Module, variant: str) -> list[tuple[torch.nn.Module, Callable]]:
+def _patched_forwards(model: Any, variant: str) -> list[tuple[torch.nn.Module, Callable[..., torch.Tensor]]]:
     arch = architecture_of(model)
-    patches: list[tuple[torch.nn.Module, Callable]] = []
+    patches: list[tuple[torch.nn.Module, Callable[..., torch.Tensor]]] = []
     n_mlps = 0
     for module in model.modules():
         name = type(module).__name__
@@ -263,7 +293,7 @@ def _patched_forwards(model: torch.nn.Module, variant: str) -> list[tuple[torch.
 
 
 @contextlib.contextmanager
-def relevance_rules(model: torch.nn.Module, variant: str, label: str = "LRP") -> Iterator[None]:
+def relevance_rules(model: Any, variant: str, label: str = "LRP") -> Iterator[None]:
     """Within the block, ``model``'s backward computes LRP (``variant`` = ``lrp`` or ``attnlrp``)
     relevance as a modified gradient; its forward values are unchanged. Undone on exit."""
     if variant not in VARIANTS:
@@ -288,6 +318,6 @@ def input_layer(model: Any, inputs: torch.Tensor) -> torch.Tensor:
     position embedding. Relevance is read here, so a position's share goes to its token rather
     than being absorbed (the token *at* that position is what the input vector stands for)."""
     if architecture_of(model) == "gpt2":
-        wpe = model.base_model.wpe.weight
+        wpe: torch.Tensor = model.base_model.wpe.weight
         return inputs + wpe[: inputs.shape[-2]].to(inputs.dtype)
     return inputs

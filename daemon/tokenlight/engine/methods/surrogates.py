@@ -10,6 +10,10 @@ T × nSamples forward passes in all.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
 import torch
 
 from ..kernel import with_oom_fallback
@@ -17,11 +21,16 @@ from ..seeding import TARGET_STREAM, keyed_seed, seeded
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 from .captum_bridge import TargetsModule
 
+if TYPE_CHECKING:  # captum is imported when a method runs, not when the daemon starts
+    from captum._utils.models.linear_model import LinearModel
+    from captum.attr import KernelShap as CaptumKernelShap
+    from captum.attr import Lime as CaptumLime
+
 DEFAULT_SAMPLES = 200
 LIME_RIDGE = 1e-3
 
 
-def weighted_least_squares(ridge: float = 0.0):
+def weighted_least_squares(ridge: float = 0.0) -> LinearModel:
     """A captum interpretable model fitted by (ridge-regularised) weighted least squares in torch.
 
     captum's defaults fit with scikit-learn (Lasso for LIME, LinearRegression for KernelSHAP). We solve
@@ -31,7 +40,12 @@ def weighted_least_squares(ridge: float = 0.0):
     """
     from captum._utils.models.linear_model import LinearModel
 
-    def train(model, dataloader, construct_kwargs, **fit_kwargs) -> dict:
+    def train(
+        model: LinearModel,
+        dataloader: Iterable[Sequence[torch.Tensor]],
+        construct_kwargs: dict[str, Any],
+        **fit_kwargs: Any,
+    ) -> dict[str, Any]:
         xs, ys, ws = [], [], []
         for batch in dataloader:
             xs.append(batch[0].double())
@@ -64,7 +78,7 @@ class _Surrogate(AttributionMethod):
     uses_baseline = True
     parameters = ("n_samples", "seed", "baseline", "internal_batch_size")
 
-    def _explainer(self, module: torch.nn.Module): ...
+    def _explainer(self, module: torch.nn.Module) -> CaptumKernelShap | CaptumLime: ...
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         n_samples = int(problem.options.get("n_samples") or DEFAULT_SAMPLES)
@@ -74,7 +88,7 @@ class _Surrogate(AttributionMethod):
             problem.hooks.check()
             length = problem.prefix_length(t)
             fit = with_oom_fallback(
-                lambda chunk, t=t: self._fit(problem, t, n_samples, chunk), problem.chunk_size(n_samples), inputs.device
+                functools.partial(self._fit, problem, t, n_samples), problem.chunk_size(n_samples), inputs.device
             )
             scores[t, :length] = fit.detach()[0, :, 0].to(torch.float64)  # a feature's value fills its group
             problem.hooks.report(t + 1, problem.n_targets, f"target {t + 1} of {problem.n_targets}")
@@ -103,7 +117,7 @@ class _Surrogate(AttributionMethod):
         mask = torch.arange(length, device=inputs.device).view(1, -1, 1).expand_as(inputs)
         explainer = self._explainer(TargetsModule(problem, length))
         with seeded(keyed_seed(problem.seed(), TARGET_STREAM, problem.target_position(t)), inputs.device):
-            return explainer.attribute(
+            scores: torch.Tensor = explainer.attribute(
                 inputs,
                 baselines=problem.baselines[:length].unsqueeze(0),
                 target=t,
@@ -111,6 +125,7 @@ class _Surrogate(AttributionMethod):
                 n_samples=n_samples,
                 perturbations_per_eval=chunk,
             )
+        return scores
 
 
 @register_method
@@ -124,7 +139,7 @@ class KernelShap(_Surrogate):
         "T × nSamples forwards. Seeded; no delta."
     )
 
-    def _explainer(self, module: torch.nn.Module):
+    def _explainer(self, module: torch.nn.Module) -> CaptumKernelShap:
         from captum.attr import KernelShap as CaptumKernelShap
 
         explainer = CaptumKernelShap(module)
@@ -143,7 +158,7 @@ class Lime(_Surrogate):
         "T × nSamples forwards. Seeded; no delta."
     )
 
-    def _explainer(self, module: torch.nn.Module):
+    def _explainer(self, module: torch.nn.Module) -> CaptumLime:
         from captum.attr import Lime as CaptumLime
         from captum.attr._core.lime import get_exp_kernel_similarity_function
 

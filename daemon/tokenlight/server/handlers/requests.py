@@ -6,7 +6,6 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -22,7 +21,7 @@ from ..model_roots import public_model_name
 from ..positions import PositionError, TextIndex
 from ..progress import WorkDone
 from ..session import Session
-from ..worker import QueuedJob, is_cancelled_error
+from ..worker import QueuedJob, Work, is_cancelled_error
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +57,15 @@ async def attribute(ls: Session, params: Any) -> dict[str, Any]:
         )
     finally:
         ls.store.release(anchor)
-    doc = ls.workspace.text_documents.get(unquote(p.uri))
-    index = TextIndex(doc) if doc is not None else None
+    doc_now = ls.workspace.text_documents.get(unquote(p.uri))
+    current = TextIndex(doc_now) if doc_now is not None else None  # the text as it is after the job
     if target.kind == "following":
         anchor.end = anchor.prompt_end + len(data.continuation)
     if (
-        index is None
+        current is None
         or not anchor.alive
-        or index.source[anchor.start : anchor.prompt_end] != data.prompt
-        or (target.kind == "following" and index.source[anchor.prompt_end : anchor.end] != data.continuation)
+        or current.source[anchor.start : anchor.prompt_end] != data.prompt
+        or (target.kind == "following" and current.source[anchor.prompt_end : anchor.end] != data.continuation)
     ):
         raise JsonRpcException(
             message="the selection was edited (or its document closed) while it was being attributed; run it again",
@@ -78,7 +77,7 @@ async def attribute(ls: Session, params: Any) -> dict[str, Any]:
         ls.notify_dropped(p.uri, replaced, "replaced")
     ls.publish(p.uri)
     ls.refresh_inlay_hints()
-    result = proto.attribute_result(stored, index, (time.perf_counter() - started) * 1000)
+    result = proto.attribute_result(stored, current, (time.perf_counter() - started) * 1000)
     result["job"] = _job_times(ls, queued)
     return result
 
@@ -177,7 +176,7 @@ def _resolve_target(spec: proto.TargetSpec | None, default_tokens: int, rest: st
     return spec
 
 
-async def _run(ls: Session, name: str, work: Callable, token: int | str | None) -> tuple[Any, QueuedJob]:
+async def _run(ls: Session, name: str, work: Work, token: int | str | None) -> tuple[Any, QueuedJob]:
     """Queue ``work`` on the shared worker with progress under ``token``; map its failure to an
     error. Returns the value and the finished job (for its times).
 
