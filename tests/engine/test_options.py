@@ -94,6 +94,8 @@ def test_a_method_and_option_added_at_run_time_reach_every_surface(throwaway, lm
         ("tolerance", 1.0, "tolerance must be between 0 and 1, exclusive (got 1.0)"),
         ("tolerance", float("nan"), "tolerance must be a number (got nan)"),
         ("temperature", 0.0, "temperature must be above 0 (got 0.0)"),
+        ("top_p", 0.0, "top_p must be above 0 and at most 1 (got 0.0)"),
+        ("fraction", 1.5, "fraction must be above 0 and at most 1 (got 1.5)"),
         ("seed", -1, "seed must be at least 0 (got -1)"),
         ("integration", "simpson", "unknown integration 'simpson'; choose one of: auto, gausslegendre"),
         ("baseline", 3, "baseline must be a string (got 3)"),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import InputError
@@ -72,7 +72,6 @@ class Option:
         setting: the daemon has a ``tokenlight.<wireName>`` setting that defaults it.
         metavar: the CLI's placeholder for the value.
         default_text: how the docs describe the default when ``default`` is None.
-        check: an extra check of a value; returns a message when it is bad (e.g. a pattern).
     """
 
     name: str
@@ -88,7 +87,6 @@ class Option:
     setting: bool = False
     metavar: str | None = None
     default_text: str | None = None
-    check: Callable[[Any], str | None] | None = field(default=None, compare=False)
 
     @property
     def wire(self) -> str:
@@ -136,8 +134,6 @@ class Option:
             raise InputError(f"unknown {label} {value!r}; choose one of: {', '.join(choices)}")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not self._in_range(value):
             raise InputError(f"{label} must be {self._range_phrase()} (got {value!r})")
-        if self.check is not None and (problem := self.check(value)) is not None:
-            raise InputError(f"{label}: {problem}")
         return value
 
     # ------------------------------------------------------------------------------------------
@@ -436,6 +432,7 @@ for _option in (
         "Sampling: keep the smallest set of tokens whose probability reaches p.",
         minimum=0,
         maximum=1,
+        exclusive="minimum",
         surfaces=frozenset({PYTHON, CLI}),
         group=GENERATION,
         metavar="P",
