@@ -13,15 +13,13 @@ import dataclasses
 
 import numpy as np
 
-from .errors import InputError
-from .options import AGGREGATIONS
+from .options import get_option
 from .result import Attribution
 from .tokens import Token, Tokenizer
 
 
 def aggregate(res: Attribution, tokenizer: Tokenizer, how: str) -> Attribution:
-    if how not in AGGREGATIONS:
-        raise InputError(f"unknown aggregation {how!r}; choose one of: {', '.join(AGGREGATIONS)}")
+    get_option("aggregate").validate(how)  # the option's one rule (attribute() has checked it already)
     if how == "token":
         return res
     groups = _word_groups(res, tokenizer)

@@ -16,7 +16,7 @@ event loop, before the engine is imported.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -235,18 +235,6 @@ def resolve(values: Mapping[str, Any], *, surface: str = PYTHON) -> dict[str, An
         # registry-backed choices (step functions) are checked by their registry, with its message
         resolved[name] = option.default if value is None else option.validate(value, registries=False)
     return resolved
-
-
-def group(names: Mapping[str, Any], which: str) -> dict[str, Any]:
-    """The entries of ``names`` whose option is in group ``which``."""
-    return {k: v for k, v in names.items() if k in _REGISTRY and _REGISTRY[k].group == which}
-
-
-def options_of(method_parameters: Sequence[str]) -> Iterator[Option]:
-    """The registered options among a method's ``parameters``."""
-    for name in method_parameters:
-        if name in _REGISTRY:
-            yield _REGISTRY[name]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -37,14 +37,13 @@ import torch
 from ...paths import default_cache_dir
 from ..errors import InputError
 from ..kernel import path_gradient_terms
-from ..options import DIG_STRATEGIES
+from ..options import get_option
 from ..vocabulary import vocabulary_vectors
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 from .gradients import dot_with
 
 DEFAULT_STEPS = 30
 NEIGHBOURS = 50
-STRATEGIES = DIG_STRATEGIES  # declared with the strategy option
 KNN_FORMAT = 1
 
 
@@ -66,9 +65,8 @@ class DiscretizedIntegratedGradients(AttributionMethod):
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         if problem.model is None or problem.input_ids is None:
             raise InputError("Discretized IG needs a model with an input embedding matrix")
-        strategy = problem.options.get("strategy") or "greedy"
-        if strategy not in STRATEGIES:
-            raise InputError(f"unknown DIG strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+        # the option's one rule, for problems built without attribute(); unset means greedy
+        strategy = get_option("strategy").validate(problem.options.get("strategy")) or "greedy"
         n_steps = int(problem.options.get("n_steps") or DEFAULT_STEPS)
         table = vocabulary_vectors(problem.model)  # as the embedding module outputs them, like x
         graph = knn_graph(table, _identity(table), NEIGHBOURS)
