@@ -17,11 +17,11 @@ from tokenlight.engine.methods import get_method
 def _flaky_target_fn(target_fn, max_batch: int, calls: list[int]):
     """Raises torch's out-of-memory error for chunks larger than ``max_batch``."""
 
-    def run(emb: torch.Tensor):
+    def run(emb: torch.Tensor, **kwargs):
         calls.append(emb.shape[0])
         if emb.shape[0] > max_batch:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return target_fn(emb)
+        return target_fn(emb, **kwargs)
 
     return run
 

@@ -35,11 +35,11 @@ def test_a_fake_out_of_memory_on_large_chunks_leaves_the_result_unchanged(tiny_g
     refused: list[int] = []
     real_call = CausalTargets.__call__
 
-    def out_of_memory_above_two(self, emb: torch.Tensor):
+    def out_of_memory_above_two(self, emb: torch.Tensor, **kwargs):
         if emb.shape[0] > MAX_BATCH:
             refused.append(emb.shape[0])
             raise torch.OutOfMemoryError(f"CUDA out of memory (fake: a batch of {emb.shape[0]})")
-        return real_call(self, emb)
+        return real_call(self, emb, **kwargs)
 
     monkeypatch.setattr(CausalTargets, "__call__", out_of_memory_above_two)
     res = attribute(tiny_gpt2, PROMPT, **options)

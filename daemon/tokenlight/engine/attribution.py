@@ -120,7 +120,7 @@ def _run_method(
 
     if not p.causal or not options["group_targets"]:
         return impl.attribute(make_problem(0, n_targets, p.target_fn, hooks))
-    return _attribute_in_groups(impl, lm, p, hooks, make_problem)
+    return _attribute_in_groups(impl, lm, p, hooks, make_problem, reuse_prefix=options["reuse_prefix"])
 
 
 def _attribute_in_groups(
@@ -129,6 +129,8 @@ def _attribute_in_groups(
     p: Problem,
     hooks: Hooks,
     make_problem: Callable[..., AttributionProblem],
+    *,
+    reuse_prefix: bool,
 ) -> MethodOutput:
     """Run the method once per target group (causal truncation) and stitch the rows together."""
     n_sources, n_targets = len(p.sources), len(p.targets)
@@ -139,7 +141,8 @@ def _attribute_in_groups(
     points: list[int] = []
     out = None
     for a, b in groups:
-        fn = CausalTargets(lm.model, p.step, [t.id for t in p.targets[a:b]], p.contrast_id)
+        ids = [t.id for t in p.targets[a:b]]
+        fn = CausalTargets(lm.model, p.step, ids, p.contrast_id, reuse_prefix=reuse_prefix)
         out = impl.attribute(make_problem(a, b, fn, hooks_for(a, b)))
         scores[a:b, : out.scores.shape[1]] = out.scores
         if out.deltas is not None:

@@ -20,6 +20,13 @@ sequence is. Rotary scalings that pick their frequencies from the total length b
 ``original_max_position_embeddings``. For such models the targets whose prefixes fit the limit share
 one forward over at most the limit, and every later target runs on exactly its own prefix, so each
 target's value is what the model computes on that prefix (:func:`length_limit`).
+
+Perturbation methods (occlusion, LIME, KernelSHAP, span methods) evaluate many copies of the input
+that agree with it on a prefix: occluding position i changes nothing before i. They call
+``target_fn(batch, unchanged_prefix=k)``: the keys and values of the input's first k positions are
+computed once (and extended, never recomputed, as k grows) and reused for every row, so each pass
+runs only positions ≥ k. The values are the same as without the reuse up to float rounding
+(``tests/engine/test_prefix_reuse.py``); see :class:`PrefixCache` for when it is not used.
 """
 
 from __future__ import annotations
@@ -40,7 +47,15 @@ Run = Callable[[torch.Tensor, int], torch.Tensor]
 class CausalTargets:
     """Builds ``target_fn(emb [n, L, d]) -> list of T tensors [n]`` for one attribution."""
 
-    def __init__(self, model: Any, step: StepFunction, target_ids: list[int], contrast_id: int | None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        step: StepFunction,
+        target_ids: list[int],
+        contrast_id: int | None,
+        *,
+        reuse_prefix: bool = True,
+    ) -> None:
         self.model = model
         self.step = step
         self.n_targets = len(target_ids)
@@ -48,13 +63,38 @@ class CausalTargets:
         self.contrast_id = contrast_id
         self.split = split_body_and_head(model)
         self.limit = length_limit(model.config)
+        self.prefix = (
+            PrefixCache(self.split[0] if self.split else model, logits=not self.split) if reuse_prefix else None
+        )
 
-    def __call__(self, emb: torch.Tensor) -> list[torch.Tensor]:
+    def __call__(self, emb: torch.Tensor, unchanged_prefix: int = 0) -> list[torch.Tensor]:
+        """The T target values ``[n]`` at the embeddings ``emb [n, L, d]``.
+
+        ``unchanged_prefix``: the caller's promise that positions < k of every row equal the
+        unperturbed input; their keys and values are then computed once and reused (no gradient
+        flows through them, so this is only used when no gradient is being recorded)."""
+        k = self._reusable(emb, unchanged_prefix)
+        cached = self.prefix if k else None
         if self.split is None:  # fallback: the model's own logits at the target positions
-            logits = self._per_prefix(emb, lambda e, k: causal_logits(self.model, e, k))
+            if cached is not None:
+                logits = cached.run(emb, k, self.n_targets)
+            else:
+                logits = self._per_prefix(emb, lambda e, n: causal_logits(self.model, e, n))
             return list(self.step.fn(logits, self.target_ids, self.contrast_id).unbind(1))
         body, head = self.split
-        return self._from_hidden(self._hidden(emb, body), head)
+        hidden = cached.run(emb, k, self.n_targets) if cached is not None else self._hidden(emb, body)
+        return self._from_hidden(hidden, head)
+
+    def _reusable(self, emb: torch.Tensor, unchanged_prefix: int) -> int:
+        """How many leading positions can come from the prefix cache (0: none)."""
+        length = emb.shape[1]
+        if self.prefix is None or not self.prefix.usable or (torch.is_grad_enabled() and emb.requires_grad):
+            return 0
+        if self.limit is not None and length > self.limit:  # per-prefix forwards (module docstring)
+            return 0
+        # the target positions are the last T: keep them out of the prefix, so every output comes
+        # from the batch's own pass
+        return max(0, min(int(unchanged_prefix), length - self.n_targets))
 
     @torch.no_grad()
     def evaluate_with_probabilities(self, *embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,6 +155,85 @@ class CausalTargets:
             logits_t = torch.nn.functional.linear(hidden[:, t : t + 1], weight, bias)  # [n, 1, K]
             out.append(self.step.fn(logits_t, sub_ids[t : t + 1], sub_contrast)[:, 0])
         return out
+
+
+class PrefixCache:
+    """The keys and values of the unperturbed input's first positions, for one model body.
+
+    Grown as callers promise longer unchanged prefixes (each position's keys and values computed
+    once), checked against the batch's first row on every use (a different input starts it over),
+    and shared by every row of a batch. Only plain ``DynamicCache`` layers are reused: a model whose
+    cache is anything else (sliding windows, recurrent state, a model without a cache) makes
+    :attr:`usable` False after its first try, and its targets run over every position as before.
+    """
+
+    def __init__(self, module: Any, *, logits: bool) -> None:
+        self.module = module  # a body (outputs hidden states) or, with ``logits``, the whole causal LM
+        self.logits = logits
+        self.usable = True
+        self.inputs: torch.Tensor | None = None  # [k, d]: the prefix the layers were computed from
+        self.layers: list[tuple[torch.Tensor, torch.Tensor]] = []  # per layer, keys and values [1, h, k, hd]
+
+    @property
+    def length(self) -> int:
+        return 0 if self.inputs is None else self.inputs.shape[0]
+
+    @torch.no_grad()
+    def run(self, emb: torch.Tensor, k: int, n_out: int) -> torch.Tensor:
+        """The module's outputs at the last ``n_out`` positions of ``emb [n, L, d]``, running only
+        positions ≥ k (the caller's promise: positions < k of every row equal the cached input)."""
+        from transformers import DynamicCache
+
+        self._extend(emb[0, :k])
+        if not self.usable:  # found out while extending: run everything
+            return self._full(emb, n_out)
+        n = emb.shape[0]
+        data = [
+            (keys[:, :, :k].expand(n, -1, -1, -1), values[:, :, :k].expand(n, -1, -1, -1))
+            for keys, values in self.layers
+        ]
+        cache = DynamicCache(ddp_cache_data=data)
+        out = self.module(inputs_embeds=emb[:, k:], past_key_values=cache, use_cache=True, **self._keep(n_out))
+        return self._outputs(out, n_out)
+
+    def _extend(self, prefix: torch.Tensor) -> None:
+        """Make the cached layers cover ``prefix [k, d]``, computing only positions not yet cached."""
+        from transformers import DynamicCache
+
+        k, have = prefix.shape[0], self.length
+        overlap = min(k, have)
+        if have and not torch.equal(self.inputs[:overlap], prefix[:overlap]):  # type: ignore[index]
+            self.inputs, self.layers, have = None, [], 0
+        if k <= have:
+            return
+        past = DynamicCache(ddp_cache_data=self.layers) if self.layers else DynamicCache()
+        out = self.module(
+            inputs_embeds=prefix[have:].unsqueeze(0), past_key_values=past, use_cache=True, **self._keep(1)
+        )
+        cache = out.past_key_values
+        if not _plain_dynamic(cache):
+            self.usable, self.inputs, self.layers = False, None, []
+            return
+        self.layers = [(layer.keys, layer.values) for layer in cache.layers]
+        self.inputs = prefix.detach().clone()
+
+    def _full(self, emb: torch.Tensor, n_out: int) -> torch.Tensor:
+        return self._outputs(self.module(inputs_embeds=emb, use_cache=False, **self._keep(n_out)), n_out)
+
+    def _outputs(self, out: Any, n_out: int) -> torch.Tensor:
+        result: torch.Tensor = (out.logits if self.logits else out.last_hidden_state)[:, -n_out:]
+        return result
+
+    def _keep(self, n_out: int) -> dict[str, Any]:
+        # the whole LM: spare its head every position but the ones asked for
+        return {"logits_to_keep": n_out} if self.logits else {}
+
+
+def _plain_dynamic(cache: Any) -> bool:
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    return type(cache) is DynamicCache and all(type(layer) is DynamicLayer for layer in cache.layers)
 
 
 LENGTH_DEPENDENT_ROPE = ("dynamic", "longrope")

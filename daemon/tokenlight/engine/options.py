@@ -376,6 +376,15 @@ for _option in (
         group=EXECUTION,
     ),
     Option(
+        "reuse_prefix",
+        bool,
+        "Perturbation methods compute the unperturbed prefix's keys and values once and reuse them for "
+        "every perturbed copy; speed only.",
+        default=True,
+        surfaces=frozenset({PYTHON}),
+        group=EXECUTION,
+    ),
+    Option(
         "max_new_tokens",
         int,
         "Tokens to generate (greedy unless sampling; stops after EOS, which is kept as a target).",

@@ -7,7 +7,6 @@ to a method, which only ever sees tensors.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,7 @@ import torch
 from .baselines import Baseline, resolve_baseline, single_token_id
 from .errors import ContextLengthError, InputError
 from .heads import CausalTargets
-from .kernel import evaluate_targets
+from .kernel import TargetFn, evaluate_targets
 from .models import SEQUENCE_CLASSIFIER, LoadedModel
 from .seeding import seeded
 from .step_functions import StepFunction, get_step_function
@@ -77,7 +76,9 @@ def build_problem(
     else:
         sources, targets, continuation, kind = _causal_targets(lm, text, options, target_text, max_target_tokens)
         input_ids = [t.id for t in sources] + [t.id for t in targets[:-1]]
-        target_fn = CausalTargets(lm.model, step, [t.id for t in targets], contrast_id)
+        target_fn = CausalTargets(
+            lm.model, step, [t.id for t in targets], contrast_id, reuse_prefix=options["reuse_prefix"]
+        )
 
     ids = torch.tensor(input_ids, device=lm.device)
     with torch.no_grad():
@@ -185,7 +186,7 @@ def generate(lm: LoadedModel, prompt_ids: list[int], options: dict[str, Any]) ->
 
 def _classifier_problem(
     lm: LoadedModel, text: str, step: StepFunction, target_class: int | str | None
-) -> tuple[list[Token], list[Token], Callable[[torch.Tensor], list[torch.Tensor]], list[int]]:
+) -> tuple[list[Token], list[Token], TargetFn, list[int]]:
     tokenizer, model = lm.tokenizer, lm.model
     sources = tokenize_with_spans(tokenizer, text, add_special_tokens=True, add_bos=False)
     if not sources:
@@ -203,7 +204,8 @@ def _classifier_problem(
     target = Token(labels.get(cls, f"class {cls}"), cls, None, None, False, float(probs[cls]))
     class_ids = torch.tensor([cls], device=lm.device)
 
-    def target_fn(emb: torch.Tensor) -> list[torch.Tensor]:
+    def target_fn(emb: torch.Tensor, unchanged_prefix: int = 0) -> list[torch.Tensor]:
+        # an encoder's positions see the whole text, so an unchanged prefix has nothing to reuse
         return [step.fn(model(inputs_embeds=emb).logits.unsqueeze(1), class_ids, None)[:, 0]]
 
     return sources, [target], target_fn, [t.id for t in sources]

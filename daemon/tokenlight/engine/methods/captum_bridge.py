@@ -24,9 +24,19 @@ class TargetsModule(torch.nn.Module):
         super().__init__()
         self.inner = problem.model  # registered, so captum's hooks reach its layers
         self._target_fn = problem.target_fn
+        self._inputs = problem.inputs
         self._rest = problem.inputs[problem.inputs.shape[0] if length is None else length :]
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
         if self._rest.shape[0]:
             emb = torch.cat([emb, self._rest.unsqueeze(0).expand(emb.shape[0], -1, -1)], dim=1)
-        return torch.stack(self._target_fn(emb), dim=1)
+        return torch.stack(self._target_fn(emb, unchanged_prefix=self._unchanged_prefix(emb)), dim=1)
+
+    def _unchanged_prefix(self, emb: torch.Tensor) -> int:
+        """How many leading positions every row of a perturbed batch leaves as in the input (0 when
+        gradients are recorded: DeepLift's passes need them through every position)."""
+        if torch.is_grad_enabled() and emb.requires_grad:
+            return 0
+        same = (emb == self._inputs[: emb.shape[1]].unsqueeze(0)).all(dim=2).all(dim=0)  # [L]
+        changed = (~same).nonzero()
+        return int(changed[0]) if len(changed) else emb.shape[1]
