@@ -2,11 +2,13 @@
  * Every command, as a small factory over the context: `(ctx) => handler`. Commands that need the
  * daemon get the client through `requireClient`, which explains itself while the daemon is down.
  */
+import { randomUUID } from "node:crypto";
 import * as vscode from "vscode";
 import { ResponseError } from "vscode-languageclient/node";
 import type { CommandName } from "./commandIds";
 import { activeUri, currentResult, render, requireClient, type Ctx } from "./context";
 import { describeError } from "./log";
+import { PartialAssembly } from "./partial";
 import { withRequestProgress } from "./progress";
 import * as proto from "./protocol";
 import { applyTokenInput } from "./remoteToken";
@@ -80,13 +82,27 @@ async function runAttribution(
         method,
         options: request.options,
     };
+    // Colours as targets finish: each streamed part updates a provisional result that the
+    // answer replaces (same selection) and a failure removes.
+    const partialResultToken = `tokenlight-partial-${randomUUID()}`;
+    const assembly = new PartialAssembly(`partial-${partialResultToken}`, method);
+    const streaming = client.onProgress(proto.attributePartial, partialResultToken, (part) => {
+        const provisional = assembly.add(part);
+        if (provisional !== undefined) {
+            ctx.store.add({ uri, result: provisional, selection, request: { ...request, method }, focus: null });
+            render(ctx, uri);
+        }
+    });
     try {
         const result = await ctx.status.track(
             withRequestProgress(client, `Tokenlight: ${method}`, (workDoneToken, token) =>
-                client.sendRequest(proto.attribute, { ...params, workDoneToken }, token),
+                client.sendRequest(proto.attribute, { ...params, workDoneToken, partialResultToken }, token),
             ),
         );
-        const replaced = ctx.store.add({ uri, result, selection, request: { ...request, method }, focus: null });
+        streaming.dispose();
+        const replaced = ctx.store
+            .add({ uri, result, selection, request: { ...request, method }, focus: null })
+            .filter((old) => old.result.id !== assembly.id);
         ctx.status.setModel(result.model);
         ctx.log.info(
             `${result.id}: ${result.method} on ${result.model.name}, ${result.sourceTokens.length} × ` +
@@ -102,6 +118,10 @@ async function runAttribution(
         }
         render(ctx, uri);
     } catch (error) {
+        streaming.dispose();
+        if (ctx.store.delete(assembly.id) !== undefined) {
+            render(ctx, uri);
+        }
         if (isCancellation(error)) {
             ctx.log.info("Attribution cancelled.");
             return;

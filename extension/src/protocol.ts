@@ -11,7 +11,9 @@
  */
 import {
     NotificationType,
+    ProgressType,
     RequestType,
+    type PartialResultParams,
     type Range,
     type TextDocumentIdentifier,
     type WorkDoneProgressParams,
@@ -42,7 +44,7 @@ export interface FollowingTarget {
 export type AttributeTarget = GenerateTarget | TextTarget | FollowingTarget;
 export type TargetKind = AttributeTarget["kind"];
 
-export interface AttributeParams extends WorkDoneProgressParams {
+export interface AttributeParams extends WorkDoneProgressParams, PartialResultParams {
     textDocument: TextDocumentIdentifier;
     range: Range;
     target?: AttributeTarget;
@@ -180,6 +182,19 @@ export const ErrorCodes = {
 } as const;
 
 export const attribute = new RequestType<AttributeParams, AttributeResult, void>("tokenlight/attribute");
+
+/**
+ * One `$/progress` value under an attribute request's `partialResultToken`: the targets finished
+ * since the previous one, their rows of `scores` and their deltas exactly as the final result will
+ * have them; the first also carries the source tokens with their ranges.
+ */
+export interface AttributePartial {
+    targets: number[];
+    scores: (number | null)[][];
+    deltas: (number | null)[] | null;
+    sourceTokens?: SourceToken[];
+}
+export const attributePartial = new ProgressType<AttributePartial>();
 export const methods = new RequestType<Record<string, never>, MethodInfo[], void>("tokenlight/methods");
 export const loadModel = new RequestType<LoadModelParams, LoadModelResult, void>("tokenlight/loadModel");
 export const status = new RequestType<Record<string, never>, StatusResult, void>("tokenlight/status");

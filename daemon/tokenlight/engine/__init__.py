@@ -19,6 +19,7 @@ _EXPORTS = {
     "LoadedModel": ".models",
     "ModelInfo": ".result",
     "ModelNotFoundError": ".errors",
+    "PartialResult": ".result",
     "Token": ".tokens",
     "TokenlightError": ".errors",
     "UnsupportedModelError": ".errors",
@@ -39,6 +40,7 @@ __all__ = [
     "LoadedModel",
     "ModelInfo",
     "ModelNotFoundError",
+    "PartialResult",
     "Token",
     "TokenlightError",
     "UnsupportedModelError",
@@ -58,7 +60,7 @@ if TYPE_CHECKING:
     from .methods import get_method, list_methods
     from .models import LoadedModel, from_objects, load_model
     from .options import list_options
-    from .result import Attribution, ModelInfo
+    from .result import Attribution, ModelInfo, PartialResult
     from .step_functions import list_step_functions
     from .tokens import Token
 

@@ -10,6 +10,7 @@ tokens stay on their own; target columns (earlier generated tokens) stay per tok
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
@@ -22,28 +23,44 @@ def aggregate(res: Attribution, tokenizer: Tokenizer, how: str) -> Attribution:
     get_option("aggregate").validate(how)  # the option's one rule (attribute() has checked it already)
     if how == "token":
         return res
-    groups = _word_groups(res, tokenizer)
-    n_sources = len(res.source_tokens)
+    groups = _word_groups(res.prompt, res.source_tokens, tokenizer)
     words = [_merge([res.source_tokens[i] for i in group], res.prompt) for group in groups]
-    source_columns = np.stack([res.scores[:, group].sum(axis=1) for group in groups], axis=1)
-    scores = np.concatenate([source_columns, res.scores[:, n_sources:]], axis=1).astype(np.float32)
+    scores = merge_columns(res.scores, groups, len(res.source_tokens))
     equal = res.baseline_equal
     if equal.size:
         merged = np.array([bool(equal[group].all()) for group in groups], dtype=bool)
-        equal = np.concatenate([merged, equal[n_sources:]])
+        equal = np.concatenate([merged, equal[len(res.source_tokens) :]])
     return dataclasses.replace(
         res, source_tokens=words, scores=scores, baseline_equal=equal, options={**res.options, "aggregate": "word"}
     )
 
 
-def _word_groups(res: Attribution, tokenizer: Tokenizer) -> list[list[int]]:
+def rows_in(
+    how: str, prompt: str, sources: list[Token], tokenizer: Tokenizer
+) -> tuple[list[Token], Callable[[np.ndarray], np.ndarray]]:
+    """The source tokens and a function from token-level score rows ``[k, S + T]`` to rows as
+    :func:`aggregate` gives them: for rows that are streamed before the whole result exists."""
+    if how == "token":
+        return sources, lambda rows: rows.astype(np.float32)
+    groups = _word_groups(prompt, sources, tokenizer)
+    words = [_merge([sources[i] for i in group], prompt) for group in groups]
+    return words, lambda rows: merge_columns(rows, groups, len(sources))
+
+
+def merge_columns(scores: np.ndarray, groups: list[list[int]], n_sources: int) -> np.ndarray:
+    """Source columns summed per word group; target columns as they are (float32)."""
+    source_columns = np.stack([scores[:, group].sum(axis=1) for group in groups], axis=1)
+    return np.concatenate([source_columns, scores[:, n_sources:]], axis=1).astype(np.float32)
+
+
+def _word_groups(prompt: str, sources: list[Token], tokenizer: Tokenizer) -> list[list[int]]:
     """Consecutive source-token indices that belong to the same word; each special token alone."""
-    enc = tokenizer(res.prompt, add_special_tokens=False)
+    enc = tokenizer(prompt, add_special_tokens=False)
     word_ids = [w for w in enc.word_ids()]
     groups: list[list[int]] = []
     previous = None
     k = 0  # index into the prompt's own (non-special) tokens
-    for i, token in enumerate(res.source_tokens):
+    for i, token in enumerate(sources):
         if token.special:
             groups.append([i])
             previous = None

@@ -16,14 +16,15 @@ import numpy as np
 import torch
 
 from .aggregate import aggregate as aggregate_scores
-from .grouping import group_hooks, plan_target_groups
+from .aggregate import rows_in
+from .grouping import group_hooks, plan_target_groups, stream_group_size
 from .heads import CausalTargets
 from .kernel import Hooks, default_chunk_size
 from .methods import AttributionMethod, AttributionProblem, MethodOutput, get_method
 from .models import LoadedModel
 from .options import DEFAULT_METHOD, resolve
 from .problem import Problem, build_problem
-from .result import Attribution, ModelInfo
+from .result import Attribution, ModelInfo, PartialResult
 from .tokens import Token
 
 
@@ -38,6 +39,7 @@ def attribute(
     target: str | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
+    on_partial: Callable[[PartialResult], None] | None = None,
     **options: Any,
 ) -> Attribution:
     """Attribute a continuation of ``text`` (or a forced ``target_text``, or a class) to its tokens.
@@ -55,6 +57,10 @@ def attribute(
         target (str, optional): an alias of ``step_function``.
         progress (callable, optional): ``progress(done, total, message)`` between backward passes.
         is_cancelled (callable, optional): polled between passes; True stops with AttributionCancelled.
+        on_partial (callable, optional): called with a :class:`PartialResult` each time a group of
+            targets is finished (rows identical to the final result's); the targets are then
+            attributed in groups of at most a quarter of them, so the first comes early. Streaming
+            changes no result (a target's scores never depend on its group).
         **options: any option of :func:`tokenlight.engine.options.list_options` (``n_steps``,
             ``baseline``, ``step_function``, ``n_samples``, ``seed``, ``max_new_tokens``, ...; README's
             options table lists them with their ranges and defaults). Unknown names are an error.
@@ -71,13 +77,32 @@ def attribute(
     problem = build_problem(
         lm, text, resolved, target_text=target_text, max_target_tokens=max_target_tokens, target_class=target_class
     )
-    out = _run_method(impl, lm, problem, resolved, Hooks(progress, is_cancelled))
+    stream = None
+    if on_partial is not None:
+        sources, to_rows = rows_in(resolved["aggregate"], text, problem.sources, lm.tokenizer)
+
+        def stream(a: int, out: MethodOutput) -> None:
+            width = len(problem.sources) + len(problem.targets)
+            rows = np.full((out.scores.shape[0], width), np.nan)
+            raw = out.scores.detach().cpu().numpy()
+            for i in range(rows.shape[0]):
+                visible = len(problem.sources) + a + i
+                rows[i, :visible] = raw[i, :visible]
+            deltas = None if out.deltas is None else out.deltas.detach().cpu().numpy().astype(np.float32)
+            on_partial(PartialResult(list(range(a, a + rows.shape[0])), sources, to_rows(rows), deltas))
+
+    out = _run_method(impl, lm, problem, resolved, Hooks(progress, is_cancelled), stream)
     result = _assemble(impl, lm, text, problem, out, resolved, started)
     return aggregate_scores(result, lm.tokenizer, resolved["aggregate"])
 
 
 def _run_method(
-    impl: AttributionMethod, lm: LoadedModel, p: Problem, options: dict[str, Any], hooks: Hooks
+    impl: AttributionMethod,
+    lm: LoadedModel,
+    p: Problem,
+    options: dict[str, Any],
+    hooks: Hooks,
+    stream: Callable[[int, MethodOutput], None] | None = None,
 ) -> MethodOutput:
     """The method over all targets at once, or over target groups on their own prefixes."""
     n_sources, n_targets = len(p.sources), len(p.targets)
@@ -120,7 +145,7 @@ def _run_method(
 
     if not p.causal or not options["group_targets"]:
         return impl.attribute(make_problem(0, n_targets, p.target_fn, hooks))
-    return _attribute_in_groups(impl, lm, p, hooks, make_problem, reuse_prefix=options["reuse_prefix"])
+    return _attribute_in_groups(impl, lm, p, hooks, make_problem, reuse_prefix=options["reuse_prefix"], stream=stream)
 
 
 def _attribute_in_groups(
@@ -131,10 +156,12 @@ def _attribute_in_groups(
     make_problem: Callable[..., AttributionProblem],
     *,
     reuse_prefix: bool,
+    stream: Callable[[int, MethodOutput], None] | None = None,
 ) -> MethodOutput:
-    """Run the method once per target group (causal truncation) and stitch the rows together."""
+    """Run the method once per target group (causal truncation) and stitch the rows together;
+    ``stream(a, output)`` gets each group's output as soon as it is done."""
     n_sources, n_targets = len(p.sources), len(p.targets)
-    groups = plan_target_groups(n_sources, n_targets)
+    groups = plan_target_groups(n_sources, n_targets, max_size=None if stream is None else stream_group_size(n_targets))
     hooks_for = group_hooks(hooks, groups, n_targets)
     scores = torch.zeros(n_targets, p.inputs.shape[0], dtype=torch.float64, device=lm.device)
     deltas: list[torch.Tensor] = []
@@ -145,6 +172,8 @@ def _attribute_in_groups(
         fn = CausalTargets(lm.model, p.step, ids, p.contrast_id, reuse_prefix=reuse_prefix)
         out = impl.attribute(make_problem(a, b, fn, hooks_for(a, b)))
         scores[a:b, : out.scores.shape[1]] = out.scores
+        if stream is not None:
+            stream(a, out)
         if out.deltas is not None:
             deltas.append(out.deltas)
         if out.n_steps is not None:

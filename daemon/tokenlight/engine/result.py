@@ -26,6 +26,25 @@ class ModelInfo:
     dtype: str
 
 
+@dataclass(frozen=True, eq=False)
+class PartialResult:
+    """Targets that finished before the whole attribution did (streamed to an editor).
+
+    Attributes:
+        targets (list[int]): indices into the final result's ``target_tokens``, ascending.
+        source_tokens (list[Token]): the final result's source tokens (word-merged when asked),
+            so that a client can colour the rows before the final answer arrives.
+        scores (np.ndarray): float32 ``[len(targets), width]``: exactly these targets' rows of the
+            final ``Attribution.scores`` (NaN at and after each target's position).
+        deltas (np.ndarray | None): float32 ``[len(targets)]``, as in the final result.
+    """
+
+    targets: list[int]
+    source_tokens: list[Token]
+    scores: np.ndarray
+    deltas: np.ndarray | None
+
+
 @dataclass(eq=False)
 class Attribution:
     """Attribution of each target token to every token before it.

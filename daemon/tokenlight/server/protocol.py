@@ -26,7 +26,7 @@ from .errors import invalid_params
 if TYPE_CHECKING:
     from .documents import StoredResult
     from .positions import TextIndex
-    from .results import LoadedInfo
+    from .results import LoadedInfo, PartialData
 
 ATTRIBUTE = "tokenlight/attribute"
 METHODS = "tokenlight/methods"
@@ -103,6 +103,8 @@ class AttributeParams:
     method: str | None
     options: AttributeOptions
     work_done_token: int | str | None
+    # $/progress under this token carries each group of finished targets (attribute_partial)
+    partial_result_token: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,15 @@ def parse_attribute(raw: Any) -> AttributeParams:
     target = _target(obj.get("target"))
     method = _optional(obj, "method", str, ATTRIBUTE)
     options = parse_options(obj.get("options"))
-    return AttributeParams(uri, rng, target, method, options, _work_done_token(obj, ATTRIBUTE))
+    return AttributeParams(
+        uri,
+        rng,
+        target,
+        method,
+        options,
+        _work_done_token(obj, ATTRIBUTE),
+        _progress_token(obj, "partialResultToken", ATTRIBUTE),
+    )
 
 
 def parse_options(raw: Any) -> AttributeOptions:
@@ -234,10 +244,14 @@ def _target(raw: Any) -> TargetSpec | None:
 
 
 def _work_done_token(obj: dict[str, Any], method: str) -> int | str | None:
-    token = obj.get("workDoneToken")
+    return _progress_token(obj, "workDoneToken", method)
+
+
+def _progress_token(obj: dict[str, Any], key: str, method: str) -> int | str | None:
+    token = obj.get(key)
     if token is None or (isinstance(token, (int, str)) and not isinstance(token, bool)):
         return token
-    raise invalid_params(f"{method}: 'workDoneToken' must be a string or an integer")
+    raise invalid_params(f"{method}: '{key}' must be a string or an integer")
 
 
 def _object(raw: Any, what: str) -> dict[str, Any]:
@@ -274,13 +288,7 @@ def attribute_result(stored: StoredResult, index: TextIndex, elapsed_ms: float) 
     data, anchor = stored.data, stored.anchor
 
     def place(base: int, start: int | None, end: int | None) -> dict[str, Any] | None:
-        if start is None or end is None:
-            return None
-        rng = index.range(base + start, base + end)
-        return {
-            "start": {"line": rng.start.line, "character": rng.start.character},
-            "end": {"line": rng.end.line, "character": rng.end.character},
-        }
+        return _lsp_range(index, base, start, end)
 
     return {
         "id": stored.id,
@@ -313,6 +321,30 @@ def attribute_result(stored: StoredResult, index: TextIndex, elapsed_ms: float) 
         "elapsedMs": round(elapsed_ms, 3),
         "computeMs": round(data.elapsed_ms, 3),
         "cached": data.cached,
+    }
+
+
+def attribute_partial(part: PartialData, prompt_start: int, index: TextIndex, *, first: bool) -> dict[str, Any]:
+    """One ``$/progress`` value for a ``partialResultToken``: the targets finished since the last one
+    (``targets`` index the final result's ``targetTokens``; ``scores`` and ``deltas`` are exactly
+    those rows of the final result). The first also carries ``sourceTokens`` with their ranges, so a
+    client can colour the rows before the final answer."""
+    value: dict[str, Any] = {"targets": part.targets, "scores": part.scores, "deltas": part.deltas}
+    if first:
+        value["sourceTokens"] = [
+            {"text": t.text, "range": _lsp_range(index, prompt_start, t.start, t.end), "special": t.special}
+            for t in part.source_tokens
+        ]
+    return value
+
+
+def _lsp_range(index: TextIndex, base: int, start: int | None, end: int | None) -> dict[str, Any] | None:
+    if start is None or end is None:
+        return None
+    rng = index.range(base + start, base + end)
+    return {
+        "start": {"line": rng.start.line, "character": rng.start.character},
+        "end": {"line": rng.end.line, "character": rng.end.character},
     }
 
 

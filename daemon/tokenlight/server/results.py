@@ -48,6 +48,16 @@ class ResultData:
 
 
 @dataclass(frozen=True)
+class PartialData:
+    """An engine :class:`~tokenlight.engine.PartialResult` as plain Python (None for NaN)."""
+
+    targets: list[int]
+    source_tokens: list[TokenData]
+    scores: list[list[float | None]]
+    deltas: list[float] | None
+
+
+@dataclass(frozen=True)
 class LoadedInfo:
     name: str
     device: str

@@ -21,15 +21,16 @@ from ..cache import ResultCache, cache_key
 from ..engine.options import resolve
 from .errors import request_failed
 from .jobs import AttributionJob, ModelRequest
-from .results import LoadedInfo, ResultData, TokenData
+from .results import LoadedInfo, PartialData, ResultData, TokenData
 
 if TYPE_CHECKING:
-    from ..engine import Attribution, LoadedModel
+    from ..engine import Attribution, LoadedModel, PartialResult
 
 log = logging.getLogger(__name__)
 
 Report = Callable[[str, "int | None"], None]  # (message, percentage or None)
 IsCancelled = Callable[[], bool]
+Partial = Callable[[PartialData], None]
 
 # the end of the message for a Hub id that is not in the local cache (the daemon never downloads)
 DAEMON_NEVER_DOWNLOADS = "point the model setting (tokenlight.model) at a local folder: the daemon never downloads"
@@ -97,8 +98,11 @@ class Runner:
         self.lm, self.loaded, self.info = None, None, None
         lm.release()
 
-    def attribute(self, job: AttributionJob, report: Report, is_cancelled: IsCancelled) -> ResultData:
-        """Attribute ``job`` (from the cache when the same request was computed before)."""
+    def attribute(
+        self, job: AttributionJob, report: Report, is_cancelled: IsCancelled, partial: Partial | None = None
+    ) -> ResultData:
+        """Attribute ``job`` (from the cache when the same request was computed before); ``partial``
+        gets each finished group of targets while it runs (not for a cached result: that is whole)."""
         if not self._labels:
             self.methods()
         from ..engine import attribute, get_method
@@ -124,6 +128,8 @@ class Runner:
             "progress": progress,
             "is_cancelled": is_cancelled,
         }
+        if partial is not None:
+            kwargs["on_partial"] = lambda part: partial(_plain_partial(part))
         target = job.target
         if target.kind == "generate":
             kwargs["max_new_tokens"] = target.max_new_tokens
@@ -195,6 +201,15 @@ class Runner:
             elapsed_ms=float(res.elapsed_ms),
             cached=cached,
         )
+
+
+def _plain_partial(part: PartialResult) -> PartialData:
+    return PartialData(
+        targets=list(part.targets),
+        source_tokens=[TokenData(t.text, t.start, t.end, t.special) for t in part.source_tokens],
+        scores=[[None if math.isnan(v) else v for v in row] for row in part.scores.tolist()],
+        deltas=None if part.deltas is None else [float(v) for v in part.deltas.tolist()],
+    )
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -15,11 +16,13 @@ from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 from ...engine.errors import UnknownMethodError
 from ...version import __version__
 from .. import protocol as proto
+from ..documents import Anchor
 from ..errors import ErrorCode, invalid_params, rpc_error
 from ..jobs import AttributionJob
 from ..model_roots import public_model_name
 from ..positions import PositionError, TextIndex
 from ..progress import WorkDone
+from ..results import PartialData
 from ..session import Session
 from ..worker import QueuedJob, Work, is_cancelled_error
 
@@ -51,9 +54,13 @@ async def attribute(ls: Session, params: Any) -> dict[str, Any]:
     )
     ls.ensure_methods()
     anchor = ls.store.reserve(p.uri, start, end)
+    partial = _partial_sender(ls, p.uri, anchor, p.partial_result_token)
     try:
         data, queued = await _run(
-            ls, "attribute", lambda ctx: ls.runner.attribute(job, ctx.report, ctx.is_cancelled), p.work_done_token
+            ls,
+            "attribute",
+            lambda ctx: ls.runner.attribute(job, ctx.report, ctx.is_cancelled, partial),
+            p.work_done_token,
         )
     finally:
         ls.store.release(anchor)
@@ -160,6 +167,32 @@ def focus(ls: Session, params: Any) -> None:
 
 # ----------------------------------------------------------------------------------------------
 # helpers
+
+
+def _partial_sender(
+    ls: Session, uri: str, anchor: Anchor, token: int | str | None
+) -> Callable[[PartialData], None] | None:
+    """For a ``partialResultToken``: a callback for the worker thread that sends each group of
+    finished targets as ``$/progress`` from the event loop (only the loop writes to the client),
+    with source ranges where the selection is now (edits move the anchor)."""
+    if token is None:
+        return None
+    loop = asyncio.get_running_loop()
+    sent = [0]
+
+    def send(part: PartialData) -> None:
+        doc = ls.workspace.text_documents.get(unquote(uri))
+        if doc is None or not anchor.alive:
+            return  # the answer will say what happened
+        value = proto.attribute_partial(part, anchor.start, TextIndex(doc), first=sent[0] == 0)
+        sent[0] += 1
+        ls.protocol.notify(types.PROGRESS, types.ProgressParams(token=token, value=value))
+
+    def from_worker(part: PartialData) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(send, part)
+
+    return from_worker
 
 
 def _resolve_target(spec: proto.TargetSpec | None, default_tokens: int, rest: str) -> proto.TargetSpec:
