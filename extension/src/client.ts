@@ -18,6 +18,7 @@ import {
     type LanguageClientOptions,
 } from "vscode-languageclient/node";
 import { CrashPolicy } from "./crashPolicy";
+import type { DaemonLease } from "./daemonLease";
 import { DaemonLauncher } from "./launch";
 import type { Log } from "./log";
 import { describeError } from "./log";
@@ -86,8 +87,9 @@ export class DaemonClient implements vscode.Disposable {
         private readonly settings: Settings,
         private readonly log: Log,
         secrets: Secrets,
+        lease?: DaemonLease,
     ) {
-        this.launcher = new DaemonLauncher(extensionPath, settings, log, secrets);
+        this.launcher = new DaemonLauncher(extensionPath, settings, log, secrets, lease);
     }
 
     get state(): DaemonState {
@@ -219,6 +221,7 @@ export class DaemonClient implements vscode.Disposable {
             }
             this.resultsLostEmitter.fire();
         }
+        this.launcher.releaseLease();
         if (this.stateValue !== "notStarted") {
             this.setState("stopped");
         }
@@ -305,6 +308,12 @@ export class DaemonClient implements vscode.Disposable {
                 if (this.starting || this.stateValue === "failed") {
                     // A connection that ends while starting, or after a failed start (a remote daemon
                     // hangs up on a wrong token), was reported as that failure: no restart, no crash.
+                    return { action: CloseAction.DoNotRestart, handled: true };
+                }
+                if (this.launcher.takenOver()) {
+                    // A newer extension host of this workspace (a browser reload) started its own
+                    // daemon and stopped this one: one daemon per workspace, so no restart here.
+                    this.log.info("Another window of this workspace took over the daemon; this one stopped.");
                     return { action: CloseAction.DoNotRestart, handled: true };
                 }
                 const verdict = this.crashPolicy.crashed();

@@ -16,6 +16,8 @@ export const COMMAND_IDS = {
     restartDaemon: "tokenlight.restartDaemon",
     setRemoteToken: "tokenlight.setRemoteToken",
     showLog: "tokenlight.showLog",
+    showActions: "tokenlight.showActions",
+    revealResult: "tokenlight.revealResult",
 } as const;
 
 export type CommandName = keyof typeof COMMAND_IDS;

@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import * as vscode from "vscode";
 import { ResponseError } from "vscode-languageclient/node";
-import type { CommandName } from "./commandIds";
+import { COMMAND_IDS, type CommandName } from "./commandIds";
 import { activeUri, currentResult, render, requireClient, type Ctx } from "./context";
 import { describeError } from "./log";
 import { PartialAssembly } from "./partial";
@@ -104,6 +104,7 @@ async function runAttribution(
             .add({ uri, result, selection, request: { ...request, method }, focus: null })
             .filter((old) => old.result.id !== assembly.id);
         ctx.status.setModel(result.model);
+        ctx.store.markStale(result.model.name);
         ctx.log.info(
             `${result.id}: ${result.method} on ${result.model.name}, ${result.sourceTokens.length} × ` +
                 `${result.targetTokens.length} tokens in ${Math.round(result.elapsedMs)} ms${result.cached ? " (cached)" : ""}`,
@@ -129,6 +130,23 @@ async function runAttribution(
         const message = describeError(error);
         ctx.log.error("tokenlight/attribute failed", error);
         void vscode.window.showErrorMessage(`Tokenlight: ${message}`);
+    }
+}
+
+/** What a closed document's results were asked with, to ask again when it reopens unchanged. */
+export interface ClosedResults {
+    /** The document's text when it closed: the results are restored only onto the same text. */
+    text: string;
+    requests: { selection: Range; request: StoredResult["request"] }[];
+}
+
+/**
+ * Re-run a reopened document's attributions (the daemon's results cache answers them at once; it
+ * drops a closed document's anchored results, not their cached computation).
+ */
+export async function restoreResults(ctx: Ctx, uri: string, closed: ClosedResults): Promise<void> {
+    for (const { selection, request } of closed.requests) {
+        await runAttribution(ctx, uri, selection, request);
     }
 }
 
@@ -273,6 +291,12 @@ export const switchModel: Factory = (ctx) => async () => {
         // The daemon already switched; the setting keeps the choice across restarts.
         await updateSetting("model", picked.model ?? "");
         ctx.status.setModel({ name: loaded.name, device: loaded.device, dtype: loaded.dtype });
+        // What the other model computed stays on show, marked stale with the model it came from.
+        const marked = ctx.store.markStale(loaded.name);
+        if (marked.length > 0) {
+            ctx.log.info(`${marked.length} result(s) marked stale: the daemon now holds ${loaded.name}`);
+            render(ctx);
+        }
         const params = loaded.parameters > 0 ? `, ${(loaded.parameters / 1e6).toFixed(1)}M parameters` : "";
         void vscode.window.showInformationMessage(
             `Tokenlight: ${loaded.name} loaded on ${loaded.device} (${loaded.dtype}${params}).`,
@@ -422,6 +446,66 @@ export const setRemoteToken: Factory = (ctx) => async () => {
     }
 };
 
+interface ActionItem extends vscode.QuickPickItem {
+    command?: CommandName;
+}
+
+/**
+ * The status bar item's menu: the common actions in one quick pick (what a user reaches for after
+ * the first colours), each with its key binding or what it acts on.
+ */
+export const showActions: Factory = (ctx) => async () => {
+    const stored = currentResult(ctx);
+    const on = stored === undefined ? "no attribution yet" : `${stored.result.method} on ${stored.result.model.name}`;
+    const items: ActionItem[] = [
+        { label: "$(lightbulb) Attribute Continuation", description: "Ctrl+Alt+A · the selection", command: "attributeContinuation" },
+        { label: "$(arrow-down) Attribute Following Text", description: "the text after the selection", command: "attributeFollowing" },
+        { label: "$(symbol-method) Switch Attribution Method", description: `now ${ctx.settings.method}`, command: "switchMethod" },
+        { label: "$(server) Switch Model", description: `now ${ctx.status.modelName}`, command: "switchModel" },
+        { label: "", kind: vscode.QuickPickItemKind.Separator },
+        { label: "$(target) Focus Target Token", description: on, command: "focusTarget" },
+        { label: "$(table) Show Attribution Matrix", description: on, command: "showMatrix" },
+        { label: "$(clear-all) Clear Attributions", command: "clear" },
+        { label: "", kind: vscode.QuickPickItemKind.Separator },
+        { label: "$(output) Show Daemon Log", command: "showLog" },
+        { label: "$(debug-restart) Restart Daemon", command: "restartDaemon" },
+    ];
+    const picked = await vscode.window.showQuickPick(items, { title: "Tokenlight", placeHolder: "What to do" });
+    if (picked?.command !== undefined) {
+        await vscode.commands.executeCommand(COMMAND_IDS[picked.command]);
+    }
+};
+
+/** Select a result's range (or one token of it) in its editor: what a click in the Tokenlight view does. */
+export const revealResult: Factory = (ctx) => async (uri?: unknown, range?: unknown, resultId?: unknown, target?: unknown) => {
+    if (typeof uri !== "string" || !isRange(range)) {
+        return;
+    }
+    const document = await vscode.workspace.openTextDocument(vscode.Uri.parse(uri));
+    const editor = await vscode.window.showTextDocument(document, { preserveFocus: false });
+    const r = new vscode.Range(range.start.line, range.start.character, range.end.line, range.end.character);
+    editor.selection = new vscode.Selection(r.start, r.end);
+    editor.revealRange(r, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+    if (typeof resultId === "string" && (typeof target === "number" || target === null)) {
+        const stored = ctx.store.byId(resultId);
+        if (stored !== undefined && stored.focus !== target) {
+            await vscode.commands.executeCommand(COMMAND_IDS.focusTarget, resultId, target);
+        }
+    }
+};
+
+function isRange(value: unknown): value is Range {
+    const r = value as Range | undefined;
+    return (
+        typeof r === "object" &&
+        r !== null &&
+        typeof r.start?.line === "number" &&
+        typeof r.start.character === "number" &&
+        typeof r.end?.line === "number" &&
+        typeof r.end.character === "number"
+    );
+}
+
 /** Every command's factory, by name; extension.ts registers each under COMMAND_IDS[name]. */
 export const COMMANDS: Readonly<Record<CommandName, Factory>> = {
     attributeContinuation,
@@ -434,4 +518,6 @@ export const COMMANDS: Readonly<Record<CommandName, Factory>> = {
     restartDaemon,
     setRemoteToken,
     showLog,
+    showActions,
+    revealResult,
 };

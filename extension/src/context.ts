@@ -9,6 +9,7 @@ import type { Decorations } from "./decorations";
 import type { Log } from "./log";
 import type { MatrixPanel } from "./matrix";
 import type { ResultStore, StoredResult } from "./results";
+import type { ResultsView } from "./resultsView";
 import type { Settings } from "./settings";
 import type { StatusBar } from "./status";
 
@@ -21,6 +22,7 @@ export interface Ctx {
     readonly decorations: Decorations;
     readonly status: StatusBar;
     readonly matrix: MatrixPanel;
+    readonly resultsView: ResultsView;
 }
 
 export function activeUri(): string | undefined {
@@ -46,6 +48,7 @@ export function shownResult(ctx: Ctx): StoredResult | undefined {
 export function render(ctx: Ctx, uri?: string): void {
     ctx.decorations.refresh(uri);
     ctx.status.setShown(shownResult(ctx));
+    ctx.resultsView.refresh();
     const onShow = ctx.matrix.shownId;
     if (onShow !== undefined) {
         const stored = ctx.store.byId(onShow);

@@ -5,7 +5,7 @@
  */
 import * as vscode from "vscode";
 import { colourRanges, LEVELS, levelStyle, PALETTES, type Sign, type ThemeKind } from "./palette";
-import type { Range, ResultStore } from "./results";
+import type { Range, ResultStore, StoredResult } from "./results";
 import type { Settings } from "./settings";
 
 const SIGNS: readonly Sign[] = ["negative", "positive"];
@@ -35,8 +35,23 @@ function toVscodeRange(range: Range): vscode.Range {
     return new vscode.Range(range.start.line, range.start.character, range.end.line, range.end.character);
 }
 
+/** The words after a stale result: which model it came from (the daemon now holds another). */
+export function staleLabel(stored: StoredResult): string | undefined {
+    return stored.staleSince === undefined
+        ? undefined
+        : ` ⟲ stale: from ${stored.result.model.name} (now ${stored.staleSince}); run again`;
+}
+
 export class Decorations implements vscode.Disposable {
     private pool = new Map<string, vscode.TextEditorDecorationType>();
+    /** A dashed frame round a stale result's selection; its words come per range (staleLabel). */
+    private readonly stale = vscode.window.createTextEditorDecorationType({
+        border: "1px dashed",
+        borderColor: new vscode.ThemeColor("editorWarning.foreground"),
+        borderRadius: "2px",
+        after: { color: new vscode.ThemeColor("editorWarning.foreground"), fontStyle: "italic", margin: "0 0 0 1em" },
+        rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
+    });
 
     constructor(
         private readonly settings: Settings,
@@ -79,6 +94,7 @@ export class Decorations implements vscode.Disposable {
 
     private apply(editor: vscode.TextEditor): void {
         const buckets = new Map<string, vscode.DecorationOptions[]>();
+        const stale: vscode.DecorationOptions[] = [];
         // Every live result of the document, each normalised on its own (their texts never overlap:
         // a new result replaces the ones it overlaps).
         for (const stored of this.store.forUri(editor.document.uri.toString())) {
@@ -87,7 +103,13 @@ export class Decorations implements vscode.Disposable {
                 this.settings.normalization,
                 this.settings.normalizationScale,
                 rangeKey,
+                LEVELS,
+                this.settings.specialTokensInScale,
             );
+            const label = staleLabel(stored);
+            if (label !== undefined) {
+                stale.push({ range: toVscodeRange(stored.selection), renderOptions: { after: { contentText: label } } });
+            }
             for (const { range, colour } of coloured) {
                 const key = poolKey(colour.sign, colour.level);
                 const list = buckets.get(key) ?? [];
@@ -100,6 +122,7 @@ export class Decorations implements vscode.Disposable {
         for (const [key, type] of this.pool) {
             editor.setDecorations(type, buckets.get(key) ?? []);
         }
+        editor.setDecorations(this.stale, stale);
     }
 
     private disposePool(): void {
@@ -111,5 +134,6 @@ export class Decorations implements vscode.Disposable {
 
     dispose(): void {
         this.disposePool();
+        this.stale.dispose();
     }
 }

@@ -7,8 +7,9 @@
 import * as vscode from "vscode";
 import { DaemonClient } from "./client";
 import { COMMAND_IDS, type CommandName } from "./commandIds";
-import { COMMANDS } from "./commands";
+import { COMMANDS, restoreResults, type ClosedResults } from "./commands";
 import { render, shownResult, type Ctx } from "./context";
+import { DaemonLease } from "./daemonLease";
 import { Decorations } from "./decorations";
 import { reportLegacyToken } from "./legacyToken";
 import { Log, describeError } from "./log";
@@ -17,23 +18,43 @@ import * as proto from "./protocol";
 import { onDidChangeInterpreter } from "./pythonExtension";
 import { SECRET_KEY } from "./remoteToken";
 import { ResultStore } from "./results";
+import { ResultsView } from "./resultsView";
 import { affectsRendering, needsRestart, SECTION, Settings } from "./settings";
 import { StatusBar } from "./status";
 
 let daemon: DaemonClient | undefined;
 
+/** Closed documents' results, by uri, most recently closed last (at most MAX_CLOSED documents). */
+const closed = new Map<string, ClosedResults>();
+const MAX_CLOSED = 32;
+
+function rememberClosed(uri: string, results: ClosedResults): void {
+    closed.delete(uri);
+    closed.set(uri, results);
+    while (closed.size > MAX_CLOSED) {
+        const oldest = closed.keys().next().value;
+        if (oldest === undefined) {
+            break;
+        }
+        closed.delete(oldest);
+    }
+}
+
 export function activate(context: vscode.ExtensionContext): void {
     const settings = new Settings(() => vscode.workspace.getConfiguration(SECTION));
     const log = new Log();
     const store = new ResultStore();
-    daemon = new DaemonClient(context.extensionPath, settings, log, context.secrets);
+    // The lease lives in the workspace's storage (every window of one workspace shares it).
+    const leaseDir = (context.storageUri ?? context.globalStorageUri).fsPath;
+    daemon = new DaemonClient(context.extensionPath, settings, log, context.secrets, new DaemonLease(leaseDir));
     const decorations = new Decorations(settings, store);
     const status = new StatusBar(settings);
     const matrix = new MatrixPanel(settings, (resultId, target) => {
         void vscode.commands.executeCommand(COMMAND_IDS.focusTarget, resultId, target);
     });
-    const ctx: Ctx = { extension: context, settings, log, daemon, store, decorations, status, matrix };
-    context.subscriptions.push(log, daemon, decorations, status, matrix);
+    const resultsView = new ResultsView(store);
+    const ctx: Ctx = { extension: context, settings, log, daemon, store, decorations, status, matrix, resultsView };
+    context.subscriptions.push(log, daemon, decorations, status, matrix, resultsView);
 
     for (const name of Object.keys(COMMAND_IDS) as CommandName[]) {
         context.subscriptions.push(vscode.commands.registerCommand(COMMAND_IDS[name], COMMANDS[name](ctx)));
@@ -51,10 +72,33 @@ export function activate(context: vscode.ExtensionContext): void {
             }
         }),
         vscode.workspace.onDidCloseTextDocument((document) => {
-            // The daemon drops a closed document's results; so do we.
+            // The daemon drops a closed document's results; so do we, remembering what was asked
+            // so that reopening the same text brings them back.
             const uri = document.uri.toString();
-            if (store.deleteUri(uri).length > 0) {
+            const results = store.deleteUri(uri);
+            if (results.length > 0) {
+                rememberClosed(uri, {
+                    text: document.getText(),
+                    requests: results.map((stored) => ({ selection: stored.selection, request: stored.request })),
+                });
                 render(ctx, uri);
+            }
+        }),
+        vscode.workspace.onDidOpenTextDocument((document) => {
+            const uri = document.uri.toString();
+            const saved = closed.get(uri);
+            if (saved === undefined) {
+                return;
+            }
+            closed.delete(uri);
+            if (document.getText() === saved.text) {
+                log.info(`${uri} reopened unchanged: restoring its ${saved.requests.length} attribution(s).`);
+                void restoreResults(ctx, uri, saved);
+            } else {
+                void vscode.window.showInformationMessage(
+                    `Tokenlight: the attributions of ${document.uri.path.split("/").pop() ?? uri} were cleared: ` +
+                        "its text changed while it was closed. Run Attribute Continuation again.",
+                );
             }
         }),
         vscode.window.onDidChangeVisibleTextEditors(() => decorations.refresh()),

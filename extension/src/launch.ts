@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as vscode from "vscode";
 import type { MessageTransports, ServerOptions, StreamInfo } from "vscode-languageclient/node";
 import { connectTcp, parseServerAddress, remoteFailureMessage } from "./address";
+import type { DaemonLease } from "./daemonLease";
 import type { Log } from "./log";
 import { describeError } from "./log";
 import {
@@ -39,13 +40,29 @@ export class DaemonLauncher {
     remoteToken: string | undefined;
     /** The end of the spawned daemon's stderr, to explain an early exit. */
     stderrTail = "";
+    /** The pid of the daemon this host spawned last (undefined for a remote daemon). */
+    private daemonPid: number | undefined;
 
     constructor(
         private readonly extensionPath: string,
         private readonly settings: Settings,
         private readonly log: Log,
         private readonly secrets: Secrets,
+        private readonly lease?: DaemonLease,
     ) {}
+
+    /** Whether another extension host of this workspace has since started the daemon it uses. */
+    takenOver(): boolean {
+        return this.daemonPid !== undefined && this.lease !== undefined && this.lease.takenOver();
+    }
+
+    /** This host's daemon has stopped: give its lease back. */
+    releaseLease(): void {
+        if (this.daemonPid !== undefined) {
+            this.lease?.release(this.daemonPid);
+            this.daemonPid = undefined;
+        }
+    }
 
     /** A one-line description of the daemon process, for the status bar tooltip. */
     get description(): string {
@@ -114,6 +131,14 @@ export class DaemonLauncher {
                 cwd,
                 env: { ...process.env, PYTHONUNBUFFERED: "1" },
             });
+            this.daemonPid = child.pid;
+            if (child.pid !== undefined && this.lease !== undefined) {
+                // One daemon per workspace: an older extension host's (a browser reload) is stopped.
+                const stopped = this.lease.claim(child.pid);
+                if (stopped !== undefined) {
+                    this.log.info(`Stopped daemon ${stopped}, started by an earlier window of this workspace.`);
+                }
+            }
             // The language client copies stderr into the log; keep a tail to explain early exits.
             child.stderr?.on("data", (chunk: Buffer) => {
                 this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-STDERR_TAIL_CHARS);
@@ -125,6 +150,7 @@ export class DaemonLauncher {
     private async remoteServerOptions(raw: string): Promise<ServerOptions | undefined> {
         const address = parseServerAddress(raw);
         this.interpreter = undefined;
+        this.releaseLease();
         if (address.kind === "invalid") {
             void this.log.notifyError(`Tokenlight: tokenlight.server.address: ${address.reason}.`);
             return undefined;

@@ -80,6 +80,7 @@ export class MatrixPanel implements vscode.Disposable {
             palette: PALETTES[this.settings.palette],
             normalization: this.settings.normalization,
             fixedScale: this.settings.normalizationScale,
+            specialsInScale: this.settings.specialTokensInScale,
             cspSource: this.panel.webview.cspSource,
             nonce: randomBytes(16).toString("base64"),
         });

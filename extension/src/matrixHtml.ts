@@ -7,12 +7,18 @@
  * only script is nonce'd and turns clicks on cells into `{type: "focus", target}` messages.
  */
 import {
+    DEAD_ZONE,
     divergingRgb,
     hex,
+    levelBounds,
     LEVELS,
+    legendCaption,
     maxAbs,
     quantise,
+    specialPositions,
+    specialShareLine,
     textRgb,
+    without,
     type Normalization,
     type Palette,
     type Quantised,
@@ -29,6 +35,17 @@ export interface MatrixInput {
     cspSource: string;
     /** A fresh random nonce per render. */
     nonce: string;
+    /** Whether special tokens (BOS) count towards the scale (tokenlight.specialTokensInScale). */
+    specialsInScale?: boolean;
+}
+
+/** Header text longer than this is cut (with "…"); the whole token is in the cell's tooltip. */
+export const HEADER_CHARS = 8;
+
+/** `text` cut to `max` characters (code points) with an ellipsis. */
+export function truncate(text: string, max: number = HEADER_CHARS): string {
+    const chars = [...text];
+    return chars.length <= max ? text : `${chars.slice(0, max - 1).join("")}…`;
 }
 
 const ESCAPES: Record<string, string> = {
@@ -76,31 +93,42 @@ function className(colour: Quantised | undefined): string {
     return colour === undefined ? "z" : `${colour.sign === "positive" ? "p" : "n"}${colour.level}`;
 }
 
-/** One CSS rule per level and sign, coloured like the decorations (level midpoints). */
+/** One CSS rule per level and sign, coloured like the decorations (each level's upper bound). */
 function levelRules(palette: Palette): string {
     const rules: string[] = [];
     for (const sign of ["negative", "positive"] as const) {
         for (let level = 1; level <= LEVELS; level++) {
-            const value = (sign === "positive" ? 1 : -1) * (level / LEVELS);
+            const value = (sign === "positive" ? 1 : -1) * levelBounds(level)[1];
             const bg = divergingRgb(palette, value, 1) ?? [247, 247, 247];
             const cls = className({ sign, level });
-            rules.push(`td.${cls}{background:${hex(bg)};color:${hex(textRgb(bg))}}`);
+            rules.push(`.${cls}{background:${hex(bg)};color:${hex(textRgb(bg))}}`);
         }
     }
     return rules.join("\n");
 }
 
-/** Per-target (column) scales for `target`, one shared scale for `global`, the fixed one for `none`. */
-function columnScales(result: AttributeResult, normalization: Normalization, fixedScale: number): number[] {
-    const scale = normalization === "global" ? maxAbs(result.scores.flat()) : fixedScale > 0 ? fixedScale : 1.0;
-    return result.scores.map((row) => (normalization === "target" ? maxAbs(row) : scale));
+/**
+ * Per-target (column) scales for `target`, one shared scale for `global`, the fixed one for `none`;
+ * special tokens take no part unless `specialsInScale` (as in the editor).
+ */
+function columnScales(
+    result: AttributeResult,
+    normalization: Normalization,
+    fixedScale: number,
+    specialsInScale: boolean,
+): number[] {
+    const specials = specialsInScale ? new Set<number>() : specialPositions(result);
+    const rows = result.scores.map((row) => without(row, specials));
+    const scale = normalization === "global" ? maxAbs(rows.flat()) : fixedScale > 0 ? fixedScale : 1.0;
+    return rows.map((row) => (normalization === "target" ? maxAbs(row) : scale));
 }
 
 export function matrixHtml(input: MatrixInput): string {
     const { result, focus, palette, normalization, fixedScale, cspSource, nonce } = input;
+    const specialsInScale = input.specialsInScale ?? false;
     const S = result.sourceTokens.length;
     const T = result.targetTokens.length;
-    const scales = columnScales(result, normalization, fixedScale);
+    const scales = columnScales(result, normalization, fixedScale, specialsInScale);
     const positions = [
         ...result.sourceTokens.map((t) => ({ text: t.text, kind: t.special ? "special" : "source" })),
         ...result.targetTokens.map((t) => ({ text: t.text, kind: "target" })),
@@ -114,7 +142,7 @@ export function matrixHtml(input: MatrixInput): string {
                 (delta === undefined || delta === null ? "" : ` · delta ${formatScore(delta)}`) +
                 " — click to focus";
             const cls = t === focus ? "tgt focused" : "tgt";
-            return `<th class="${cls}" data-target="${t}" title="${escapeHtml(title)}">${escapeHtml(visibleToken(target.text))}</th>`;
+            return `<th class="${cls}" data-target="${t}" data-col="${t}" tabindex="-1" title="${escapeHtml(title)}">${escapeHtml(truncate(visibleToken(target.text)))}</th>`;
         })
         .join("");
 
@@ -126,12 +154,17 @@ export function matrixHtml(input: MatrixInput): string {
                 const colour = quantise(value, scales[t]);
                 const title = `${JSON.stringify(pos.text)} → ${JSON.stringify(result.targetTokens[t].text)}: ${formatScore(value)}`;
                 const focused = t === focus ? " focused" : "";
-                cells.push(`<td class="${className(colour)}${value === null ? " nan" : ""}${focused}" data-target="${t}" title="${escapeHtml(title)}"></td>`);
+                // One cell is in the tab order (roving tabindex): Tab enters the grid, arrows move.
+                const tab = j === 0 && t === 0 ? "0" : "-1";
+                cells.push(
+                    `<td class="${className(colour)}${value === null ? " nan" : ""}${focused}" role="gridcell" tabindex="${tab}" ` +
+                        `data-target="${t}" data-row="${j}" data-col="${t}" title="${escapeHtml(title)}" aria-label="${escapeHtml(title)}"></td>`,
+                );
             }
             const rowLabel = j < S ? `${j + 1}` : `t${j - S + 1}`;
             return (
                 `<tr class="${pos.kind}"><th class="idx">${rowLabel}</th>` +
-                `<th class="tok" title="${escapeHtml(JSON.stringify(pos.text))}">${escapeHtml(visibleToken(pos.text))}</th>` +
+                `<th class="tok" title="${escapeHtml(JSON.stringify(pos.text))}">${escapeHtml(truncate(visibleToken(pos.text), 2 * HEADER_CHARS))}</th>` +
                 `${cells.join("")}</tr>`
             );
         })
@@ -142,6 +175,7 @@ export function matrixHtml(input: MatrixInput): string {
             ? `Editor colours: sum over all ${T} targets.`
             : `Editor colours: target ${focus + 1} ${JSON.stringify(result.targetTokens[focus].text)}.`;
     const csp = `default-src 'none'; style-src ${cspSource} 'nonce-${nonce}'; script-src 'nonce-${nonce}';`;
+    const share = specialShareLine({ focus, result });
 
     return `<!DOCTYPE html>
 <html lang="en">
@@ -151,32 +185,47 @@ export function matrixHtml(input: MatrixInput): string {
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 <title>Tokenlight: Attribution Matrix</title>
 <style nonce="${escapeHtml(nonce)}">
-body{font-family:var(--vscode-editor-font-family);font-size:var(--vscode-editor-font-size);color:var(--vscode-foreground);padding:8px}
-table{border-collapse:collapse}
-th,td{border:1px solid var(--vscode-panel-border,#8884);padding:0 4px;white-space:pre}
-td{min-width:1.6em;height:1.3em;cursor:pointer}
-th.tgt{cursor:pointer;writing-mode:vertical-rl;transform:rotate(180deg);text-align:left;max-height:12em;overflow:hidden}
-th.tok{text-align:left;font-weight:normal}
-th.idx{color:var(--vscode-descriptionForeground);font-weight:normal}
+body{font-family:var(--vscode-editor-font-family);font-size:var(--vscode-editor-font-size);color:var(--vscode-foreground);padding:0;margin:0;display:flex;flex-direction:column;height:100vh}
+header{flex:none;padding:6px 8px;border-bottom:1px solid var(--vscode-panel-border,#8884);background:var(--vscode-editor-background)}
+header p{margin:2px 0}
+.caption{color:var(--vscode-descriptionForeground)}
+#scroller{flex:1;overflow:auto;padding:0 8px 8px 0}
+table{border-collapse:separate;border-spacing:0}
+th,td{border-right:1px solid var(--vscode-panel-border,#8884);border-bottom:1px solid var(--vscode-panel-border,#8884);padding:0 4px;white-space:pre}
+td{min-width:1.8em;height:1.4em;cursor:pointer}
+thead th{position:sticky;top:0;z-index:2;background:var(--vscode-editor-background)}
+th.tgt{cursor:pointer;text-align:center;font-weight:normal;max-width:9ch;overflow:hidden;text-overflow:ellipsis}
+th.idx{position:sticky;left:0;z-index:1;background:var(--vscode-editor-background);color:var(--vscode-descriptionForeground);font-weight:normal;min-width:2.5em}
+th.tok{position:sticky;left:2.5em;z-index:1;background:var(--vscode-editor-background);text-align:left;font-weight:normal}
+thead th.idx,thead th.tok{z-index:3}
 tr.special th.tok{font-style:italic}
 tr.target th.tok{color:var(--vscode-textLink-foreground)}
 td.nan{background:repeating-linear-gradient(45deg,#8882,#8882 3px,transparent 3px,transparent 6px)}
 .focused{outline:2px solid var(--vscode-focusBorder);outline-offset:-2px}
-.legend td{cursor:default;min-width:1.2em}
+td:focus,th:focus{outline:2px solid var(--vscode-contrastActiveBorder,var(--vscode-focusBorder));outline-offset:-1px}
+.legend{display:inline-flex;align-items:center;gap:0;vertical-align:middle}
+.legend span.sw{display:inline-block;width:1.1em;height:1em}
+.legend span.z{outline:1px solid var(--vscode-panel-border,#8884);outline-offset:-1px}
 button{font:inherit;color:var(--vscode-button-foreground);background:var(--vscode-button-background);border:none;padding:2px 8px;cursor:pointer}
 ${levelRules(palette)}
 </style>
 </head>
 <body>
+<header>
 <p>${escapeHtml(`${result.model.name} · ${result.method} · ${S} source × ${T} target tokens · normalisation: ${normalization}`)}</p>
 <p>${escapeHtml(focusLine)} <button id="sum" type="button">Show the sum</button></p>
-<table class="legend" aria-label="legend"><tr><th class="idx">negative</th>${legendCells()}<th class="idx">positive</th></tr></table>
-<table id="matrix" aria-label="attribution matrix">
+${share === "" ? "" : `<p id="share">${escapeHtml(share)}</p>`}
+<p><span class="legend" aria-label="legend">negative&nbsp;${legendCells()}&nbsp;positive</span></p>
+<p class="caption">${escapeHtml(legendCaption(normalization, specialsInScale))}. Click a cell (or move with the arrow keys, Enter) to colour the editor by its target.</p>
+</header>
+<div id="scroller">
+<table id="matrix" role="grid" aria-label="attribution matrix">
 <thead><tr><th class="idx">#</th><th class="tok">source \\ target</th>${header}</tr></thead>
 <tbody>
 ${rows}
 </tbody>
 </table>
+</div>
 <script nonce="${escapeHtml(nonce)}">
 (function () {
   const vscode = acquireVsCodeApi();
@@ -189,21 +238,58 @@ ${rows}
   document.getElementById("sum").addEventListener("click", function () {
     vscode.postMessage({ type: "focus", target: null });
   });
+  // Keyboard: arrows (and Home/End) move between cells, Enter or Space focuses the cell's target.
+  const grid = document.getElementById("matrix");
+  function cellAt(row, col) {
+    return grid.querySelector('td[data-row="' + row + '"][data-col="' + col + '"]');
+  }
+  grid.addEventListener("keydown", function (event) {
+    const cell = event.target instanceof Element ? event.target.closest("td[data-row]") : null;
+    if (!cell) {
+      return;
+    }
+    const row = Number(cell.getAttribute("data-row"));
+    const col = Number(cell.getAttribute("data-col"));
+    const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+    let next = null;
+    if (moves[event.key]) {
+      next = cellAt(row + moves[event.key][0], col + moves[event.key][1]);
+    } else if (event.key === "Home") {
+      next = cellAt(row, 0);
+    } else if (event.key === "End") {
+      next = cellAt(row, ${Math.max(T - 1, 0)});
+    } else if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      vscode.postMessage({ type: "focus", target: col });
+      return;
+    }
+    if (next) {
+      event.preventDefault();
+      cell.setAttribute("tabindex", "-1");
+      next.setAttribute("tabindex", "0");
+      next.focus();
+    }
+  });
 })();
 </script>
 </body>
 </html>`;
 }
 
-/** The legend: strongest negative to strongest positive, through "no contribution". */
+/** The legend: strongest negative to strongest positive, through the untinted dead zone. */
 function legendCells(): string {
+    const swatch = (cls: string, title: string): string => `<span class="sw ${cls}" title="${escapeHtml(title)}"></span>`;
+    const range = (level: number): string => {
+        const [lo, hi] = levelBounds(level);
+        return `${Math.round(lo * 100)}–${Math.round(hi * 100)}% of the scale`;
+    };
     const cells: string[] = [];
     for (let level = LEVELS; level >= 1; level--) {
-        cells.push(`<td class="n${level}"></td>`);
+        cells.push(swatch(`n${level}`, `negative, ${range(level)}`));
     }
-    cells.push('<td class="z"></td>');
+    cells.push(swatch("z", `untinted: under ${Math.round(DEAD_ZONE * 100)}% of the scale`));
     for (let level = 1; level <= LEVELS; level++) {
-        cells.push(`<td class="p${level}"></td>`);
+        cells.push(swatch(`p${level}`, `positive, ${range(level)}`));
     }
     return cells.join("");
 }

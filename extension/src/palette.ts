@@ -14,14 +14,29 @@ export type PaletteId = "blueOrange" | "purpleGreen";
 export type ThemeKind = "light" | "dark" | "highContrast" | "highContrastLight";
 export type Normalization = "target" | "global" | "none";
 
-/** Colour levels per sign: the decoration pool holds `2 × LEVELS` types, created once. */
-export const LEVELS = 8;
+/**
+ * Colour levels per sign: the decoration pool holds `2 × LEVELS` types, created once. Ten steps
+ * per sign, spaced evenly in perceived colour (OKLab, see `levelStyle`), so a score a tenth of the
+ * strongest and one half of it never draw alike.
+ */
+export const LEVELS = 10;
+
+/**
+ * The dead zone: a score whose magnitude is below this share of the scale is left untinted, so
+ * the eye goes to the tokens that matter and near-zero noise draws as nothing.
+ */
+export const DEAD_ZONE = 0.05;
 
 interface Arm {
-    /** The lighter stop: reads on dark backgrounds. */
+    /** The lighter stop (the matrix's middle of the ramp). */
     readonly light: Rgb;
-    /** The saturated stop: reads on light backgrounds. */
+    /** The saturated stop: the editor's tint on light backgrounds, the matrix's strong end. */
     readonly strong: Rgb;
+    /**
+     * The editor's tint on dark backgrounds: saturated but dark enough that light text stays
+     * readable on its strongest level (a light stop would wash the text out).
+     */
+    readonly onDark: Rgb;
 }
 
 export interface Palette {
@@ -34,13 +49,14 @@ export const NEUTRAL: Rgb = [247, 247, 247];
 export const PALETTES: Readonly<Record<PaletteId, Palette>> = {
     // colors.py: _NEGATIVE_STOPS / _POSITIVE_STOPS
     blueOrange: {
-        negative: { light: [146, 197, 222], strong: [33, 102, 172] },
-        positive: { light: [253, 184, 99], strong: [230, 97, 1] },
+        negative: { light: [146, 197, 222], strong: [33, 102, 172], onDark: [33, 102, 172] },
+        // PuOr's darker orange: RdBu-orange at full tint is too bright under light text
+        positive: { light: [253, 184, 99], strong: [230, 97, 1], onDark: [179, 88, 6] },
     },
     // ColorBrewer PRGn (colour-blind safe): purple negative, green positive
     purpleGreen: {
-        negative: { light: [194, 165, 207], strong: [118, 42, 131] },
-        positive: { light: [166, 219, 160], strong: [27, 120, 55] },
+        negative: { light: [194, 165, 207], strong: [118, 42, 131], onDark: [153, 112, 171] },
+        positive: { light: [166, 219, 160], strong: [27, 120, 55], onDark: [27, 120, 55] },
     },
 };
 
@@ -131,17 +147,31 @@ export function normalisationScale(
 
 /**
  * Which of the `levels` colour levels a score falls in, or undefined for no colour (null, NaN,
- * or exactly 0). Any non-zero score gets at least level 1 so a small contribution is still
- * visible; |value| >= scale saturates at `levels`.
+ * or |value| below `deadZone` × scale). Above the dead zone the levels split (deadZone, 1] evenly;
+ * |value| >= scale saturates at `levels`.
  */
-export function quantise(value: number | null, scale: number, levels: number = LEVELS): Quantised | undefined {
+export function quantise(
+    value: number | null,
+    scale: number,
+    levels: number = LEVELS,
+    deadZone: number = DEAD_ZONE,
+): Quantised | undefined {
     if (!isFiniteNumber(value) || value === 0) {
         return undefined;
     }
     const s = Number.isFinite(scale) && scale > 0 ? scale : 1.0;
     const t = Math.min(Math.abs(value) / s, 1);
-    const level = Math.max(1, Math.ceil(t * levels));
+    if (t < deadZone) {
+        return undefined;
+    }
+    const level = Math.min(levels, Math.max(1, Math.ceil(((t - deadZone) / (1 - deadZone)) * levels)));
     return { sign: value > 0 ? "positive" : "negative", level };
+}
+
+/** The share of the scale where `level` begins and ends: (lower, upper]. For legends. */
+export function levelBounds(level: number, levels: number = LEVELS, deadZone: number = DEAD_ZONE): [number, number] {
+    const step = (1 - deadZone) / levels;
+    return [deadZone + (level - 1) * step, deadZone + level * step];
 }
 
 /** Linear interpolation between two colours, `t` in [0, 1]. */
@@ -167,15 +197,94 @@ export interface LevelStyle {
     backgroundColor: string;
     /** CSS border shorthand; set for high-contrast themes, where a background alone is not enough. */
     border?: string;
+    /** The tint as it looks over the theme's usual editor background (opaque), for legends. */
+    swatch: Rgb;
+}
+
+/** The editor background each theme kind usually has (Light+, Dark+, the two high-contrast themes). */
+export const THEME_BACKGROUND: Readonly<Record<ThemeKind, Rgb>> = {
+    light: [255, 255, 255],
+    dark: [30, 30, 30],
+    highContrast: [0, 0, 0],
+    highContrastLight: [255, 255, 255],
+};
+
+/**
+ * The strongest tint's opacity per theme kind: high enough that the strongest token reads at once,
+ * low enough that the editor's text (dark on light themes, light on dark ones) stays legible and the
+ * selection shows through.
+ */
+const MAX_ALPHA: Readonly<Record<ThemeKind, number>> = {
+    light: 0.8,
+    dark: 0.75,
+    highContrast: 0.8,
+    highContrastLight: 0.8,
+};
+
+function srgbToLinear(c: number): number {
+    const x = c / 255;
+    return x <= 0.04045 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+}
+
+/** OKLab (Ottosson 2020): a space where equal distances look like equal colour differences. */
+export function oklab(rgb: Rgb): [number, number, number] {
+    const [r, g, b] = rgb.map(srgbToLinear);
+    const l = Math.cbrt(0.4122214708 * r + 0.5363325363 * g + 0.0514459929 * b);
+    const m = Math.cbrt(0.2119034982 * r + 0.6806995451 * g + 0.1073969566 * b);
+    const s = Math.cbrt(0.0883024619 * r + 0.2817188376 * g + 0.6299787005 * b);
+    return [
+        0.2104542553 * l + 0.793617785 * m - 0.0040720468 * s,
+        1.9779984951 * l - 2.428592205 * m + 0.4505937099 * s,
+        0.0259040371 * l + 0.7827717662 * m - 0.808675799 * s,
+    ];
+}
+
+/** Perceived colour difference (Euclidean distance in OKLab). */
+export function deltaE(a: Rgb, b: Rgb): number {
+    const [l1, a1, b1] = oklab(a);
+    const [l2, a2, b2] = oklab(b);
+    return Math.hypot(l1 - l2, a1 - a2, b1 - b2);
+}
+
+/** `rgb` at `alpha` over `background`, as the browser composites it (in sRGB). */
+export function composite(rgb: Rgb, alpha: number, background: Rgb): Rgb {
+    return mix(background, rgb, alpha);
+}
+
+/**
+ * The opacity at which `rgb` over `background` lies `share` of the way (in OKLab distance) from
+ * the background to `rgb` at `maxAlpha`. The distance grows monotonically with the opacity, so a
+ * bisection finds it; unrounded mixing keeps the search smooth.
+ */
+function perceptualAlpha(rgb: Rgb, background: Rgb, maxAlpha: number, share: number): number {
+    const at = (alpha: number): number => {
+        const c: Rgb = [0, 1, 2].map((i) => background[i] + (rgb[i] - background[i]) * alpha) as unknown as Rgb;
+        return deltaE(background, c);
+    };
+    const goal = share * at(maxAlpha);
+    let lo = 0;
+    let hi = maxAlpha;
+    for (let i = 0; i < 40; i++) {
+        const midpoint = (lo + hi) / 2;
+        if (at(midpoint) < goal) {
+            lo = midpoint;
+        } else {
+            hi = midpoint;
+        }
+    }
+    return (lo + hi) / 2;
 }
 
 /**
  * The style of level `level` (1..levels) of `sign` under a theme.
  *
  * A translucent background lets the editor's own text colour and selection show through: light
- * themes get the saturated stop, dark themes the lighter one (saturated blue vanishes on a dark
- * background). High-contrast themes add a border whose style also carries the sign (solid for
- * positive, dashed for negative) so the sign never depends on hue alone.
+ * themes get the saturated stop, dark themes the `onDark` one (dark enough for light text). The opacities are chosen so that the tints, over the theme's usual background, step
+ * evenly in perceived colour from the background to the strongest (OKLab distance): a linear
+ * opacity ramp would crowd the strong end together. Level 1 already sits one step away from the
+ * background (the dead zone below it is untinted). High-contrast themes add a border whose style
+ * also carries the sign (solid for positive, dashed for negative) so the sign never depends on hue
+ * alone.
  */
 export function levelStyle(
     palette: Palette,
@@ -187,14 +296,62 @@ export function levelStyle(
     const arm = sign === "positive" ? palette.positive : palette.negative;
     const t = Math.min(Math.max(level, 1), levels) / levels;
     const dark = theme === "dark" || theme === "highContrast";
-    const base = dark ? arm.light : arm.strong;
-    const alpha = dark ? 0.12 + 0.58 * t : 0.1 + 0.6 * t;
-    const style: LevelStyle = { backgroundColor: rgba(base, alpha) };
+    const base = dark ? arm.onDark : arm.strong;
+    const background = THEME_BACKGROUND[theme];
+    const alpha = perceptualAlpha(base, background, MAX_ALPHA[theme], t);
+    const style: LevelStyle = { backgroundColor: rgba(base, alpha), swatch: composite(base, alpha, background) };
     if (theme === "highContrast" || theme === "highContrastLight") {
         const width = t > 0.5 ? 2 : 1;
         style.border = `${width}px ${sign === "positive" ? "solid" : "dashed"} ${hex(base)}`;
     }
     return style;
+}
+
+/** One swatch of a legend: its colour (opaque, over the theme's background) and what it stands for. */
+export interface LegendEntry {
+    sign: Sign | "none";
+    level: number;
+    swatch: Rgb;
+    /** The share of the scale this swatch covers, e.g. "35–45%" (of the strongest |score|). */
+    range: string;
+}
+
+function pct(x: number): string {
+    return `${Math.round(x * 100)}%`;
+}
+
+/**
+ * The legend of the editor's colours, strongest negative first, then the untinted dead zone, then
+ * up to the strongest positive: what the status bar tooltip, the hover and the matrix show.
+ */
+export function legend(palette: Palette, theme: ThemeKind, levels: number = LEVELS): LegendEntry[] {
+    const entry = (sign: Sign, level: number): LegendEntry => {
+        const [lo, hi] = levelBounds(level, levels);
+        return { sign, level, swatch: levelStyle(palette, theme, sign, level, levels).swatch, range: `${pct(lo)}–${pct(hi)}` };
+    };
+    const out: LegendEntry[] = [];
+    for (let level = levels; level >= 1; level--) {
+        out.push(entry("negative", level));
+    }
+    out.push({ sign: "none", level: 0, swatch: THEME_BACKGROUND[theme], range: `under ${pct(DEAD_ZONE)}` });
+    for (let level = 1; level <= levels; level++) {
+        out.push(entry("positive", level));
+    }
+    return out;
+}
+
+/** The legend's words: what the ends mean and where the dead zone is. */
+export function legendCaption(normalization: Normalization, specialsInScale = false): string {
+    const scale =
+        normalization === "target"
+            ? "the strongest |score| on show"
+            : normalization === "global"
+              ? "the strongest |score| of the result"
+              : "tokenlight.normalizationScale";
+    return (
+        `negative ← → positive; full colour at ${scale}; untinted under ${pct(DEAD_ZONE)} of it` +
+        (specialsInScale ? "" : "; special tokens (BOS) are left out of the scale")
+    );
 }
 
 /**
@@ -237,10 +394,72 @@ export interface ColouredRange<R> {
 export interface Colourable<R> {
     focus: number | null;
     result: {
-        sourceTokens: readonly { range: R | null }[];
-        targetTokens: readonly { range: R | null }[];
+        sourceTokens: readonly { range: R | null; special?: boolean; text?: string }[];
+        targetTokens: readonly { range: R | null; special?: boolean; text?: string }[];
         scores: readonly (readonly (number | null)[])[];
     };
+}
+
+/** Positions (into a row of `scores`: sources, then targets) of the special tokens (BOS, EOS, ...). */
+export function specialPositions(result: Colourable<unknown>["result"]): Set<number> {
+    const out = new Set<number>();
+    [...result.sourceTokens, ...result.targetTokens].forEach((token, i) => {
+        if (token.special === true) {
+            out.add(i);
+        }
+    });
+    return out;
+}
+
+/** `vector` with the entries at `positions` set to null (they take no part in a scale). */
+export function without(vector: readonly (number | null)[], positions: ReadonlySet<number>): (number | null)[] {
+    return vector.map((v, i) => (positions.has(i) ? null : v));
+}
+
+/** A special token's share of the view's total |attribution|. */
+export interface SpecialShare {
+    text: string;
+    index: number;
+    /** In [0, 1]: |score| over the sum of every |score| of the vector on show. */
+    share: number;
+}
+
+/**
+ * How much of the |attribution| on show (the focused row, or the sum) the special tokens carry,
+ * largest first. They are left out of the colour scale (an invisible BOS often holds the largest
+ * score and would pale every visible token), so their weight is stated in words instead.
+ */
+export function specialShares(stored: Colourable<unknown>): SpecialShare[] {
+    const { sourceTokens, targetTokens, scores } = stored.result;
+    const vector = attributionVector(scores, stored.focus);
+    let total = 0;
+    for (const v of vector) {
+        if (isFiniteNumber(v)) {
+            total += Math.abs(v);
+        }
+    }
+    if (total === 0) {
+        return [];
+    }
+    const tokens = [...sourceTokens, ...targetTokens];
+    const out: SpecialShare[] = [];
+    for (const i of specialPositions(stored.result)) {
+        const v = vector[i];
+        if (isFiniteNumber(v) && v !== 0) {
+            out.push({ text: tokens[i].text ?? "special", index: i, share: Math.abs(v) / total });
+        }
+    }
+    return out.sort((a, b) => b.share - a.share);
+}
+
+/** "<|endoftext|> carries 38% of |attribution|" for each special token with a share, or "". */
+export function specialShareLine(stored: Colourable<unknown>): string {
+    const shares = specialShares(stored);
+    if (shares.length === 0) {
+        return "";
+    }
+    const parts = shares.map((s) => `${s.text} carries ${Math.round(s.share * 100)}% of |attribution|`);
+    return `${parts.join("; ")} (special: not in the colour scale)`;
 }
 
 /**
@@ -248,8 +467,10 @@ export interface Colourable<R> {
  *
  * The vector is the focused target's row (or the sum over targets); its first S entries colour
  * the source tokens and, for `following` results whose targets lie in the document, entries
- * S..S+T-1 colour the target tokens. Tokens sharing one range (the byte pieces of one multi-byte
- * character) are summed, as the CLI renderer does. Ranges are compared by `key`.
+ * S..S+T-1 colour the target tokens. Special tokens (BOS, EOS) take no part in the scale unless
+ * `specialsInScale` (they have no text to colour, and an invisible BOS with the largest score would
+ * pale every visible token). Tokens sharing one range (the byte pieces of one multi-byte character)
+ * are summed, as the CLI renderer does. Ranges are compared by `key`.
  */
 export function colourRanges<R>(
     stored: Colourable<R>,
@@ -257,10 +478,17 @@ export function colourRanges<R>(
     fixedScale: number,
     key: (range: R) => string,
     levels: number = LEVELS,
+    specialsInScale = false,
 ): ColouredRange<R>[] {
     const { sourceTokens, targetTokens, scores } = stored.result;
-    const vector = attributionVector(scores, stored.focus);
-    const scale = normalisationScale(mode, scores, vector, fixedScale);
+    const specials = specialsInScale ? new Set<number>() : specialPositions(stored.result);
+    const vector = without(attributionVector(scores, stored.focus), specials);
+    const scale = normalisationScale(
+        mode,
+        scores.map((row) => without(row, specials)),
+        vector,
+        fixedScale,
+    );
     const merged = new Map<string, { range: R; value: number | null }>();
     const tokens = [...sourceTokens, ...targetTokens];
     tokens.forEach((token, i) => {

@@ -15,6 +15,22 @@
  */
 import type { AttributeOptions, AttributeResult, AttributeTarget } from "./protocol";
 
+/** How many source tokens the Tokenlight view lists per target: the strongest by |score|. */
+export const TOP_TOKENS = 5;
+
+/** The strongest `n` scored, non-special source tokens of `target`: indices, by |score|, largest first. */
+export function topTokens(stored: StoredResult, target: number, n: number = TOP_TOKENS): number[] {
+    const row = stored.result.scores[target] ?? [];
+    const candidates: number[] = [];
+    stored.result.sourceTokens.forEach((token, i) => {
+        const v = row[i];
+        if (!token.special && typeof v === "number" && Number.isFinite(v)) {
+            candidates.push(i);
+        }
+    });
+    return candidates.sort((a, b) => Math.abs(row[b] ?? 0) - Math.abs(row[a] ?? 0)).slice(0, n);
+}
+
 export interface Position {
     line: number;
     character: number;
@@ -75,6 +91,11 @@ export interface StoredResult {
     request: { target: AttributeTarget; method?: string; options?: AttributeOptions };
     /** The focused target index, or null for the sum over all targets. */
     focus: number | null;
+    /**
+     * Set when the daemon has since switched to another model: the name of that model. The result
+     * still shows (it is what the old model said) but is marked as stale everywhere it appears.
+     */
+    staleSince?: string;
 }
 
 /** The smallest range covering the selection and every token range of the result. */
@@ -246,6 +267,34 @@ export class ResultStore {
         this.replaceInPlace(stored, updated);
         this.touch(id);
         return updated;
+    }
+
+    /**
+     * The daemon now holds `model`: every result computed by another model is marked stale (one
+     * computed by `model` again loses the mark). Returns the results whose mark changed.
+     */
+    markStale(model: string): StoredResult[] {
+        const changed: StoredResult[] = [];
+        for (const [uri, results] of this.byUri) {
+            this.byUri.set(
+                uri,
+                results.map((stored) => {
+                    const staleSince = stored.result.model.name === model ? undefined : model;
+                    if (staleSince === stored.staleSince) {
+                        return stored;
+                    }
+                    const updated = { ...stored, staleSince };
+                    changed.push(updated);
+                    return updated;
+                }),
+            );
+        }
+        return changed;
+    }
+
+    /** Every stored result, document by document, oldest first. */
+    all(): StoredResult[] {
+        return [...this.byUri.values()].flat();
     }
 
     /** Drop one result; returns it, or undefined when it was not stored. */

@@ -45,7 +45,7 @@ export function settingsTarget(inspected: Inspected<unknown> | undefined): "work
 }
 
 /** Settings that only change how the extension colours: re-render, never bother the daemon. */
-export const RENDER_KEYS: readonly string[] = ["normalization", "normalizationScale", "palette"];
+export const RENDER_KEYS: readonly string[] = ["normalization", "normalizationScale", "palette", "specialTokensInScale"];
 
 /** Whether a configuration change (`affects` = `event.affectsConfiguration`) needs a restart. */
 export function needsRestart(affects: (section: string) => boolean): boolean {
@@ -136,6 +136,11 @@ export class Settings {
     get palette(): PaletteId {
         const value = this.string("palette");
         return value !== undefined && isPaletteId(value) ? value : "blueOrange";
+    }
+
+    /** Whether special tokens (BOS, EOS) count towards the colour scale (by default they do not). */
+    get specialTokensInScale(): boolean {
+        return this.read().get<unknown>("specialTokensInScale") === true;
     }
 
     get pythonPath(): string | undefined {

@@ -1,12 +1,15 @@
 /**
  * The status bar item: `Tokenlight: not started` until a command needs the daemon, then
  * `model · method · device`, a spinner while the daemon works, the colouring (focused target or
- * sum) in its tooltip. Clicking it opens the method picker (starting the daemon first if need be).
+ * sum), the colour legend and the special tokens' share in its tooltip. Clicking it opens a quick
+ * pick of the common actions.
  */
 import * as vscode from "vscode";
 import type { DaemonState } from "./client";
 import { COMMAND_IDS } from "./commandIds";
 import type { ModelInfo } from "./protocol";
+import { themeKind } from "./decorations";
+import { hex, legend, legendCaption, PALETTES, specialShareLine } from "./palette";
 import type { StoredResult } from "./results";
 import type { Settings } from "./settings";
 
@@ -21,9 +24,14 @@ export class StatusBar implements vscode.Disposable {
     constructor(private readonly settings: Settings) {
         this.item = vscode.window.createStatusBarItem("tokenlight.status", vscode.StatusBarAlignment.Right, 100);
         this.item.name = "Tokenlight";
-        this.item.command = COMMAND_IDS.switchMethod;
+        this.item.command = COMMAND_IDS.showActions;
         this.render();
         this.item.show();
+    }
+
+    /** The model the daemon holds (or the one the settings name, before it loaded one). */
+    get modelName(): string {
+        return this.model?.name ?? this.settings.model ?? "the embedded default";
     }
 
     setModel(model: ModelInfo | undefined): void {
@@ -80,7 +88,16 @@ export class StatusBar implements vscode.Disposable {
         }
         tooltip.appendText(`Method: ${this.settings.method}; normalisation: ${this.settings.normalization}\n\n`);
         tooltip.appendText(`${colouringLine(this.shown)}\n\n`);
-        tooltip.appendMarkdown("Click to switch the attribution method.");
+        const share = this.shown === undefined ? "" : specialShareLine(this.shown);
+        if (share !== "") {
+            tooltip.appendText(`${share}\n\n`);
+        }
+        if (this.shown?.staleSince !== undefined) {
+            tooltip.appendText(`Stale: computed by ${this.shown.result.model.name}; the daemon now holds ${this.shown.staleSince}.\n\n`);
+        }
+        tooltip.supportHtml = true;
+        tooltip.appendMarkdown(`${legendMarkdown(this.settings)}\n\n`);
+        tooltip.appendMarkdown("Click for the Tokenlight actions.");
         this.item.tooltip = tooltip;
     }
 
@@ -95,7 +112,7 @@ export class StatusBar implements vscode.Disposable {
                 "that needs it (Attribute Continuation, Switch Attribution Method, ...).\n\n",
         );
         tooltip.appendText(`Method: ${this.settings.method}; model: ${this.settings.model ?? "the embedded default"}\n\n`);
-        tooltip.appendMarkdown("Click to start it and pick the attribution method.");
+        tooltip.appendMarkdown("Click for the Tokenlight actions (the first one that needs the daemon starts it).");
         this.item.tooltip = tooltip;
     }
 
@@ -113,4 +130,16 @@ function colouringLine(stored: StoredResult | undefined): string {
         return `Colouring: sum over all ${result.targetTokens.length} targets (${result.method}).`;
     }
     return `Colouring: target ${focus + 1} ${JSON.stringify(result.targetTokens[focus].text)} (${result.method}).`;
+}
+
+/**
+ * The colour legend as hover markdown: one swatch per level (the only inline style VS Code keeps in
+ * a tooltip is a span's hex `background-color`), then what the ends and the dead zone mean.
+ */
+export function legendMarkdown(settings: Settings): string {
+    const theme = themeKind(vscode.window.activeColorTheme.kind);
+    const swatches = legend(PALETTES[settings.palette], theme)
+        .map((entry) => `<span style="background-color:${hex(entry.swatch)};">&nbsp;&nbsp;</span>`)
+        .join("");
+    return `Legend: −${swatches}+ <br>${legendCaption(settings.normalization, settings.specialTokensInScale)}`;
 }

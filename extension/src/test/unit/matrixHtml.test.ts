@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { escapeHtml, matrixHtml, parseMatrixMessage, visibleToken, type MatrixInput } from "../../matrixHtml";
-import { PALETTES } from "../../palette";
+import { LEVELS, PALETTES } from "../../palette";
 import type { AttributeResult } from "../../protocol";
 
 const EVIL = ["<script>alert(1)</script>", '<img src=x onerror=alert(1)>', '"><svg onload=alert(1)>', "' onmouseover='x"];
@@ -108,14 +108,45 @@ describe("matrixHtml", () => {
         assert.doesNotMatch(html, /url\(http/);
     });
     it("draws one cell per (position, target), with raw numbers in titles and click targets", () => {
-        const cells = html.match(/<td class="[^"]*" data-target="\d+" title="[^"]*"><\/td>/g) ?? [];
+        const cells = html.match(/<td class="[^"]*" role="gridcell" tabindex="-?\d" data-target="\d+" data-row="\d+" data-col="\d+" title="[^"]*"/g) ?? [];
         assert.equal(cells.length, 5 * 2);
         assert.ok(html.includes("-1.000"), "the raw score is in a title");
-        assert.match(html, /class="z nan" data-target="0"/, "after the causal boundary: marked as no score");
+        assert.match(html, /class="z nan" role="gridcell" tabindex="-1" data-target="0"/, "after the causal boundary: marked as no score");
     });
     it("normalises per target: each column's largest |score| saturates", () => {
-        assert.match(html, /class="n8" data-target="0"/);
-        assert.match(html, /class="p8" data-target="1"/);
+        assert.match(html, new RegExp(`class="n${LEVELS}" role="gridcell" tabindex="-?\\d" data-target="0"`));
+        assert.match(html, new RegExp(`class="p${LEVELS}" role="gridcell" tabindex="-?\\d" data-target="1"`));
+    });
+    it("leaves special tokens out of the scale and states their share", () => {
+        const r = result();
+        r.scores = [
+            [4, 1, 0.5, null, null],
+            [0.1, 0.2, -0.3, 0.4, null],
+        ];
+        const page = matrixHtml(input({ result: r }));
+        // BOS (4) would otherwise make the visible 1 a quarter of the scale
+        assert.match(page, new RegExp(`class="p${LEVELS}" role="gridcell" tabindex="-1" data-target="0" data-row="1"`));
+        // |4| + |0.1| of the summed |attribution|: (4.1) / (4.1 + 1.2 + 0.2 + 0.4) = 69%
+        assert.match(page, /&lt;\|endoftext\|&gt; carries 69% of \|attribution\|/);
+        const included = matrixHtml(input({ result: r, specialsInScale: true }));
+        assert.doesNotMatch(included, new RegExp(`class="p${LEVELS}" role="gridcell" tabindex="-1" data-target="0" data-row="1"`));
+    });
+    it("shows headers horizontally, cut to a few characters, the whole token in the tooltip", () => {
+        assert.doesNotMatch(html, /writing-mode|rotate\(/);
+        const r = result();
+        r.targetTokens[0] = { text: "a_very_long_identifier", range: null, probability: 0.5 };
+        const page = matrixHtml(input({ result: r }));
+        assert.match(page, /title="target 1: &quot;a_very_long_identifier&quot;[^"]*">a_very_…<\/th>/);
+    });
+    it("scrolls, never clips: sticky headers inside a scrolling box, the legend outside it", () => {
+        assert.match(html, /#scroller\{flex:1;overflow:auto/);
+        assert.match(html, /thead th\{position:sticky;top:0/);
+        assert.ok(html.indexOf('class="legend"') < html.indexOf('id="scroller"'), "the legend is above the scrolling box");
+    });
+    it("is keyboard-navigable: one cell in the tab order, arrows move, Enter focuses", () => {
+        assert.equal((html.match(/tabindex="0"/g) ?? []).length, 1);
+        assert.match(html, /ArrowDown/);
+        assert.match(html, /event\.key === "Enter"/);
     });
     it("marks the focused target", () => {
         const focused = matrixHtml(input({ focus: 1 }));

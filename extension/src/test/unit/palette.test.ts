@@ -3,9 +3,18 @@ import { describe, it } from "node:test";
 import {
     attributionVector,
     colourRanges,
+    DEAD_ZONE,
+    deltaE,
     divergingRgb,
+    legend,
+    legendCaption,
+    levelBounds,
     LEVELS,
     levelStyle,
+    relativeLuminance,
+    specialShareLine,
+    specialShares,
+    THEME_BACKGROUND,
     maxAbs,
     normalisationScale,
     PALETTES,
@@ -74,12 +83,22 @@ describe("quantise", () => {
         assert.deepEqual(quantise(2, 2), { sign: "positive", level: LEVELS });
         assert.deepEqual(quantise(-5, 2), { sign: "negative", level: LEVELS });
     });
-    it("maps magnitudes linearly onto levels 1..LEVELS", () => {
-        assert.deepEqual(quantise(0.5, 1, 8), { sign: "positive", level: 4 });
-        assert.deepEqual(quantise(-0.51, 1, 8), { sign: "negative", level: 5 });
+    it("maps magnitudes above the dead zone linearly onto levels 1..LEVELS", () => {
+        // (0.5 − 0.05) / 0.95 × 10 = 4.74 → level 5; (0.52 − 0.05) / 0.95 × 10 = 4.95 → 5; 0.53 → 5.05 → 6
+        assert.deepEqual(quantise(0.5, 1, 10, 0.05), { sign: "positive", level: 5 });
+        assert.deepEqual(quantise(-0.52, 1, 10, 0.05), { sign: "negative", level: 5 });
+        assert.deepEqual(quantise(0.53, 1, 10, 0.05), { sign: "positive", level: 6 });
+        assert.deepEqual(quantise(0.5, 1, 8, 0), { sign: "positive", level: 4 });
     });
-    it("gives a tiny non-zero score level 1, so it stays visible", () => {
-        assert.deepEqual(quantise(1e-9, 1), { sign: "positive", level: 1 });
+    it("leaves near-zero scores untinted (the dead zone) and tints just above it", () => {
+        assert.equal(DEAD_ZONE, 0.05);
+        assert.equal(quantise(1e-9, 1), undefined);
+        assert.equal(quantise(-0.049, 1), undefined);
+        assert.deepEqual(quantise(0.051, 1), { sign: "positive", level: 1 });
+    });
+    it("tells apart the issue's two tokens: 0.025 (untinted) and 1.16 (the strongest)", () => {
+        assert.equal(quantise(0.025, 1.16), undefined);
+        assert.deepEqual(quantise(1.16, 1.16), { sign: "positive", level: LEVELS });
     });
     it("gives no colour to zero, null and NaN", () => {
         assert.equal(quantise(0, 1), undefined);
@@ -87,7 +106,14 @@ describe("quantise", () => {
         assert.equal(quantise(Number.NaN, 1), undefined);
     });
     it("treats a bad scale as 1.0", () => {
-        assert.deepEqual(quantise(0.5, 0, 8), { sign: "positive", level: 4 });
+        assert.deepEqual(quantise(0.5, 0, 8, 0), { sign: "positive", level: 4 });
+    });
+    it("has level bounds that tile (dead zone, 1]", () => {
+        assert.deepEqual(levelBounds(1), [DEAD_ZONE, DEAD_ZONE + (1 - DEAD_ZONE) / LEVELS]);
+        assert.ok(Math.abs(levelBounds(LEVELS)[1] - 1) < 1e-12);
+        for (let level = 1; level < LEVELS; level++) {
+            assert.ok(Math.abs(levelBounds(level)[1] - levelBounds(level + 1)[0]) < 1e-12);
+        }
     });
 });
 
@@ -103,16 +129,97 @@ describe("levelStyle", () => {
     it("grows alpha with the level", () => {
         const alpha = (s: string): number => Number(/, ([\d.]+)\)$/.exec(s)?.[1]);
         const low = alpha(levelStyle(palette, "dark", "positive", 1).backgroundColor);
-        const high = alpha(levelStyle(palette, "dark", "positive", 8).backgroundColor);
+        const high = alpha(levelStyle(palette, "dark", "positive", LEVELS).backgroundColor);
         assert.ok(low < high, `${low} < ${high}`);
     });
-    it("uses the lighter stop on dark themes", () => {
-        assert.match(levelStyle(palette, "dark", "negative", 4).backgroundColor, /^rgba\(146, 197, 222, /);
+    it("uses the darker orange on dark themes", () => {
+        assert.match(levelStyle(palette, "dark", "positive", 4).backgroundColor, /^rgba\(179, 88, 6, /);
     });
     it("adds a border in high contrast, whose style carries the sign", () => {
         assert.equal(levelStyle(palette, "light", "positive", 3).border, undefined);
         assert.match(levelStyle(palette, "highContrast", "positive", 3).border ?? "", /solid/);
         assert.match(levelStyle(palette, "highContrastLight", "negative", 3).border ?? "", /dashed/);
+    });
+    for (const theme of ["light", "dark", "highContrast", "highContrastLight"] as const) {
+        for (const sign of ["negative", "positive"] as const) {
+            it(`${theme}, ${sign}: steps evenly in perceived colour (OKLab), each one distinguishable`, () => {
+                const bg = THEME_BACKGROUND[theme];
+                const swatches = [bg, ...Array.from({ length: LEVELS }, (_x, i) => levelStyle(palette, theme, sign, i + 1).swatch)];
+                const steps = swatches.slice(1).map((c, i) => deltaE(swatches[i], c));
+                // ~0.02 in OKLab is about a just-noticeable difference for side-by-side patches
+                assert.ok(Math.min(...steps) > 0.02, `steps ${steps.map((x) => x.toFixed(3)).join(" ")}`);
+                // even, up to rounding to 8-bit colours (which near black moves OKLab most)
+                assert.ok(Math.max(...steps) / Math.min(...steps) < 2, `steps ${steps.map((x) => x.toFixed(3)).join(" ")}`);
+            });
+        }
+        it(`${theme}: the strongest tint is far from the background and the theme's text stays readable on it`, () => {
+            const bg = THEME_BACKGROUND[theme];
+            const dark = theme === "dark" || theme === "highContrast";
+            const text: [number, number, number] = dark ? [212, 212, 212] : [0, 0, 0];
+            for (const sign of ["negative", "positive"] as const) {
+                const strong = levelStyle(palette, theme, sign, LEVELS).swatch;
+                assert.ok(deltaE(bg, strong) > 0.2, `${sign}: ΔE ${deltaE(bg, strong).toFixed(3)} from the background`);
+                const l1 = relativeLuminance(text);
+                const l2 = relativeLuminance(strong);
+                const contrast = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+                assert.ok(contrast >= 4.5, `${sign}: text contrast ${contrast.toFixed(2)} on ${strong.join(",")}`);
+            }
+        });
+    }
+});
+
+describe("legend", () => {
+    it("runs from the strongest negative through the untinted dead zone to the strongest positive", () => {
+        const entries = legend(PALETTES.blueOrange, "light");
+        assert.equal(entries.length, 2 * LEVELS + 1);
+        assert.equal(entries[0].sign, "negative");
+        assert.equal(entries[0].level, LEVELS);
+        assert.equal(entries[LEVELS].sign, "none");
+        assert.deepEqual(entries[LEVELS].swatch, THEME_BACKGROUND.light);
+        assert.equal(entries[2 * LEVELS].sign, "positive");
+        assert.equal(entries[LEVELS + 1].range, "5%–15%");
+        assert.match(legendCaption("target"), /untinted under 5%/);
+        assert.match(legendCaption("target"), /special tokens \(BOS\) are left out/);
+        assert.doesNotMatch(legendCaption("target", true), /left out/);
+    });
+});
+
+describe("special tokens", () => {
+    const stored = {
+        focus: null as number | null,
+        result: {
+            sourceTokens: [
+                { range: null, special: true, text: "<bos>" },
+                { range: { s: 0, e: 5 }, special: false, text: "float" },
+                { range: { s: 5, e: 8 }, special: false, text: " po" },
+            ],
+            targetTokens: [{ range: null, special: false, text: "x" }],
+            // the issue's case: the invisible BOS holds the largest score
+            scores: [[4.81, 0.025, 1.16, null]],
+        },
+    };
+    const key = (r: { s: number; e: number }): string => `${r.s}-${r.e}`;
+    it("take no part in the colour scale: the strongest visible token saturates", () => {
+        const out = colourRanges(stored, "target", 1, key);
+        assert.deepEqual(
+            out.map((c) => [key(c.range), c.colour.level]),
+            [["5-8", LEVELS]],
+        );
+    });
+    it("count when asked (tokenlight.specialTokensInScale)", () => {
+        const out = colourRanges(stored, "target", 1, key, LEVELS, true);
+        // 1.16 / 4.81 = 0.241 → (0.241 − 0.05) / 0.95 × 10 = 2.01 → level 3
+        assert.deepEqual(
+            out.map((c) => [key(c.range), c.colour.level]),
+            [["5-8", 3]],
+        );
+    });
+    it("have their share of |attribution| stated", () => {
+        const shares = specialShares(stored);
+        assert.equal(shares.length, 1);
+        assert.ok(Math.abs(shares[0].share - 4.81 / (4.81 + 0.025 + 1.16)) < 1e-12);
+        assert.equal(specialShareLine(stored), "<bos> carries 80% of |attribution| (special: not in the colour scale)");
+        assert.equal(specialShareLine({ ...stored, result: { ...stored.result, scores: [[0, 1, 1, null]] } }), "");
     });
 });
 
@@ -148,8 +255,8 @@ describe("colourRanges", () => {
         assert.deepEqual(
             out.map((c) => [key(c.range), c.value, c.colour.sign, c.colour.level]),
             [
-                ["0-3", 1, "positive", 8],
-                ["3-4", -1, "negative", 8],
+                ["0-3", 1, "positive", LEVELS],
+                ["3-4", -1, "negative", LEVELS],
             ],
         );
     });
@@ -157,7 +264,7 @@ describe("colourRanges", () => {
         const out = colourRanges({ ...stored, focus: 1 }, "target", 1, key);
         const byKey = new Map(out.map((c) => [key(c.range), c]));
         assert.equal(byKey.get("4-6")?.value, 2);
-        assert.equal(byKey.get("4-6")?.colour.level, 8);
+        assert.equal(byKey.get("4-6")?.colour.level, LEVELS);
         assert.equal(byKey.get("0-3"), undefined, "a zero score gets no colour");
         assert.equal(byKey.get("6-8"), undefined, "after the causal boundary: no colour");
     });
@@ -167,6 +274,7 @@ describe("colourRanges", () => {
         assert.equal(byKey.get("0-3")?.value, 1);
         assert.equal(byKey.get("3-4")?.value, -0.5);
         assert.equal(byKey.get("4-6")?.value, 2);
-        assert.equal(byKey.get("4-6")?.colour.level, Math.ceil((2 / 10) * LEVELS));
+        // 2 / 10 = 0.2 → (0.2 − 0.05) / 0.95 × 10 = 1.58 → level 2
+        assert.equal(byKey.get("4-6")?.colour.level, 2);
     });
 });

@@ -8,6 +8,7 @@ import {
     ResultStore,
     resultExtent,
     shiftPosition,
+    topTokens,
     type ContentChange,
     type Range,
     type StoredResult,
@@ -236,5 +237,34 @@ describe("ResultStore", () => {
         assert.deepEqual(store.clear().map((s) => s.result.id), ["b1"]);
         assert.equal(store.current(), undefined);
         assert.equal(store.size, 0);
+    });
+});
+
+describe("ResultStore.markStale (after Switch Model)", () => {
+    it("marks the results of another model with the model now loaded, and clears the mark for its own", () => {
+        const store = new ResultStore();
+        store.add(stored("r1", "file:///a.py"));
+        const other = stored("r2", "file:///b.py");
+        other.result.model = { name: "gpt2", device: "cpu", dtype: "float32" };
+        store.add(other);
+        const changed = store.markStale("gpt2");
+        assert.deepEqual(changed.map((s) => s.result.id), ["r1"]);
+        assert.equal(store.byId("r1")?.staleSince, "gpt2");
+        assert.equal(store.byId("r2")?.staleSince, undefined);
+        assert.deepEqual(store.markStale("gpt2"), [], "marking again changes nothing");
+        store.markStale("tiny");
+        assert.equal(store.byId("r1")?.staleSince, undefined);
+        assert.equal(store.byId("r2")?.staleSince, "tiny");
+        assert.deepEqual(store.all().map((s) => s.result.id), ["r1", "r2"]);
+    });
+});
+
+describe("topTokens (the Tokenlight view's per-target list)", () => {
+    it("lists scored non-special sources by |score|, largest first", () => {
+        const s = stored();
+        s.result.sourceTokens.push({ text: ":", range: r(2, 11, 2, 12), special: false });
+        s.result.scores = [[9, 0.2, -0.5, null]];
+        assert.deepEqual(topTokens(s, 0), [2, 1], "BOS (special) and the unscored token are left out");
+        assert.deepEqual(topTokens(s, 0, 1), [2]);
     });
 });
