@@ -49,7 +49,9 @@ class CausalTargets:
         self.split = split_body_and_head(model)
         self.limit = length_limit(model.config)
 
-    def __call__(self, emb: torch.Tensor) -> list[torch.Tensor]:
+    def __call__(self, emb: torch.Tensor, *, unchanged_prefix: int = 0) -> list[torch.Tensor]:
+        """T target values at ``emb``; ``unchanged_prefix`` (see :class:`~.kernel.TargetFn`) is a
+        promise this plain implementation does not need: it recomputes every position."""
         if self.split is None:  # fallback: the model's own logits at the target positions
             logits = self._per_prefix(emb, lambda e, k: causal_logits(self.model, e, k))
             return list(self.step.fn(logits, self.target_ids, self.contrast_id).unbind(1))

@@ -18,14 +18,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import torch
 
 from .errors import AttributionCancelled, TokenlightError
 
-# emb [n, L, d] -> T target values, each [n], each its own subgraph over the shared forward
-TargetFn = Callable[[torch.Tensor], list[torch.Tensor]]
+
+class TargetFn(Protocol):
+    """emb ``[n, L, d]`` -> T target values, each ``[n]``, each its own subgraph over the shared forward.
+
+    ``unchanged_prefix=k`` promises that positions < k of every row equal the unperturbed input, so
+    an implementation may reuse their key/value cache; it must never change the values.
+    """
+
+    def __call__(self, emb: torch.Tensor, *, unchanged_prefix: int = 0) -> list[torch.Tensor]: ...
+
+
 # gradients [n, L, d], the chunk's points [n, L, d], the chunk's rows among all points ->
 # unweighted per-point, per-token terms [n, L] (float64)
 ReduceFn = Callable[[torch.Tensor, torch.Tensor, slice], torch.Tensor]
