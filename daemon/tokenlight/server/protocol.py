@@ -96,6 +96,15 @@ AttributeOptions = dict[str, Any]
 
 
 @dataclass(frozen=True)
+class DocumentSymbol:
+    """One of the editor's document symbols (flattened: children are symbols of their own)."""
+
+    range: types.Range
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
 class AttributeParams:
     uri: str
     range: types.Range
@@ -103,6 +112,7 @@ class AttributeParams:
     method: str | None
     options: AttributeOptions
     work_done_token: int | str | None
+    symbols: tuple[DocumentSymbol, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,7 +136,26 @@ def parse_attribute(raw: Any) -> AttributeParams:
     target = _target(obj.get("target"))
     method = _optional(obj, "method", str, ATTRIBUTE)
     options = parse_options(obj.get("options"))
-    return AttributeParams(uri, rng, target, method, options, _work_done_token(obj, ATTRIBUTE))
+    symbols = _symbols(obj.get("symbols"))
+    return AttributeParams(uri, rng, target, method, options, _work_done_token(obj, ATTRIBUTE), symbols)
+
+
+def _symbols(raw: Any) -> tuple[DocumentSymbol, ...]:
+    """``symbols``: ``[{range, kind?, name}]``, the editor's document symbols for granularity symbol."""
+    where = f"{ATTRIBUTE}: symbols"
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise invalid_params(f"{where} must be a list of {{range, kind, name}} (got {type(raw).__name__})")
+    out = []
+    for i, item in enumerate(raw):
+        obj = _object(item, f"{where}[{i}]")
+        name = obj.get("name")
+        kind = obj.get("kind", "symbol")
+        if not isinstance(name, str) or not isinstance(kind, str):
+            raise invalid_params(f"{where}[{i}]: 'name' and 'kind' must be strings")
+        out.append(DocumentSymbol(parse_range(obj.get("range"), f"{where}[{i}].range"), kind, name))
+    return tuple(out)
 
 
 def parse_options(raw: Any) -> AttributeOptions:
@@ -310,10 +339,29 @@ def attribute_result(stored: StoredResult, index: TextIndex, elapsed_ms: float) 
         "notes": data.notes,
         "warnings": data.warnings,
         "converged": data.converged,
+        "spans": [
+            {
+                "kind": s.kind,
+                "label": s.label,
+                "range": place(anchor.start, s.start, s.end),
+                "scores": list(s.scores),
+                "tokens": [s.first, s.last],
+                "drilled": None if s.drilled is None else list(s.drilled),
+            }
+            for s in data.spans
+        ],
+        "spanFit": data.span_fit,
+        "contextStart": _lsp_position(index.position(anchor.start + data.context_start))
+        if data.context_start
+        else None,
         "elapsedMs": round(elapsed_ms, 3),
         "computeMs": round(data.elapsed_ms, 3),
         "cached": data.cached,
     }
+
+
+def _lsp_position(position: types.Position) -> dict[str, int]:
+    return {"line": position.line, "character": position.character}
 
 
 def load_model_result(info: LoadedInfo) -> dict[str, Any]:

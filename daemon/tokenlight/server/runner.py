@@ -21,7 +21,7 @@ from ..cache import ResultCache, cache_key
 from ..engine.options import resolve
 from .errors import request_failed
 from .jobs import AttributionJob, ModelRequest
-from .results import LoadedInfo, ResultData, TokenData
+from .results import LoadedInfo, ResultData, SpanData, TokenData
 
 if TYPE_CHECKING:
     from ..engine import Attribution, LoadedModel
@@ -124,6 +124,10 @@ class Runner:
             "progress": progress,
             "is_cancelled": is_cancelled,
         }
+        if job.selection_start is not None:
+            kwargs["selection_start"] = job.selection_start
+        if job.symbols:
+            kwargs["symbols"] = [{"start": a, "end": b, "kind": k, "name": n} for a, b, k, n in job.symbols]
         target = job.target
         if target.kind == "generate":
             kwargs["max_new_tokens"] = target.max_new_tokens
@@ -160,6 +164,8 @@ class Runner:
             # resolved: a request that spells out a default shares its result with one that leaves it out
             "options": resolve(job.options),
             "prompt": job.prompt,
+            "selectionStart": job.selection_start,
+            "symbols": [list(s) for s in job.symbols],
             "target": {
                 "kind": job.target.kind,
                 "maxNewTokens": job.target.max_new_tokens,
@@ -194,6 +200,21 @@ class Runner:
             converged=None if res.converged is None else [bool(c) for c in res.converged.tolist()],
             elapsed_ms=float(res.elapsed_ms),
             cached=cached,
+            spans=[
+                SpanData(
+                    s.kind,
+                    s.label,
+                    s.start,
+                    s.end,
+                    s.first,
+                    s.last,
+                    [None if math.isnan(v) else v for v in res.span_scores[:, i].tolist()],
+                    None if res.span_drilled is None else [bool(v) for v in res.span_drilled[:, i].tolist()],
+                )
+                for i, s in enumerate(res.spans)
+            ],
+            span_fit=None if res.span_fit is None else floats(res.span_fit),
+            context_start=res.context_start,
         )
 
 
