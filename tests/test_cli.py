@@ -96,6 +96,28 @@ def test_file_range_prompt(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["prompt"] == "def add(a, b):"
 
 
+def test_document_context_with_spans_in_json_term_and_html(tmp_path, capsys):
+    src = tmp_path / "code.py"
+    text = "import os\n\n\ndef add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a -"
+    src.write_text(text, encoding="utf-8")
+    start = text.index("    return a -")
+    base = ["attribute", "--file", str(src), "--start", str(start), "--context", "document"]
+    base += ["--granularity", "symbol", "--method", "span_occlusion", "--max-new-tokens", "2"]
+    assert main([*base, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["prompt"] == text  # the document up to the end of the selection
+    labels = [s["label"] for s in data["spans"]]
+    assert "def add" in labels and "def sub" in labels
+    assert all(len(s["scores"]) == len(data["targetTokens"]) for s in data["spans"])
+    assert main([*base, "--top-spans", "2", "--color", "never"]) == 0
+    out = capsys.readouterr().out
+    assert "top 2 of" in out and "lines " in out
+    html = tmp_path / "out.html"
+    assert main([*base, "--format", "html", "--output", str(html)]) == 0
+    page = html.read_text(encoding="utf-8")
+    assert "<h2>Spans (symbol)</h2>" in page and "def add" in page
+
+
 @pytest.mark.parametrize(
     "argv,message",
     [

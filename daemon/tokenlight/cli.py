@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument("--format", choices=FORMATS, default="term")
     att.add_argument("--output", type=Path, help="write the result here instead of standard output")
     att.add_argument("--focus", type=int, help="term format: colour the prompt for this target index only")
+    att.add_argument(
+        "--top-spans",
+        type=int,
+        default=5,
+        metavar="K",
+        help="term format: list the K largest spans with their lines (with --granularity or a span method)",
+    )
     att.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
     # `serve` is dispatched in main() before parsing, so that its own parser (and no torch) runs
@@ -163,7 +170,21 @@ def _methods(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_prompt(args: argparse.Namespace) -> str:
+def _read_prompt(args: argparse.Namespace) -> tuple[str, int | None]:
+    """The prompt and, with ``--context document``, where the selection starts in it (the prompt is
+    then the file from its start to ``--end``)."""
+    text = _read_text(args)
+    if getattr(args, "context", None) != "document":
+        return text, None
+    if args.file is None:
+        return text, None  # the whole prompt is the document, its end the selection
+    start = 0 if args.start is None else args.start
+    end = len(text) + start
+    content = args.file.read_bytes().decode("utf-8")
+    return content[:end], start
+
+
+def _read_text(args: argparse.Namespace) -> str:
     from .engine.errors import InputError
 
     if args.file is None:
@@ -198,7 +219,9 @@ def _attribute(args: argparse.Namespace) -> int:
     from .engine.errors import InputError
 
     hf_logging.set_verbosity_error()
-    prompt = _read_prompt(args)
+    prompt, selection_start = _read_prompt(args)
+    if args.top_spans < 0:
+        raise InputError(f"--top-spans must be at least 0 (got {args.top_spans})")
     if args.format == "msgpack" and args.output is None and sys.stdout.isatty():
         raise InputError("msgpack is binary; write it to a file with --output PATH")
     lm = load_model(
@@ -216,6 +239,7 @@ def _attribute(args: argparse.Namespace) -> int:
         method=args.method,
         target_text=args.target_text,
         target_class=args.target_class,
+        selection_start=selection_start,
         **options,
     )
     if args.focus is not None and not 0 <= args.focus < len(res.target_tokens):
@@ -250,7 +274,7 @@ def _format(res, args: argparse.Namespace) -> str | bytes:
     color = args.color == "always" or (
         args.color == "auto" and args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     )
-    return render_terminal(res, color=color, focus=args.focus)
+    return render_terminal(res, color=color, focus=args.focus, top_spans=args.top_spans)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ tensors.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ import torch
 
 from .aggregate import aggregate as aggregate_scores
 from .aggregate import rows_in
+from .errors import InputError
 from .grouping import group_hooks, plan_target_groups, stream_group_size
 from .heads import CausalTargets
 from .kernel import Hooks, default_chunk_size
@@ -25,6 +26,7 @@ from .models import LoadedModel
 from .options import DEFAULT_METHOD, resolve
 from .problem import Problem, build_problem
 from .result import Attribution, ModelInfo, PartialResult
+from .spans import Span, build_spans, span_scores
 from .tokens import Token
 
 
@@ -40,6 +42,8 @@ def attribute(
     progress: Callable[[int, int, str], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
     on_partial: Callable[[PartialResult], None] | None = None,
+    selection_start: int | None = None,
+    symbols: Sequence[dict[str, Any]] | None = None,
     **options: Any,
 ) -> Attribution:
     """Attribute a continuation of ``text`` (or a forced ``target_text``, or a class) to its tokens.
@@ -61,6 +65,12 @@ def attribute(
             targets is finished (rows identical to the final result's); the targets are then
             attributed in groups of at most a quarter of them, so the first comes early. Streaming
             changes no result (a target's scores never depend on its group).
+        selection_start (int, optional): with ``context="document"``, where the selection starts in
+            ``text`` (the document up to the selection's end); a document too long for the model
+            keeps its most recent tokens, and only a selection that does not fit is an error.
+        symbols (list of dict, optional): an editor's document symbols, ``{start, end, kind, name}``
+            in code points into ``text``, for ``granularity="symbol"`` (default: Python's ast).
+
         **options: any option of :func:`tokenlight.engine.options.list_options` (``n_steps``,
             ``baseline``, ``step_function``, ``n_samples``, ``seed``, ``max_new_tokens``, ...; README's
             options table lists them with their ranges and defaults). Unknown names are an error.
@@ -74,9 +84,20 @@ def attribute(
         options.setdefault("step_function", target)
     resolved = resolve(options)
     impl = get_method(method)
+    if resolved["aggregate"] == "word" and (resolved["granularity"] != "token" or impl.scores_spans):
+        raise InputError("aggregate='word' merges tokens, and spans already group them: use granularity='word' instead")
     problem = build_problem(
-        lm, text, resolved, target_text=target_text, max_target_tokens=max_target_tokens, target_class=target_class
+        lm,
+        text,
+        resolved,
+        target_text=target_text,
+        max_target_tokens=max_target_tokens,
+        target_class=target_class,
+        selection_start=selection_start,
     )
+    spans, span_notes = build_spans(text, problem.sources, resolved["granularity"], lm.tokenizer, symbols)
+    if resolved["granularity"] == "token" and not impl.scores_spans:
+        spans = []  # the tokens are the spans: the matrix says it all
     stream = None
     if on_partial is not None:
         sources, to_rows = rows_in(resolved["aggregate"], text, problem.sources, lm.tokenizer)
@@ -91,8 +112,10 @@ def attribute(
             deltas = None if out.deltas is None else out.deltas.detach().cpu().numpy().astype(np.float32)
             on_partial(PartialResult(list(range(a, a + rows.shape[0])), sources, to_rows(rows), deltas))
 
-    out = _run_method(impl, lm, problem, resolved, Hooks(progress, is_cancelled), stream)
-    result = _assemble(impl, lm, text, problem, out, resolved, started)
+    out = _run_method(
+        impl, lm, problem, resolved, Hooks(progress, is_cancelled), spans if impl.scores_spans else [], stream
+    )
+    result = _assemble(impl, lm, text, problem, out, resolved, started, spans, span_notes)
     return aggregate_scores(result, lm.tokenizer, resolved["aggregate"])
 
 
@@ -102,6 +125,7 @@ def _run_method(
     p: Problem,
     options: dict[str, Any],
     hooks: Hooks,
+    spans: list[Span],
     stream: Callable[[int, MethodOutput], None] | None = None,
 ) -> MethodOutput:
     """The method over all targets at once, or over target groups on their own prefixes."""
@@ -138,6 +162,7 @@ def _run_method(
             model=lm.model,
             input_ids=ids[:length],
             special_positions=frozenset(i for i in every if i < length),
+            spans=tuple((s.first, s.last) for s in spans),
             target_positions=None
             if not p.causal
             else torch.arange(n_sources - 1 + a, n_sources - 1 + b, device=lm.device),
@@ -166,6 +191,8 @@ def _attribute_in_groups(
     scores = torch.zeros(n_targets, p.inputs.shape[0], dtype=torch.float64, device=lm.device)
     deltas: list[torch.Tensor] = []
     points: list[int] = []
+    span_parts: dict[str, list[torch.Tensor]] = {"span_scores": [], "drilled": [], "fit": []}
+    warnings: list[str] = []
     out = None
     for a, b in groups:
         ids = [t.id for t in p.targets[a:b]]
@@ -178,13 +205,23 @@ def _attribute_in_groups(
             deltas.append(out.deltas)
         if out.n_steps is not None:
             points.append(out.n_steps)
+        for name, parts in span_parts.items():
+            part = getattr(out, name)
+            if part is not None:
+                parts.append(part)
+        # about the method on this model (the same for every group), or about one group's targets
+        warnings += [w for w in out.warnings if w not in warnings]
     assert out is not None
+    joined = {name: torch.cat(parts) if parts else None for name, parts in span_parts.items()}
     return MethodOutput(
         scores,
         torch.cat(deltas) if deltas else None,
         max(points) if points else None,  # each group converges on its own; report the most used
         uses_baseline=out.uses_baseline,
-        warnings=out.warnings,  # about the method on this model: the same for every group
+        warnings=warnings,
+        span_scores=joined["span_scores"],
+        drilled=joined["drilled"],
+        fit=joined["fit"],
     )
 
 
@@ -196,8 +233,10 @@ def _assemble(
     out: MethodOutput,
     options: dict[str, Any],
     started: float,
+    spans: list[Span],
+    span_notes: list[str],
 ) -> Attribution:
-    """The :class:`Attribution`: scores cut at each target's causal boundary, notes, metadata."""
+    """The :class:`Attribution`: scores cut at each target's causal boundary, spans, notes, metadata."""
     n_sources, n_targets = len(p.sources), len(p.targets)
     width = n_sources + (n_targets if p.causal else 0)
     scores = np.full((n_targets, width), np.nan, dtype=np.float32)
@@ -206,7 +245,20 @@ def _assemble(
         visible = n_sources + t if p.causal else n_sources
         scores[t, :visible] = raw[t, :visible]
     baseline_equal, notes = _baseline_equal_notes(p, out, width)
+    if p.context_note:
+        notes.insert(0, p.context_note)
+    notes.extend(span_notes)
     notes.extend(out.warnings)
+    if out.span_scores is not None:
+        by_span = out.span_scores.detach().cpu().numpy().astype(np.float32)
+        drilled = None if out.drilled is None else out.drilled.detach().cpu().numpy().astype(bool)
+        if drilled is not None and any(s.last > s.first for s in spans):
+            notes.append(
+                f"tokens were scored inside each target's top {options['drill_down']} spans only (drill_down); "
+                "the other spans' tokens are 0 in the token matrix"
+            )
+    else:
+        by_span, drilled = span_scores(scores, spans), None
     converged = None
     if out.deltas is not None:
         converged = impl.converged(out.deltas, p.target_scores, p.baseline_scores).cpu().numpy().astype(bool)
@@ -233,6 +285,11 @@ def _assemble(
         warnings=list(out.warnings),
         options=dict(options),
         converged=converged,
+        spans=spans,
+        span_scores=by_span,
+        span_drilled=drilled,
+        span_fit=None if out.fit is None else out.fit.detach().cpu().numpy().astype(np.float32),
+        context_start=p.context_start,
     )
 
 

@@ -75,6 +75,7 @@ class CausalTargets:
         flows through them, so this is only used when no gradient is being recorded)."""
         k = self._reusable(emb, unchanged_prefix)
         cached = self.prefix if k else None
+
         if self.split is None:  # fallback: the model's own logits at the target positions
             if cached is not None:
                 logits = cached.run(emb, k, self.n_targets)

@@ -44,6 +44,10 @@ INTEGRATION_RULES = ("auto", "gausslegendre", "riemann_trapezoid", "riemann_left
 AGGREGATIONS = ("token", "word")
 DIG_STRATEGIES = ("greedy", "maxcount")
 ATTENTION_LAYERS = ("last", "mean")
+CONTEXTS = ("selection", "document")
+GRANULARITIES = ("token", "word", "line", "block", "symbol")
+ABLATIONS = ("replace", "remove")
+DEFAULT_DRILL_DOWN = 3
 
 
 def wire_name(name: str) -> str:
@@ -356,6 +360,40 @@ for _option in (
         "token, or word: subword scores summed into the tokenizer's words (source tokens only).",
         default="token",
         choices=AGGREGATIONS,
+    ),
+    Option(
+        "context",
+        str,
+        "selection (the selected text only), or document (from the document start, or from the earliest line "
+        "the model's context allows, to the end of the selection).",
+        default="selection",
+        choices=CONTEXTS,
+        setting=True,
+    ),
+    Option(
+        "granularity",
+        str,
+        "The spans the context is scored in: token, word, line, block (blank-line / indentation blocks) or "
+        "symbol (functions, classes, methods; Python's ast or the editor's document symbols, else blocks).",
+        default="token",
+        choices=GRANULARITIES,
+        setting=True,
+    ),
+    Option(
+        "ablation",
+        str,
+        "Span methods: replace a left-out span's embeddings by the baseline (positions kept), or remove its "
+        "tokens from the sequence.",
+        default="replace",
+        choices=ABLATIONS,
+    ),
+    Option(
+        "drill_down",
+        int,
+        "Span methods: score the tokens inside each target's top K spans (leave one token out); 0 scores spans only.",
+        default=DEFAULT_DRILL_DOWN,
+        minimum=0,
+        metavar="K",
     ),
     Option(
         "internal_batch_size",

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from .baselines import Baseline, resolve_baseline, single_token_id
+from .context import FittedContext, fit_document
 from .errors import ContextLengthError, InputError
 from .heads import CausalTargets
 from .kernel import TargetFn, evaluate_targets
@@ -36,6 +37,8 @@ class Problem:
         target_fn: embeddings ``[n, L, d]`` -> the T target values.
         target_scores, baseline_scores: float64 ``[T]`` f(x) and f(x′).
         step, baseline, contrast_id: the step function, baseline and contrast token resolved.
+        context_start: the code point of the prompt where the attributed context starts (0 unless a
+            document was cut to fit the model); context_note says so when it was.
     """
 
     sources: list[Token]
@@ -51,6 +54,8 @@ class Problem:
     step: StepFunction
     baseline: Baseline
     contrast_id: int | None
+    context_start: int = 0
+    context_note: str | None = None
 
     @property
     def causal(self) -> bool:
@@ -65,16 +70,31 @@ def build_problem(
     target_text: str | None,
     max_target_tokens: int | None,
     target_class: int | str | None,
+    selection_start: int | None = None,
 ) -> Problem:
-    """Tokens, targets, embeddings and f(x), f(x′) for ``text`` under the resolved ``options``."""
+    """Tokens, targets, embeddings and f(x), f(x′) for ``text`` under the resolved ``options``.
+
+    With ``options["context"] == "document"``, ``text`` is a document up to the end of the selection,
+    which starts at code point ``selection_start`` (default: the end): a document too long for the
+    model keeps its most recent tokens, and only a selection that does not fit is an error."""
     step = get_step_function(options["step_function"])
     base = resolve_baseline(options["baseline"], lm.tokenizer)
     contrast_id = _contrast_id(step, options["contrast_token"], lm)
+    document = options["context"] == "document"
+    if selection_start is not None and not document:
+        raise InputError("selection_start only applies to context='document' (the text is then the document)")
+    if selection_start is not None and not 0 <= selection_start <= len(text):
+        raise InputError(f"selection_start {selection_start} is not inside the text (0..{len(text)})")
+    where = (len(text) if selection_start is None else selection_start) if document else None
+    context_start, context_note = 0, None
     if lm.kind == SEQUENCE_CLASSIFIER:
         sources, targets, target_fn, input_ids = _classifier_problem(lm, text, step, target_class)
         continuation, kind = targets[0].text, "class"
     else:
-        sources, targets, continuation, kind = _causal_targets(lm, text, options, target_text, max_target_tokens)
+        sources, targets, continuation, kind, fitted = _causal_targets(
+            lm, text, options, target_text, max_target_tokens, where
+        )
+        context_start, context_note = fitted.start, fitted.note
         input_ids = [t.id for t in sources] + [t.id for t in targets[:-1]]
         target_fn = CausalTargets(
             lm.model, step, [t.id for t in targets], contrast_id, reuse_prefix=options["reuse_prefix"]
@@ -94,7 +114,7 @@ def build_problem(
         values = evaluate_targets(target_fn, inputs, baselines)
     return Problem(
         sources, targets, continuation, kind, input_ids, inputs, baselines, target_fn,
-        values[0], values[1], step, base, contrast_id,
+        values[0], values[1], step, base, contrast_id, context_start, context_note,
     )  # fmt: skip
 
 
@@ -104,13 +124,22 @@ def _causal_targets(
     options: dict[str, Any],
     target_text: str | None,
     max_target_tokens: int | None,
-) -> tuple[list[Token], list[Token], str, str]:
-    """Sources, targets, the continuation text and the target kind for a causal LM."""
+    selection_start: int | None,
+) -> tuple[list[Token], list[Token], str, str, FittedContext]:
+    """Sources, targets, the continuation text, the target kind and how the context was fitted
+    (``selection_start`` None: the prompt is the selection and must fit whole)."""
     tokenizer = lm.tokenizer
     sources = tokenize_with_spans(tokenizer, text, add_special_tokens=True, add_bos=True)
     if not sources:
         raise InputError(f"the prompt is empty and {lm.name} has no BOS token to start from; give some text")
-    check_context(lm, len(sources), 0)
+
+    def fit(n_new: int) -> FittedContext:
+        if selection_start is None:
+            check_context(lm, len(sources), n_new)
+            return FittedContext(sources, 0, None)
+        return fit_document(lm.name, lm.context_length, text, sources, selection_start, n_new)
+
+    fitted = fit(0)
     if target_text is not None:
         if target_text == "":
             raise InputError("the target text is empty; give the text to force-decode")
@@ -121,13 +150,13 @@ def _causal_targets(
                 raise InputError(f"max_target_tokens must be at least 1 (got {max_target_tokens})")
             targets = targets[:max_target_tokens]
             continuation = target_text[: max((t.end or 0) for t in targets)]
-        check_context(lm, len(sources), len(targets))
-        return sources, targets, continuation, "text"
-    check_context(lm, len(sources), options["max_new_tokens"])
-    generated = generate(lm, [t.id for t in sources], options)
+        fitted = fit(len(targets))
+        return fitted.sources, targets, continuation, "text", fitted
+    fitted = fit(options["max_new_tokens"])
+    generated = generate(lm, [t.id for t in fitted.sources], options)
     continuation, targets = continuation_tokens(tokenizer, generated)
-    check_context(lm, len(sources), len(targets))
-    return sources, targets, continuation, "generate"
+    check_context(lm, len(fitted.sources), len(targets))
+    return fitted.sources, targets, continuation, "generate", fitted
 
 
 def baseline_embeddings(
@@ -206,6 +235,7 @@ def _classifier_problem(
 
     def target_fn(emb: torch.Tensor, unchanged_prefix: int = 0) -> list[torch.Tensor]:
         # an encoder's positions see the whole text, so an unchanged prefix has nothing to reuse
+
         return [step.fn(model(inputs_embeds=emb).logits.unsqueeze(1), class_ids, None)[:, 0]]
 
     return sources, [target], target_fn, [t.id for t in sources]

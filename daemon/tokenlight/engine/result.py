@@ -14,6 +14,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from .spans import Span
 from .tokens import Token
 
 FORMAT_VERSION = 1
@@ -71,6 +72,15 @@ class Attribution:
         converged (np.ndarray | None): bool ``[T]``: the method's own verdict on each target's delta
             (within 5% of the output change it should add up to); None for methods without a delta.
             Notes, diagnostics, hovers and renderers read this mark rather than re-deriving it.
+        spans (list[Span]): the context's spans at the requested granularity, tiling the source
+            tokens (empty at token granularity for token methods: the tokens are the spans).
+        span_scores (np.ndarray): float32 ``[T, n_spans]``: each target's score for each span (token
+            methods: the sum of the span's token scores; span methods: measured per span).
+        span_drilled (np.ndarray | None): bool ``[T, n_spans]``: span methods only, the spans whose
+            tokens were scored one by one (the others' tokens are 0 in ``scores``).
+        span_fit (np.ndarray | None): float32 ``[T]``: context_ablation's surrogate R² on held-out masks.
+        context_start (int): the code point of the prompt where the attributed context starts (0
+            unless a document was cut to fit the model; ``notes`` then says so).
     """
 
     prompt: str
@@ -94,6 +104,11 @@ class Attribution:
     options: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     converged: np.ndarray | None = None
+    spans: list[Span] = field(default_factory=list)
+    span_scores: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    span_drilled: np.ndarray | None = None
+    span_fit: np.ndarray | None = None
+    context_start: int = 0
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -122,7 +137,7 @@ class Attribution:
             value = getattr(self, f.name)
             if isinstance(value, np.ndarray):
                 value = _pack_array(value)
-            elif f.name in ("source_tokens", "target_tokens"):
+            elif f.name in ("source_tokens", "target_tokens", "spans"):
                 value = [asdict(t) for t in value]
             elif f.name == "model":
                 value = asdict(value)
@@ -146,6 +161,8 @@ class Attribution:
                 value = _unpack_array(value)
             elif f.name in ("source_tokens", "target_tokens"):
                 value = [Token(**t) for t in value]
+            elif f.name == "spans":
+                value = [Span(**s) for s in value]
             elif f.name == "model":
                 value = ModelInfo(**value)
             kwargs[f.name] = value
@@ -179,8 +196,29 @@ class Attribution:
             "warnings": list(self.warnings),
             "converged": None if self.converged is None else [bool(c) for c in self.converged.tolist()],
             "options": _json_options(self.options),
+            "spans": self.json_spans(),
+            "spanFit": None if self.span_fit is None else [_json_float(v) for v in self.span_fit.tolist()],
+            "contextStart": self.context_start,
             "elapsedMs": round(self.elapsed_ms, 3),
         }
+
+    def json_spans(self) -> list[dict[str, Any]]:
+        """``[{kind, label, start, end, scores: [T], tokens: [first, last], drilled: [T] | null}]``."""
+        out = []
+        for i, s in enumerate(self.spans):
+            drilled = None if self.span_drilled is None else [bool(v) for v in self.span_drilled[:, i].tolist()]
+            out.append(
+                {
+                    "kind": s.kind,
+                    "label": s.label,
+                    "start": s.start,
+                    "end": s.end,
+                    "scores": [_json_float(v) for v in self.span_scores[:, i].tolist()],
+                    "tokens": [s.first, s.last],
+                    "drilled": drilled,
+                }
+            )
+        return out
 
 
 def _json_options(options: dict[str, Any]) -> dict[str, Any]:

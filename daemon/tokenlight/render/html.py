@@ -75,6 +75,7 @@ def render_html(res: Attribution) -> str:
         _legend(res),
         "<h2>Heatmap</h2>",
         _heatmap(res),
+        _span_table(res),
         _notes(res),
     ]
     return "\n".join(
@@ -236,3 +237,34 @@ def _notes(res: Attribution) -> str:
         return ""
     items = "".join(f"<li>{_e(n)}</li>" for n in res.notes)
     return f'<h2>Notes</h2><ul class="notes">{items}</ul>'
+
+
+def _span_table(res: Attribution) -> str:
+    """One row per span (label, lines, a cell per target), coloured on the spans' own scale."""
+    if not res.spans:
+        return ""
+    from .terminal import span_lines
+
+    scale = normalisation_scale(res.span_scores)
+    head = "".join(
+        f'<th scope="col" class="target">{_e(token_label(t.text))}</th>'
+        for t in res.target_tokens[: res.span_scores.shape[0]]
+    )
+    rows = []
+    for i, span in enumerate(res.spans):
+        cells = []
+        for k in range(res.span_scores.shape[0]):
+            value = float(res.span_scores[k, i])
+            tip = f"span score {_exact(value)} — target {token_label(res.target_tokens[k].text)} ← {span.label}"
+            cells.append(f'<td style="{_style(value, scale)}" title="{_e(tip)}">{_e(format_score(value))}</td>')
+        rows.append(
+            f'<tr><th scope="row" class="row">{_e(span.label)}</th><td>{_e(span.kind)}</td>'
+            f"<td>{_e(span_lines(res, i))}</td>{''.join(cells)}</tr>"
+        )
+    granularity = res.options.get("granularity", "token")
+    return (
+        f"<h2>Spans ({_e(granularity)})</h2>"
+        '<div class="scroll"><table class="heatmap spans">'
+        f'<thead><tr><th scope="col">span</th><th scope="col">kind</th><th scope="col">lines</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )

@@ -43,6 +43,7 @@ FLAG_NOTE = (
     "! |delta| > 5% of |f(x) - f(x')|: the method did not converge for this target; "
     "raise n_steps for a trustworthy attribution."
 )
+TOP_SPANS = 5
 LEGEND_TEXT = "colours are relative to the largest |score| shown; numbers are raw"
 
 
@@ -62,11 +63,15 @@ def header_fields(res: Attribution) -> list[tuple[str, str]]:
     return fields
 
 
-def render_terminal(res: Attribution, *, color: bool = True, focus: int | None = None) -> str:
+def render_terminal(
+    res: Attribution, *, color: bool = True, focus: int | None = None, top_spans: int = TOP_SPANS
+) -> str:
     """The whole report as one string (ending in a newline).
 
     ``focus=None`` colours each prompt token by its attribution summed over every target;
-    ``focus=k`` colours by target ``k``'s row alone (and its earlier targets too).
+    ``focus=k`` colours by target ``k``'s row alone (and its earlier targets too). A result with
+    spans lists its ``top_spans`` largest (by |score|, summed or for the focused target) with their
+    lines.
     """
     n_targets = len(res.target_tokens)
     if focus is not None and not 0 <= focus < n_targets:
@@ -77,6 +82,9 @@ def render_terminal(res: Attribution, *, color: bool = True, focus: int | None =
     lines.append(_legend(res, color=color, focus=focus))
     lines.append("")
     lines.extend(_table(res))
+    if res.spans and top_spans > 0:
+        lines.append("")
+        lines.extend(_span_rows(res, focus, top_spans))
     lines.extend(f"note: {sanitize(n, keep_newlines=False)}" for n in res.notes)
     return "\n".join(lines) + "\n"
 
@@ -267,4 +275,37 @@ def _table(res: Attribution) -> list[str]:
     out.extend(line(r) for r in rows)
     if any_flag:
         out.append(FLAG_NOTE)
+    return out
+
+
+def span_lines(res: Attribution, index: int) -> str:
+    """``12–30`` (1-based lines of the prompt) for span ``index``; "–" for a special token."""
+    span = res.spans[index]
+    if span.start is None or span.end is None:
+        return "–"
+    first = res.prompt.count("\n", 0, span.start) + 1
+    last = res.prompt.count("\n", 0, max(span.start, span.end - 1)) + 1
+    return str(first) if first == last else f"{first}–{last}"
+
+
+def top_span_indices(res: Attribution, focus: int | None, k: int) -> list[int]:
+    """The ``k`` spans with the largest |score| (summed over targets, or the focused target's)."""
+    values = res.span_scores.astype(np.float64)
+    row = np.nansum(values, axis=0) if focus is None else values[focus]
+    order = sorted(range(len(res.spans)), key=lambda i: -abs(float(row[i])))
+    return order[:k]
+
+
+def _span_rows(res: Attribution, focus: int | None, k: int) -> list[str]:
+    """The top spans: label, lines, score, and share of the total |score| of all spans."""
+    values = res.span_scores.astype(np.float64)
+    row = np.nansum(values, axis=0) if focus is None else values[focus]
+    total = float(np.abs(row).sum()) or 1.0
+    what = "summed over targets" if focus is None else f"target {focus}"
+    granularity = res.options.get("granularity", "token")
+    out = [f"top {min(k, len(res.spans))} of {len(res.spans)} spans ({granularity}, {what}):"]
+    for i in top_span_indices(res, focus, k):
+        label = sanitize(res.spans[i].label, keep_newlines=False)
+        share = abs(float(row[i])) / total
+        out.append(f"  {format_score(float(row[i])):>9}  {share:4.0%}  lines {span_lines(res, i):<8} {label}")
     return out

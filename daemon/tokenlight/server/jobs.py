@@ -35,3 +35,7 @@ class AttributionJob:
     # the request's options with the configured defaults filled in; their field names are
     # attribute()'s keyword arguments, so the engine call and the cache key are derived from them
     options: AttributeOptions
+    # context "document": where the selection starts in ``prompt`` (the document up to its end)
+    selection_start: int | None = None
+    # the editor's document symbols, {start, end, kind, name} in code points into ``prompt``
+    symbols: tuple[tuple[int, int, str, str], ...] = ()

@@ -96,6 +96,15 @@ AttributeOptions = dict[str, Any]
 
 
 @dataclass(frozen=True)
+class DocumentSymbol:
+    """One of the editor's document symbols (flattened: children are symbols of their own)."""
+
+    range: types.Range
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
 class AttributeParams:
     uri: str
     range: types.Range
@@ -105,6 +114,7 @@ class AttributeParams:
     work_done_token: int | str | None
     # $/progress under this token carries each group of finished targets (attribute_partial)
     partial_result_token: int | str | None = None
+    symbols: tuple[DocumentSymbol, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,7 @@ def parse_attribute(raw: Any) -> AttributeParams:
     target = _target(obj.get("target"))
     method = _optional(obj, "method", str, ATTRIBUTE)
     options = parse_options(obj.get("options"))
+    symbols = _symbols(obj.get("symbols"))
     return AttributeParams(
         uri,
         rng,
@@ -136,7 +147,26 @@ def parse_attribute(raw: Any) -> AttributeParams:
         options,
         _work_done_token(obj, ATTRIBUTE),
         _progress_token(obj, "partialResultToken", ATTRIBUTE),
+        symbols,
     )
+
+
+def _symbols(raw: Any) -> tuple[DocumentSymbol, ...]:
+    """``symbols``: ``[{range, kind?, name}]``, the editor's document symbols for granularity symbol."""
+    where = f"{ATTRIBUTE}: symbols"
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise invalid_params(f"{where} must be a list of {{range, kind, name}} (got {type(raw).__name__})")
+    out = []
+    for i, item in enumerate(raw):
+        obj = _object(item, f"{where}[{i}]")
+        name = obj.get("name")
+        kind = obj.get("kind", "symbol")
+        if not isinstance(name, str) or not isinstance(kind, str):
+            raise invalid_params(f"{where}[{i}]: 'name' and 'kind' must be strings")
+        out.append(DocumentSymbol(parse_range(obj.get("range"), f"{where}[{i}].range"), kind, name))
+    return tuple(out)
 
 
 def parse_options(raw: Any) -> AttributeOptions:
@@ -318,6 +348,21 @@ def attribute_result(stored: StoredResult, index: TextIndex, elapsed_ms: float) 
         "notes": data.notes,
         "warnings": data.warnings,
         "converged": data.converged,
+        "spans": [
+            {
+                "kind": s.kind,
+                "label": s.label,
+                "range": place(anchor.start, s.start, s.end),
+                "scores": list(s.scores),
+                "tokens": [s.first, s.last],
+                "drilled": None if s.drilled is None else list(s.drilled),
+            }
+            for s in data.spans
+        ],
+        "spanFit": data.span_fit,
+        "contextStart": _lsp_position(index.position(anchor.start + data.context_start))
+        if data.context_start
+        else None,
         "elapsedMs": round(elapsed_ms, 3),
         "computeMs": round(data.elapsed_ms, 3),
         "cached": data.cached,
@@ -346,6 +391,10 @@ def _lsp_range(index: TextIndex, base: int, start: int | None, end: int | None) 
         "start": {"line": rng.start.line, "character": rng.start.character},
         "end": {"line": rng.end.line, "character": rng.end.character},
     }
+
+
+def _lsp_position(position: types.Position) -> dict[str, int]:
+    return {"line": position.line, "character": position.character}
 
 
 def load_model_result(info: LoadedInfo) -> dict[str, Any]:

@@ -8,7 +8,7 @@ another server module, so that every one of them can import it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,20 @@ class TokenData:
     end: int | None
     special: bool
     probability: float | None = None
+
+
+@dataclass(frozen=True)
+class SpanData:
+    """A span of the context: code points into the prompt, its scores per target."""
+
+    kind: str
+    label: str
+    start: int | None
+    end: int | None
+    first: int
+    last: int
+    scores: list[float | None]
+    drilled: list[bool] | None  # span methods: whose tokens were scored one by one, per target
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,9 @@ class ResultData:
     converged: list[bool] | None  # the engine's verdict per target (None: no delta)
     elapsed_ms: float  # the computation's own time (for a cached result: when it was computed)
     cached: bool
+    spans: list[SpanData] = field(default_factory=list)
+    span_fit: list[float] | None = None
+    context_start: int = 0  # code point of the prompt where the attributed context starts
 
 
 @dataclass(frozen=True)

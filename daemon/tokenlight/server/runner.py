@@ -21,7 +21,7 @@ from ..cache import ResultCache, cache_key
 from ..engine.options import resolve
 from .errors import request_failed
 from .jobs import AttributionJob, ModelRequest
-from .results import LoadedInfo, PartialData, ResultData, TokenData
+from .results import LoadedInfo, PartialData, ResultData, SpanData, TokenData
 
 if TYPE_CHECKING:
     from ..engine import Attribution, LoadedModel, PartialResult
@@ -130,6 +130,11 @@ class Runner:
         }
         if partial is not None:
             kwargs["on_partial"] = lambda part: partial(_plain_partial(part))
+        if job.selection_start is not None:
+            kwargs["selection_start"] = job.selection_start
+        if job.symbols:
+            kwargs["symbols"] = [{"start": a, "end": b, "kind": k, "name": n} for a, b, k, n in job.symbols]
+
         target = job.target
         if target.kind == "generate":
             kwargs["max_new_tokens"] = target.max_new_tokens
@@ -166,6 +171,8 @@ class Runner:
             # resolved: a request that spells out a default shares its result with one that leaves it out
             "options": resolve(job.options),
             "prompt": job.prompt,
+            "selectionStart": job.selection_start,
+            "symbols": [list(s) for s in job.symbols],
             "target": {
                 "kind": job.target.kind,
                 "maxNewTokens": job.target.max_new_tokens,
@@ -200,6 +207,21 @@ class Runner:
             converged=None if res.converged is None else [bool(c) for c in res.converged.tolist()],
             elapsed_ms=float(res.elapsed_ms),
             cached=cached,
+            spans=[
+                SpanData(
+                    s.kind,
+                    s.label,
+                    s.start,
+                    s.end,
+                    s.first,
+                    s.last,
+                    [None if math.isnan(v) else v for v in res.span_scores[:, i].tolist()],
+                    None if res.span_drilled is None else [bool(v) for v in res.span_drilled[:, i].tolist()],
+                )
+                for i, s in enumerate(res.spans)
+            ],
+            span_fit=None if res.span_fit is None else floats(res.span_fit),
+            context_start=res.context_start,
         )
 
 

@@ -30,6 +30,14 @@ export interface AttributeOptions {
     layers?: "last" | "mean";
     /** token, or word: subword scores summed into the tokenizer's words (source tokens only). Default: token. */
     aggregate?: "token" | "word";
+    /** selection (the selected text only), or document (from the document start, or from the earliest line the model's context allows, to the end of the selection). Default: selection. */
+    context?: "selection" | "document";
+    /** The spans the context is scored in: token, word, line, block (blank-line / indentation blocks) or symbol (functions, classes, methods; Python's ast or the editor's document symbols, else blocks). Default: token. */
+    granularity?: "token" | "word" | "line" | "block" | "symbol";
+    /** Span methods: replace a left-out span's embeddings by the baseline (positions kept), or remove its tokens from the sequence. Default: replace. */
+    ablation?: "replace" | "remove";
+    /** Span methods: score the tokens inside each target's top K spans (leave one token out); 0 scores spans only. Range ≥ 0. Default: 3. */
+    drillDown?: number;
     /** Path points (or samples) per forward pass: speed and memory only, never the result. Range ≥ 1. Default: what fits in memory. */
     internalBatchSize?: number;
 }
@@ -43,15 +51,17 @@ export interface DaemonSettings {
     nSteps: number | null;
     baseline: string;
     stepFunction: string;
+    context: string;
+    granularity: string;
     maxNewTokens: number;
 }
 
 /** What the daemon uses for a setting left empty (the extension falls back to the same). */
-export const SETTING_DEFAULTS = {"method": "integrated_gradients", "nSteps": null, "baseline": "zero", "stepFunction": "logit", "maxNewTokens": 8} as const;
+export const SETTING_DEFAULTS = {"method": "integrated_gradients", "nSteps": null, "baseline": "zero", "stepFunction": "logit", "context": "selection", "granularity": "token", "maxNewTokens": 8} as const;
 
 /** The accepted values of every option that takes one of a fixed set of names. */
-export const OPTION_CHOICES = {"integration": ["auto", "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"], "stepFunction": ["logit", "probability", "log_probability", "logit_diff", "probability_diff"], "strategy": ["greedy", "maxcount"], "layers": ["last", "mean"], "aggregate": ["token", "word"]} as const;
+export const OPTION_CHOICES = {"integration": ["auto", "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"], "stepFunction": ["logit", "probability", "log_probability", "logit_diff", "probability_diff"], "strategy": ["greedy", "maxcount"], "layers": ["last", "mean"], "aggregate": ["token", "word"], "context": ["selection", "document"], "granularity": ["token", "word", "line", "block", "symbol"], "ablation": ["replace", "remove"]} as const;
 export type StepFunction = (typeof OPTION_CHOICES.stepFunction)[number];
 
 /** Every method id the daemon registers, in the order it lists them. */
-export const METHOD_IDS = ["saliency", "input_x_gradient", "integrated_gradients", "discretized_integrated_gradients", "sequential_integrated_gradients", "guided_integrated_gradients", "gradient_shap", "deeplift", "deeplift_shap", "lrp", "attnlrp", "occlusion", "kernel_shap", "lime", "attention"] as const;
+export const METHOD_IDS = ["saliency", "input_x_gradient", "integrated_gradients", "discretized_integrated_gradients", "sequential_integrated_gradients", "guided_integrated_gradients", "gradient_shap", "deeplift", "deeplift_shap", "lrp", "attnlrp", "occlusion", "span_occlusion", "context_ablation", "kernel_shap", "lime", "attention"] as const;

@@ -13,6 +13,8 @@ from . import (  # noqa: F401
     deeplift,
     lrp,
     occlusion,
+    span_occlusion,
+    context_ablation,
     surrogates,
     attention,
 )

@@ -46,6 +46,8 @@ class AttributionProblem:
         input_ids (Tensor | None): ``[L]`` the token ids behind ``inputs``.
         target_positions (Tensor | None): ``[T]`` the position whose output predicts each target.
         special_positions (frozenset[int]): positions of special tokens (BOS, ...) among the inputs.
+        spans (tuple): ``[first, last]`` position ranges (inclusive, in order) tiling the context:
+            what span methods leave out. Empty: every position is its own span.
     """
 
     target_fn: TargetFn
@@ -61,6 +63,7 @@ class AttributionProblem:
     input_ids: torch.Tensor | None = None
     target_positions: torch.Tensor | None = None
     special_positions: frozenset[int] = frozenset()
+    spans: tuple[tuple[int, int], ...] = ()
 
     def seed(self) -> int:
         return int(self.options.get("seed") or 0)
@@ -85,13 +88,19 @@ class AttributionProblem:
 @dataclass
 class MethodOutput:
     """scores: float64 ``[T, L]``; deltas: float64 ``[T]`` or None; n_steps: points used or None;
-    warnings: plain-language reasons not to trust this result (shown as notes and diagnostics)."""
+    warnings: plain-language reasons not to trust this result (shown as notes and diagnostics).
+
+    Span methods also give span_scores: float64 ``[T, n_spans]`` for ``problem.spans``; drilled: bool
+    ``[T, n_spans]`` (whose tokens were scored); fit: float64 ``[T]``, a surrogate's held-out R²."""
 
     scores: torch.Tensor
     deltas: torch.Tensor | None = None
     n_steps: int | None = None
     uses_baseline: bool = False
     warnings: list[str] = field(default_factory=list)
+    span_scores: torch.Tensor | None = None
+    drilled: torch.Tensor | None = None
+    fit: torch.Tensor | None = None
 
 
 class AttributionMethod(ABC):
@@ -106,6 +115,7 @@ class AttributionMethod(ABC):
     uses_baseline: ClassVar[bool] = False
     parameters: ClassVar[tuple[str, ...]] = ()
     default_n_steps: ClassVar[int | None] = None
+    scores_spans: ClassVar[bool] = False  # scores the problem's spans directly (span methods)
 
     def attribute(self, problem: AttributionProblem) -> MethodOutput:
         """Compute (captum's public/private split; the options were validated by the engine, once)."""
@@ -151,6 +161,7 @@ class AttributionMethod(ABC):
             "convergenceDelta": cls.has_convergence_delta,
             "usesBaseline": cls.uses_baseline,
             "parameters": list(cls.parameters),
+            "spans": cls.scores_spans,
         }
 
 

@@ -45,12 +45,18 @@ async def attribute(ls: Session, params: Any) -> dict[str, Any]:
         # answered before queueing, from the registry's list; the engine is the authority otherwise
         raise rpc_error(UnknownMethodError(method, ids))
     target = _resolve_target(p.target, settings.options["max_new_tokens"], index.source[end:])
+    options = settings.request_options(p.options)
+    selection_start = None
+    if options.get("context") == "document":  # the document from its start to the selection's end
+        start, selection_start = 0, start
     job = AttributionJob(
         model=ls.model_request(settings.model, settings.device, settings.dtype),
         prompt=index.source[start:end],
         target=target,
         method=method,
-        options=settings.request_options(p.options),
+        options=options,
+        selection_start=selection_start,
+        symbols=_symbols(index, p.symbols, start, end),
     )
     ls.ensure_methods()
     anchor = ls.store.reserve(p.uri, start, end)
@@ -193,6 +199,22 @@ def _partial_sender(
             loop.call_soon_threadsafe(send, part)
 
     return from_worker
+
+
+def _symbols(
+    index: TextIndex, symbols: tuple[proto.DocumentSymbol, ...], start: int, end: int
+) -> tuple[tuple[int, int, str, str], ...]:
+    """The editor's symbols as code points into the prompt ``[start, end)``, cut to it."""
+    out = []
+    for i, symbol in enumerate(symbols):
+        try:
+            a, b = index.selection(symbol.range)
+        except PositionError as exc:
+            raise invalid_params(f"{proto.ATTRIBUTE}: symbols[{i}].range: {exc}") from None
+        a, b = max(a, start), min(b, end)
+        if a < b:
+            out.append((a - start, b - start, symbol.kind, symbol.name))
+    return tuple(out)
 
 
 def _resolve_target(spec: proto.TargetSpec | None, default_tokens: int, rest: str) -> proto.TargetSpec:

@@ -1,0 +1,111 @@
+"""A small LASSO in torch, for surrogates of a span model: few samples (tens to hundreds), up to a
+few thousand features.
+
+ContextCite fits its surrogate with scikit-learn's Lasso. Like the weighted least squares of
+LIME/KernelSHAP (``methods/surrogates.py``), we solve it in float64 with torch rather than add
+scikit-learn and SciPy to the daemon: FISTA (Beck & Teboulle 2009), proximal gradient steps with
+Nesterov momentum, on centred data so the intercept needs no penalty. The support LASSO selects is
+then refitted by least squares ("relaxed" LASSO, Meinshausen 2007): LASSO shrinks every kept
+coefficient by about the penalty, and the refit removes that bias, so a model that really is
+additive over its spans is recovered exactly (tests/engine/test_spans.py).
+"""
+
+from __future__ import annotations
+
+import torch
+
+DEFAULT_ALPHA = 0.01  # the penalty as a share of the target's standard deviation
+MAX_ITERATIONS = 1000
+TOLERANCE = 1e-7
+
+
+def lasso(x: torch.Tensor, y: torch.Tensor, alpha: float = DEFAULT_ALPHA) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sparse linear fit ``y ≈ x @ coef + intercept``.
+
+    Args:
+        x (Tensor): ``[n, k]`` features (here: 1 where a span was kept).
+        y (Tensor): ``[n]`` targets.
+        alpha (float): the L1 penalty λ = alpha · std(y) on (1/2n)·‖y − x·coef − b‖².
+
+    Returns:
+        (coef ``[k]``, intercept ``[]``), float64.
+    """
+    rows = torch.ones(1, x.shape[0], dtype=torch.float64, device=x.device)
+    coef, intercept = _batched_lasso(x.double(), y.double(), rows, torch.tensor([alpha], dtype=torch.float64))
+    return coef[0], intercept[0]
+
+
+ALPHAS = (0.1, 0.03, 0.01, 0.003, 0.001)
+FOLDS = 4
+
+
+def lasso_cv(x: torch.Tensor, y: torch.Tensor, alphas: tuple[float, ...] = ALPHAS) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`lasso` with its penalty chosen by ``FOLDS``-fold cross-validation over ``alphas``
+    (scikit-learn's LassoCV does the same): a fixed penalty either drops small real contributions
+    (an additive model is then not recovered) or keeps noise when spans outnumber samples. Ties go
+    to the larger penalty (the sparser fit). The folds are fixed slices of the samples, which are
+    already random, so the choice is deterministic. All fold × penalty fits run as one batch."""
+    x, y = x.double(), y.double()
+    n = x.shape[0]
+    if n < 2 * FOLDS:
+        return lasso(x, y)
+    fold = torch.arange(n, device=x.device) % FOLDS
+    train = torch.stack([fold != f for f in range(FOLDS) for _ in alphas]).double()  # [F·A, n]
+    penalties = torch.tensor([a for _ in range(FOLDS) for a in alphas], dtype=torch.float64)
+    coef, intercept = _batched_lasso(x, y, train, penalties)
+    prediction = coef @ x.T + intercept.unsqueeze(1)  # [F·A, n]
+    squared = ((prediction - y.unsqueeze(0)) ** 2 * (1 - train)).sum(dim=1).view(FOLDS, len(alphas)).sum(dim=0)
+    best = 0
+    for i in range(1, len(alphas)):
+        if float(squared[i]) < float(squared[best]) * (1 - 1e-9):
+            best = i
+    return lasso(x, y, alphas[best])
+
+
+def _batched_lasso(
+    x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor, alphas: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """B LASSO fits of ``y`` on ``x`` at once, fit b on the rows weighted 1 in ``rows[b]``, with
+    penalty ``alphas[b]``: coefficients ``[B, k]`` and intercepts ``[B]``. FISTA on centred data,
+    then least squares on each fit's support."""
+    k = x.shape[1]
+    count = rows.sum(dim=1)  # [B]
+    x_mean = (rows @ x) / count.unsqueeze(1)  # [B, k]
+    y_mean = (rows @ y) / count  # [B]
+    root = rows.sqrt().unsqueeze(2)  # [B, n, 1]: rows outside a fit are zeroed
+    xc = (x.unsqueeze(0) - x_mean.unsqueeze(1)) * root  # [B, n, k]
+    yc = (y.unsqueeze(0) - y_mean.unsqueeze(1)) * root[..., 0]  # [B, n]
+    scale = (yc.pow(2).sum(dim=1) / (count - 1).clamp_min(1)).sqrt()
+    penalty = (alphas.to(x.device) * scale).unsqueeze(1)  # [B, 1]
+    lipschitz = torch.linalg.matrix_norm(xc, ord=2) ** 2 / count  # [B]
+    step = torch.where(lipschitz > 0, 1.0 / lipschitz.clamp_min(1e-300), torch.zeros_like(lipschitz)).unsqueeze(1)
+    coef = torch.zeros(len(rows), k, dtype=torch.float64, device=x.device)
+    momentum, t = coef.clone(), 1.0
+    for _ in range(MAX_ITERATIONS):
+        residual = torch.bmm(xc, momentum.unsqueeze(2))[..., 0] - yc  # [B, n]
+        gradient = torch.bmm(xc.transpose(1, 2), residual.unsqueeze(2))[..., 0] / count.unsqueeze(1)
+        moved = momentum - step * gradient
+        new = torch.sign(moved) * (moved.abs() - step * penalty).clamp_min(0.0)
+        t_next = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
+        momentum = new + ((t - 1.0) / t_next) * (new - coef)
+        change = float((new - coef).abs().max()) if k else 0.0
+        coef, t = new, t_next
+        if change <= TOLERANCE * (1.0 + float(coef.abs().max())):
+            break
+    for b in range(len(rows)):
+        support = coef[b] != 0
+        if bool(support.any()):
+            refit = torch.linalg.lstsq(xc[b][:, support], yc[b].unsqueeze(1)).solution[:, 0]
+            coef[b] = 0.0
+            coef[b, support] = refit
+    intercept = y_mean - (x_mean * coef).sum(dim=1)
+    return coef, intercept
+
+
+def r_squared(prediction: torch.Tensor, y: torch.Tensor) -> float:
+    """1 − SS_res / SS_tot (1.0 when y is constant and predicted exactly)."""
+    residual = float(((y - prediction) ** 2).sum())
+    total = float(((y - y.mean()) ** 2).sum())
+    if total <= 1e-24:
+        return 1.0 if residual <= 1e-18 else 0.0
+    return 1.0 - residual / total
