@@ -22,7 +22,7 @@ def aggregate(res: Attribution, tokenizer: Tokenizer, how: str) -> Attribution:
     get_option("aggregate").validate(how)  # the option's one rule (attribute() has checked it already)
     if how == "token":
         return res
-    groups = _word_groups(res, tokenizer)
+    groups = word_groups(res, tokenizer)
     n_sources = len(res.source_tokens)
     words = [_merge([res.source_tokens[i] for i in group], res.prompt) for group in groups]
     source_columns = np.stack([res.scores[:, group].sum(axis=1) for group in groups], axis=1)
@@ -36,7 +36,7 @@ def aggregate(res: Attribution, tokenizer: Tokenizer, how: str) -> Attribution:
     )
 
 
-def _word_groups(res: Attribution, tokenizer: Tokenizer) -> list[list[int]]:
+def word_groups(res: Attribution, tokenizer: Tokenizer) -> list[list[int]]:
     """Consecutive source-token indices that belong to the same word; each special token alone."""
     enc = tokenizer(res.prompt, add_special_tokens=False)
     word_ids = [w for w in enc.word_ids()]

@@ -8,6 +8,7 @@ tensors.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,14 +17,17 @@ import numpy as np
 import torch
 
 from .aggregate import aggregate as aggregate_scores
+from .aggregate import word_groups
+from .faithfulness import evaluate_faithfulness
 from .grouping import group_hooks, plan_target_groups
 from .heads import CausalTargets
-from .kernel import Hooks, default_chunk_size
+from .kernel import MAX_POINTS_PER_PASS_GPU, Hooks, default_chunk_size, evaluate_targets
 from .methods import AttributionMethod, AttributionProblem, MethodOutput, get_method
 from .models import LoadedModel
 from .options import DEFAULT_METHOD, resolve
 from .problem import Problem, build_problem
 from .result import Attribution, ModelInfo
+from .sanity import sanity_check
 from .tokens import Token
 
 
@@ -71,9 +75,77 @@ def attribute(
     problem = build_problem(
         lm, text, resolved, target_text=target_text, max_target_tokens=max_target_tokens, target_class=target_class
     )
-    out = _run_method(impl, lm, problem, resolved, Hooks(progress, is_cancelled))
+    hooks = Hooks(progress, is_cancelled)
+    out = _run_method(impl, lm, problem, resolved, hooks)
     result = _assemble(impl, lm, text, problem, out, resolved, started)
-    return aggregate_scores(result, lm.tokenizer, resolved["aggregate"])
+    groups = word_groups(result, lm.tokenizer) if resolved["aggregate"] == "word" else None
+    final = aggregate_scores(result, lm.tokenizer, resolved["aggregate"])
+    units = source_units(final.source_tokens, groups)
+    if resolved["evaluate"]:
+        final.faithfulness = evaluate_faithfulness(
+            problem.target_fn,
+            problem.inputs,
+            problem.baselines,
+            final.source_scores[:, [i for i, _ in units]],
+            [positions for _, positions in units],
+            target_positions=_target_positions(problem),
+            random_orders=resolved["random_orders"],
+            seed=resolved["seed"],
+            chunk_size=resolved["internal_batch_size"] or _chunk_size(lm, problem),
+            hooks=hooks,
+        )
+    if resolved["sanity"]:
+        final.sanity = sanity_check(
+            lm.model,
+            original=_unit_scores(out.scores, units),
+            rerun=lambda: _unit_scores(_rerun(impl, lm, problem, resolved, hooks).scores, units),
+            seed=resolved["seed"],
+        )
+    return final
+
+
+def source_units(sources: list[Token], groups: list[list[int]] | None) -> list[tuple[int, list[int]]]:
+    """The non-special source units a faithfulness curve removes: ``(column, input positions)``
+    per unit (a token, or with word aggregation a word and its tokens)."""
+    groups = groups if groups is not None else [[i] for i in range(len(sources))]
+    return [(u, group) for u, (token, group) in enumerate(zip(sources, groups, strict=True)) if not token.special]
+
+
+def _target_positions(p: Problem) -> list[int]:
+    """Each target's absolute position (the output that predicts it; 0 for a classifier's class)."""
+    n_sources = len(p.sources)
+    return [n_sources - 1 + t if p.causal else 0 for t in range(len(p.targets))]
+
+
+def _unit_scores(scores: torch.Tensor, units: list[tuple[int, list[int]]]) -> np.ndarray:
+    """``[T, U]`` token scores summed into the units (word aggregation's rule)."""
+    raw = scores.detach().to(torch.float64).cpu().numpy()
+    return np.stack([raw[:, positions].sum(axis=1) for _, positions in units], axis=1)
+
+
+def _rerun(impl: AttributionMethod, lm: LoadedModel, p: Problem, options: dict[str, Any], hooks: Hooks) -> MethodOutput:
+    """The method again on the same inputs and targets, with f(x) and f(x′) of the model as it is now
+    (the sanity check calls this while the model's top layers are re-initialised)."""
+    values = evaluate_targets(p.target_fn, p.inputs, p.baselines)
+    return _run_method(
+        impl, lm, dataclasses.replace(p, target_scores=values[0], baseline_scores=values[1]), options, hooks
+    )
+
+
+def _chunk_size(lm: LoadedModel, p: Problem) -> int:
+    """Perturbed inputs per forward for the faithfulness curves: what fits (no gradients are kept, so
+    the kernel's estimate for a backward pass is generous), capped like every other pass."""
+    config = lm.model.config
+    n_layers: int = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None) or 12
+    return default_chunk_size(
+        MAX_POINTS_PER_PASS_GPU,
+        p.inputs.shape[0],
+        p.inputs.shape[-1],
+        n_layers,
+        len(p.targets) * len(lm.tokenizer),
+        lm.device,
+        p.inputs.element_size(),
+    )
 
 
 def _run_method(

@@ -52,6 +52,11 @@ class Attribution:
         converged (np.ndarray | None): bool ``[T]``: the method's own verdict on each target's delta
             (within 5% of the output change it should add up to); None for methods without a delta.
             Notes, diagnostics, hovers and renderers read this mark rather than re-deriving it.
+        faithfulness (dict | None): with ``evaluate``: the deletion and insertion curves, their
+            AUCs, comprehensiveness, sufficiency and the random-order figures (:mod:`.faithfulness`),
+            JSON-ready; None when not evaluated.
+        sanity (dict | None): with ``sanity``: the model-parameter randomisation check
+            (:mod:`.sanity`); None when not asked.
     """
 
     prompt: str
@@ -75,6 +80,8 @@ class Attribution:
     options: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     converged: np.ndarray | None = None
+    faithfulness: dict[str, Any] | None = None
+    sanity: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -161,6 +168,8 @@ class Attribution:
             "converged": None if self.converged is None else [bool(c) for c in self.converged.tolist()],
             "options": _json_options(self.options),
             "elapsedMs": round(self.elapsed_ms, 3),
+            "faithfulness": self.faithfulness,
+            "sanity": self.sanity,
         }
 
 
