@@ -228,3 +228,38 @@ def test_word_aggregation_gives_one_source_token_per_word(daemon, new_uri):
     word = res["sourceTokens"][texts.index("漢字")]
     assert word["range"]["start"]["character"] == 8 and word["range"]["end"]["character"] == 10
     assert len(res["scores"][0]) == len(res["sourceTokens"]) + 1
+
+
+def test_evaluate_over_lsp_and_in_the_hover_footer(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+    res = daemon.attribute(
+        uri,
+        lsp_range((0, 0), (1, 16)),
+        target={"kind": "text", "text": " a"},
+        method="saliency",
+        options={"evaluate": True, "randomOrders": 2},
+    )
+    faith = res["faithfulness"]
+    assert faith["randomOrders"] == 2 and len(faith["targets"]) == 1 and len(faith["fractions"]) == 11
+    assert res["sanity"] is None
+    hover = daemon.hover(uri, 0, 5).contents.value
+    assert "Faithfulness" in hover and "deletion AUC" in hover
+
+
+def test_compare_over_lsp_lists_every_method(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+    report = daemon.call(
+        "tokenlight/compare",
+        {
+            "textDocument": {"uri": uri},
+            "range": lsp_range((0, 0), (1, 16)),
+            "target": {"kind": "text", "text": " a"},
+            "methods": ["saliency", "occlusion", "nope"],
+        },
+    )
+    assert [m["id"] for m in report["methods"]] == ["saliency", "occlusion", "nope"]
+    assert report["methods"][2]["status"] == "refused"
+    assert report["recommendation"]["method"] in ("saliency", "occlusion")
+    assert len(report["agreement"]) == 1 and report["agreement"][0]["spearman"] is not None

@@ -27,7 +27,8 @@ from .colors import (
     text_rgb,
     token_label,
 )
-from .terminal import FLAG_NOTE, LEGEND_TEXT, header_fields
+from .faithfulness import faithfulness_html
+from .terminal import FLAG_NOTE, LEGEND_TEXT, header_fields, sanity_line
 
 if TYPE_CHECKING:  # only for type hints: importing the engine package pulls in torch
     from ..engine.result import Attribution
@@ -76,6 +77,7 @@ def render_html(res: Attribution) -> str:
         "<h2>Heatmap</h2>",
         _heatmap(res),
         _notes(res),
+        _evaluation(res),
     ]
     return "\n".join(
         [
@@ -236,3 +238,13 @@ def _notes(res: Attribution) -> str:
         return ""
     items = "".join(f"<li>{_e(n)}</li>" for n in res.notes)
     return f'<h2>Notes</h2><ul class="notes">{items}</ul>'
+
+
+def _evaluation(res: Attribution) -> str:
+    """Faithfulness curves (SVG) and the sanity check, when the result carries them."""
+    parts = []
+    if res.faithfulness is not None:
+        parts.append(faithfulness_html(res.faithfulness, [t.text for t in res.target_tokens]))
+    if res.sanity is not None:
+        parts.append(f"<h2>Sanity check</h2><p>{_e(sanity_line(res.sanity))}</p>")
+    return "".join(parts)

@@ -44,4 +44,5 @@ def build_server(
     ls.feature(proto.STATUS)(requests.status)
     ls.feature(proto.CLEAR)(requests.clear)
     ls.feature(proto.FOCUS)(requests.focus)
+    ls.feature(proto.COMPARE)(requests.compare)
     return ls

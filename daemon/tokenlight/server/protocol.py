@@ -34,6 +34,8 @@ LOAD_MODEL = "tokenlight/loadModel"
 STATUS = "tokenlight/status"
 CLEAR = "tokenlight/clear"
 FOCUS = "tokenlight/focus"
+COMPARE = "tokenlight/compare"
+MAX_COMPARE_METHODS = 32
 # server -> client notification: {uri, ids, reason}; the client drops those results too
 RESULTS_DROPPED = "tokenlight/resultsDropped"
 SERVER_NOTIFICATIONS = frozenset({RESULTS_DROPPED})  # sent, never received: no request message type
@@ -127,6 +129,31 @@ def parse_attribute(raw: Any) -> AttributeParams:
     method = _optional(obj, "method", str, ATTRIBUTE)
     options = parse_options(obj.get("options"))
     return AttributeParams(uri, rng, target, method, options, _work_done_token(obj, ATTRIBUTE))
+
+
+@dataclass(frozen=True)
+class CompareParams:
+    attribute: AttributeParams  # its ``method`` is unused: ``methods`` lists them
+    methods: list[str] | None
+
+
+def parse_compare(raw: Any) -> CompareParams:
+    """``tokenlight/compare``: ``tokenlight/attribute``'s params, with ``methods`` (a list of ids;
+    omitted: the engine's default set) instead of ``method``."""
+    obj = dict(_object(raw, COMPARE))
+    methods = obj.pop("methods", None)
+    if methods is not None and (
+        not isinstance(methods, list)
+        or not methods
+        or len(methods) > MAX_COMPARE_METHODS
+        or not all(isinstance(m, str) and m for m in methods)
+    ):
+        raise invalid_params(
+            f"{COMPARE}: 'methods' must be a list of 1 to {MAX_COMPARE_METHODS} method ids (tokenlight/methods)"
+        )
+    if "method" in obj:
+        raise invalid_params(f"{COMPARE}: give 'methods' (a list), not 'method'")
+    return CompareParams(parse_attribute(obj), methods)
 
 
 def parse_options(raw: Any) -> AttributeOptions:
@@ -310,6 +337,8 @@ def attribute_result(stored: StoredResult, index: TextIndex, elapsed_ms: float) 
         "notes": data.notes,
         "warnings": data.warnings,
         "converged": data.converged,
+        "faithfulness": data.faithfulness,
+        "sanity": data.sanity,
         "elapsedMs": round(elapsed_ms, 3),
         "computeMs": round(data.elapsed_ms, 3),
         "cached": data.cached,

@@ -9,6 +9,7 @@ another server module, so that every one of them can import it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class ResultData:
     converged: list[bool] | None  # the engine's verdict per target (None: no delta)
     elapsed_ms: float  # the computation's own time (for a cached result: when it was computed)
     cached: bool
+    # the engine's JSON-ready figures (options evaluate / sanity), None when not asked
+    faithfulness: dict[str, Any] | None = None
+    sanity: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,32 @@ class Runner:
         self.cache.put(key, result)
         return self._plain(result, cached=False)
 
+    def compare(
+        self, job: AttributionJob, methods: list[str] | None, report: Report, is_cancelled: IsCancelled
+    ) -> dict[str, Any]:
+        """Several methods on ``job``'s prompt and target, each evaluated (engine/compare.py)."""
+        from ..engine.compare import compare
+        from ..engine.errors import ContextLengthError, InputError
+
+        self.load(job.model, report)
+        lm = self.lm
+        assert lm is not None
+
+        def progress(done: int, total: int, message: str) -> None:
+            report(message, int(100 * done / total) if total else None)
+
+        kwargs: dict[str, Any] = {**job.options, "progress": progress, "is_cancelled": is_cancelled}
+        if job.target.kind == "generate":
+            kwargs["max_new_tokens"] = job.target.max_new_tokens
+        else:
+            kwargs["target_text"] = job.target.text
+            if job.target.kind == "following":
+                kwargs["max_target_tokens"] = job.target.max_tokens
+        try:
+            return compare(lm, job.prompt, methods=methods, **kwargs)
+        except ContextLengthError as exc:
+            raise InputError(exc.advise("select less text", "ask for fewer tokens")) from None
+
     # ------------------------------------------------------------------------------------------
     def memory_bytes(self) -> int | None:
         """Bytes in use: allocated GPU memory when the model is on CUDA, else this process's RSS."""
@@ -194,6 +220,8 @@ class Runner:
             converged=None if res.converged is None else [bool(c) for c in res.converged.tolist()],
             elapsed_ms=float(res.elapsed_ms),
             cached=cached,
+            faithfulness=res.faithfulness,
+            sanity=res.sanity,
         )
 
 
