@@ -12,6 +12,8 @@ export const COMMAND_IDS = {
     switchModel: "tokenlight.switchModel",
     focusTarget: FOCUS_TARGET_COMMAND,
     showMatrix: "tokenlight.showMatrix",
+    compareMethods: "tokenlight.compareMethods",
+    evaluateFaithfulness: "tokenlight.evaluateFaithfulness",
     clear: "tokenlight.clear",
     restartDaemon: "tokenlight.restartDaemon",
     setRemoteToken: "tokenlight.setRemoteToken",

@@ -6,6 +6,7 @@ import * as vscode from "vscode";
 import { ResponseError } from "vscode-languageclient/node";
 import type { CommandName } from "./commandIds";
 import { activeUri, currentResult, render, requireClient, type Ctx } from "./context";
+import type { ComparedSelection } from "./compare";
 import { describeError } from "./log";
 import { withRequestProgress } from "./progress";
 import * as proto from "./protocol";
@@ -371,6 +372,89 @@ export const clear: Factory = (ctx) => async () => {
     }
 };
 
+/** The selection (or the line typed so far) and the request the settings make for it. */
+function selectedRequest(ctx: Ctx): { uri: string; selection: Range; request: StoredResult["request"] } | undefined {
+    const editor = vscode.window.activeTextEditor;
+    const range = editor === undefined ? undefined : promptRange(editor);
+    if (editor === undefined || range === undefined) {
+        void vscode.window.showInformationMessage("Tokenlight: select the text to attribute (the prompt).");
+        return undefined;
+    }
+    return {
+        uri: editor.document.uri.toString(),
+        selection: toRange(range),
+        request: {
+            target: { kind: "generate", maxNewTokens: ctx.settings.maxNewTokens },
+            method: ctx.settings.method,
+            options: ctx.settings.attributeOptions(),
+        },
+    };
+}
+
+/**
+ * Run several methods on the selection (the daemon's default fast set), each evaluated, and show
+ * the table, the curves and the recommendation in the Compare Methods panel.
+ */
+export const compareMethods: Factory = (ctx) => async () => {
+    const chosen = selectedRequest(ctx);
+    if (chosen === undefined) {
+        return;
+    }
+    const client = await requireClient(ctx);
+    if (client === undefined) {
+        return;
+    }
+    const params: proto.CompareParams = {
+        textDocument: { uri: chosen.uri },
+        range: chosen.selection,
+        target: chosen.request.target,
+        options: chosen.request.options,
+    };
+    try {
+        const report = await ctx.status.track(
+            withRequestProgress(client, "Tokenlight: comparing methods", (workDoneToken, token) =>
+                client.sendRequest(proto.compare, { ...params, workDoneToken }, token),
+            ),
+        );
+        for (const m of report.methods.filter((row) => row.status !== "ok")) {
+            ctx.log.info(`compare: ${m.id} ${m.status}: ${m.reason ?? ""}`);
+        }
+        ctx.compare.show(report, chosen);
+    } catch (error) {
+        if (isCancellation(error)) {
+            ctx.log.info("Comparison cancelled.");
+            return;
+        }
+        ctx.log.error("tokenlight/compare failed", error);
+        void vscode.window.showErrorMessage(`Tokenlight: ${describeError(error)}`);
+    }
+};
+
+/** The Compare panel's "Use this method": make it the setting and attribute the compared selection with it. */
+export async function applyComparedMethod(ctx: Ctx, method: string, origin: ComparedSelection): Promise<void> {
+    await updateSetting("method", method);
+    ctx.status.render();
+    await runAttribution(ctx, origin.uri, origin.selection, { ...origin.request, method });
+}
+
+/**
+ * Evaluate the current result's faithfulness (re-run with `evaluate` on; the figures then show in
+ * its hovers), or with no result yet, attribute the selection with it.
+ */
+export const evaluateFaithfulness: Factory = (ctx) => async () => {
+    const stored = currentResult(ctx);
+    if (stored !== undefined) {
+        const options = { ...(stored.request.options ?? {}), evaluate: true };
+        await runAttribution(ctx, stored.uri, stored.selection, { ...stored.request, options });
+        return;
+    }
+    const chosen = selectedRequest(ctx);
+    if (chosen !== undefined) {
+        const options = { ...(chosen.request.options ?? {}), evaluate: true };
+        await runAttribution(ctx, chosen.uri, chosen.selection, { ...chosen.request, options });
+    }
+};
+
 export const restartDaemon: Factory = (ctx) => async () => {
     await ctx.daemon.restart();
 };
@@ -410,6 +494,8 @@ export const COMMANDS: Readonly<Record<CommandName, Factory>> = {
     switchModel,
     focusTarget,
     showMatrix,
+    compareMethods,
+    evaluateFaithfulness,
     clear,
     restartDaemon,
     setRemoteToken,

@@ -7,11 +7,12 @@
 import * as vscode from "vscode";
 import { DaemonClient } from "./client";
 import { COMMAND_IDS, type CommandName } from "./commandIds";
-import { COMMANDS } from "./commands";
+import { applyComparedMethod, COMMANDS } from "./commands";
 import { render, shownResult, type Ctx } from "./context";
 import { Decorations } from "./decorations";
 import { reportLegacyToken } from "./legacyToken";
 import { Log, describeError } from "./log";
+import { ComparePanel } from "./compare";
 import { MatrixPanel } from "./matrix";
 import * as proto from "./protocol";
 import { onDidChangeInterpreter } from "./pythonExtension";
@@ -32,8 +33,10 @@ export function activate(context: vscode.ExtensionContext): void {
     const matrix = new MatrixPanel(settings, (resultId, target) => {
         void vscode.commands.executeCommand(COMMAND_IDS.focusTarget, resultId, target);
     });
-    const ctx: Ctx = { extension: context, settings, log, daemon, store, decorations, status, matrix };
-    context.subscriptions.push(log, daemon, decorations, status, matrix);
+    // the callback runs on a click, long after ctx exists
+    const compare = new ComparePanel((method, origin) => void applyComparedMethod(ctx, method, origin));
+    const ctx: Ctx = { extension: context, settings, log, daemon, store, decorations, status, matrix, compare };
+    context.subscriptions.push(log, daemon, decorations, status, matrix, compare);
 
     for (const name of Object.keys(COMMAND_IDS) as CommandName[]) {
         context.subscriptions.push(vscode.commands.registerCommand(COMMAND_IDS[name], COMMANDS[name](ctx)));
