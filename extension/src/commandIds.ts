@@ -13,6 +13,7 @@ export const COMMAND_IDS = {
     focusTarget: FOCUS_TARGET_COMMAND,
     showMatrix: "tokenlight.showMatrix",
     compareMethods: "tokenlight.compareMethods",
+    compareSelections: "tokenlight.compareSelections",
     evaluateFaithfulness: "tokenlight.evaluateFaithfulness",
     clear: "tokenlight.clear",
     restartDaemon: "tokenlight.restartDaemon",

@@ -438,6 +438,47 @@ export async function applyComparedMethod(ctx: Ctx, method: string, origin: Comp
 }
 
 /**
+ * Two selections (multi-cursor: the first, then the second) attributed for the same target, the
+ * first's continuation, and their token-aligned difference shown in the panel.
+ */
+export const compareSelections: Factory = (ctx) => async () => {
+    const editor = vscode.window.activeTextEditor;
+    const selections = editor?.selections.filter((s) => !s.isEmpty) ?? [];
+    if (editor === undefined || selections.length !== 2) {
+        void vscode.window.showInformationMessage(
+            "Tokenlight: select exactly two pieces of text (Alt+click adds the second selection).",
+        );
+        return;
+    }
+    const client = await requireClient(ctx);
+    if (client === undefined) {
+        return;
+    }
+    const params: proto.AgainstParams = {
+        textDocument: { uri: editor.document.uri.toString() },
+        range: toRange(selections[0]),
+        otherRange: toRange(selections[1]),
+        target: { kind: "generate", maxNewTokens: ctx.settings.maxNewTokens },
+        method: ctx.settings.method,
+        options: ctx.settings.attributeOptions(),
+    };
+    try {
+        const report = await ctx.status.track(
+            withRequestProgress(client, "Tokenlight: two inputs", (workDoneToken, token) =>
+                client.sendRequest(proto.against, { ...params, workDoneToken }, token),
+            ),
+        );
+        ctx.compare.showAgainst(report);
+    } catch (error) {
+        if (isCancellation(error)) {
+            return;
+        }
+        ctx.log.error("tokenlight/against failed", error);
+        void vscode.window.showErrorMessage(`Tokenlight: ${describeError(error)}`);
+    }
+};
+
+/**
  * Evaluate the current result's faithfulness (re-run with `evaluate` on; the figures then show in
  * its hovers), or with no result yet, attribute the selection with it.
  */
@@ -495,6 +536,7 @@ export const COMMANDS: Readonly<Record<CommandName, Factory>> = {
     focusTarget,
     showMatrix,
     compareMethods,
+    compareSelections,
     evaluateFaithfulness,
     clear,
     restartDaemon,

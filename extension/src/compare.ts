@@ -5,8 +5,8 @@
  */
 import { randomBytes } from "node:crypto";
 import * as vscode from "vscode";
-import { compareHtml, parseCompareMessage } from "./compareHtml";
-import type { CompareResult } from "./protocol";
+import { againstHtml, compareHtml, parseCompareMessage } from "./compareHtml";
+import type { AgainstResult, CompareResult } from "./protocol";
 import type { Range, StoredResult } from "./results";
 
 /** What was compared: where, and the request every method ran with. */
@@ -23,40 +23,56 @@ export class ComparePanel implements vscode.Disposable {
 
     constructor(private readonly onApply: (method: string, origin: ComparedSelection) => void) {}
 
+    /** The compare table and curves; "Use this method" applies to `origin`. */
     show(report: CompareResult, origin: ComparedSelection): void {
+        const panel = this.reveal("Compare Methods");
+        this.report = report;
+        this.origin = origin;
+        panel.webview.html = compareHtml({ report, cspSource: panel.webview.cspSource, nonce: nonce() });
+    }
+
+    /** Two inputs side by side (the same panel; nothing to apply). */
+    showAgainst(report: AgainstResult): void {
+        const panel = this.reveal("Two Inputs");
+        this.report = undefined;
+        this.origin = undefined;
+        panel.webview.html = againstHtml({ report, cspSource: panel.webview.cspSource, nonce: nonce() });
+    }
+
+    private reveal(title: string): vscode.WebviewPanel {
         if (this.panel === undefined) {
-            this.panel = vscode.window.createWebviewPanel(
+            const panel = vscode.window.createWebviewPanel(
                 "tokenlight.compare",
-                "Compare Methods",
+                title,
                 { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
                 // No local resources at all: everything the page needs is in its HTML.
                 { enableScripts: true, localResourceRoots: [] },
             );
-            this.panel.onDidDispose(() => {
+            panel.onDidDispose(() => {
                 this.panel = undefined;
                 this.report = undefined;
                 this.origin = undefined;
             });
-            this.panel.webview.onDidReceiveMessage((message: unknown) => {
+            panel.webview.onDidReceiveMessage((message: unknown) => {
                 const ran = (this.report?.methods ?? []).filter((m) => m.status === "ok").map((m) => m.id);
                 const parsed = parseCompareMessage(message, ran);
                 if (parsed !== undefined && this.origin !== undefined) {
                     this.onApply(parsed.method, this.origin);
                 }
             });
+            this.panel = panel;
         } else {
             this.panel.reveal(undefined, true);
         }
-        this.report = report;
-        this.origin = origin;
-        this.panel.webview.html = compareHtml({
-            report,
-            cspSource: this.panel.webview.cspSource,
-            nonce: randomBytes(16).toString("base64"),
-        });
+        this.panel.title = title;
+        return this.panel;
     }
 
     dispose(): void {
         this.panel?.dispose();
     }
+}
+
+function nonce(): string {
+    return randomBytes(16).toString("base64");
 }

@@ -6,7 +6,7 @@
  * script turns the "Use this method" button into a `{type: "apply", method}` message.
  */
 import { escapeHtml, visibleToken } from "./matrixHtml";
-import type { CompareMethodRow, CompareResult } from "./protocol";
+import type { AgainstResult, CompareMethodRow, CompareResult } from "./protocol";
 
 export interface CompareInput {
     report: CompareResult;
@@ -162,4 +162,59 @@ export function parseCompareMessage(message: unknown, known: readonly string[]):
     return m.type === "apply" && typeof m.method === "string" && known.includes(m.method)
         ? { type: "apply", method: m.method }
         : undefined;
+}
+
+function signed(value: number | null | undefined): string {
+    return value === null || value === undefined || !Number.isFinite(value) ? "—" : (value > 0 ? "+" : "") + value.toPrecision(4);
+}
+
+/**
+ * Two inputs side by side for one target: per target, each aligned token's score on both sides
+ * and B − A; the largest |B − A| of each target is marked. No script at all.
+ */
+export function againstHtml({ report, cspSource, nonce }: { report: AgainstResult; cspSource: string; nonce: string }): string {
+    const n = escapeHtml(nonce);
+    const csp = `default-src 'none'; style-src ${cspSource} 'nonce-${n}';`;
+    const sections = report.targetTokens
+        .map((target, t) => {
+            const diffs = report.aligned.map((r) => (r.difference === null ? 0 : Math.abs(r.difference[t])));
+            const largest = diffs.indexOf(Math.max(...diffs));
+            const rows = report.aligned
+                .map((r, i) => {
+                    const text =
+                        r.textB !== null && r.a !== null && r.textB !== r.text
+                            ? `${visibleToken(r.text)} → ${visibleToken(r.textB)}`
+                            : visibleToken(r.text);
+                    return (
+                        `<tr${i === largest && diffs[i] > 0 ? ' class="largest"' : ""}><td>${escapeHtml(text)}</td>` +
+                        `<td>${signed(r.scoresA?.[t])}</td><td>${signed(r.scoresB?.[t])}</td>` +
+                        `<td>${signed(r.difference?.[t])}</td></tr>`
+                    );
+                })
+                .join("");
+            return (
+                `<h2>Target ${t + 1} <code>${escapeHtml(visibleToken(target))}</code></h2>` +
+                `<table><thead><tr><th>token (A → B)</th><th>A</th><th>B</th><th>B − A</th></tr></thead><tbody>${rows}</tbody></table>`
+            );
+        })
+        .join("");
+    return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp, false)}">
+<title>Two Inputs</title>
+<style nonce="${n}">
+body { color: var(--vscode-foreground); background: var(--vscode-editor-background); font-family: var(--vscode-font-family); }
+table { border-collapse: collapse; }
+th, td { border: 1px solid var(--vscode-panel-border, #8884); padding: 2px 6px; text-align: right; }
+th:first-child, td:first-child { text-align: left; white-space: pre; }
+tr.largest td { font-weight: 700; }
+</style>
+</head>
+<body>
+<p>${escapeHtml(report.method)}; target: ${escapeHtml(report.target)}. The row in bold is the largest |B − A| of each target.</p>
+${sections}
+</body>
+</html>`;
 }

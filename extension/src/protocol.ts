@@ -192,6 +192,36 @@ export interface CompareResult {
     elapsedMs: number;
 }
 
+export interface AgainstParams extends WorkDoneProgressParams {
+    textDocument: { uri: string };
+    /** The first input: its continuation (or class) is the target for both. */
+    range: Range;
+    otherRange: Range;
+    target?: GenerateTarget | TextTarget;
+    method?: string;
+    options?: AttributeOptions;
+}
+
+export interface AgainstRow {
+    a: number | null;
+    b: number | null;
+    text: string;
+    textB: string | null;
+    scoresA: number[] | null;
+    scoresB: number[] | null;
+    /** B − A per target; null where the token has no partner. */
+    difference: number[] | null;
+}
+
+export interface AgainstResult {
+    method: string;
+    /** Which target both inputs were explained for, in words. */
+    target: string;
+    targetTokens: string[];
+    aligned: AgainstRow[];
+    elapsedMs: number;
+}
+
 export interface MethodInfo {
     id: string;
     label: string;
@@ -274,6 +304,7 @@ export const status = new RequestType<Record<string, never>, StatusResult, void>
 export const clear = new RequestType<ClearParams, null, void>("tokenlight/clear");
 export const focus = new RequestType<FocusParams, null, void>("tokenlight/focus");
 export const compare = new RequestType<CompareParams, CompareResult, void>("tokenlight/compare");
+export const against = new RequestType<AgainstParams, AgainstResult, void>("tokenlight/against");
 
 /** The daemon dropped these results (their text was edited, a newer attribution replaced them, the
  * document was cleared, closed or reopened): their colours go too. */

@@ -263,3 +263,20 @@ def test_compare_over_lsp_lists_every_method(daemon, new_uri):
     assert report["methods"][2]["status"] == "refused"
     assert report["recommendation"]["method"] in ("saliency", "occlusion")
     assert len(report["agreement"]) == 1 and report["agreement"][0]["spearman"] is not None
+
+
+def test_against_over_lsp_of_a_range_with_itself_is_zero(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+    report = daemon.call(
+        "tokenlight/against",
+        {
+            "textDocument": {"uri": uri},
+            "range": lsp_range((0, 0), (0, 14)),
+            "otherRange": lsp_range((0, 0), (0, 14)),
+            "target": {"kind": "text", "text": "\n"},
+            "method": "saliency",
+        },
+    )
+    assert report["targetTokens"] == ["\n"] and report["aligned"]
+    assert all(d == 0.0 for row in report["aligned"] for d in row["difference"])

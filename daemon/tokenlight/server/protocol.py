@@ -35,6 +35,7 @@ STATUS = "tokenlight/status"
 CLEAR = "tokenlight/clear"
 FOCUS = "tokenlight/focus"
 COMPARE = "tokenlight/compare"
+AGAINST = "tokenlight/against"
 MAX_COMPARE_METHODS = 32
 # server -> client notification: {uri, ids, reason}; the client drops those results too
 RESULTS_DROPPED = "tokenlight/resultsDropped"
@@ -154,6 +155,21 @@ def parse_compare(raw: Any) -> CompareParams:
     if "method" in obj:
         raise invalid_params(f"{COMPARE}: give 'methods' (a list), not 'method'")
     return CompareParams(parse_attribute(obj), methods)
+
+
+@dataclass(frozen=True)
+class AgainstParams:
+    attribute: AttributeParams  # the first input (its range chooses the target)
+    other_range: types.Range  # the second input, in the same document
+
+
+def parse_against(raw: Any) -> AgainstParams:
+    """``tokenlight/against``: ``tokenlight/attribute``'s params plus ``otherRange``, the second input."""
+    obj = dict(_object(raw, AGAINST))
+    if "otherRange" not in obj:
+        raise invalid_params(f"{AGAINST}: 'otherRange' is required: the second input as an LSP Range")
+    other = parse_range(obj.pop("otherRange"), f"{AGAINST}: otherRange")
+    return AgainstParams(parse_attribute(obj), other)
 
 
 def parse_options(raw: Any) -> AttributeOptions:

@@ -173,6 +173,25 @@ class Runner:
         except ContextLengthError as exc:
             raise InputError(exc.advise("select less text", "ask for fewer tokens")) from None
 
+    def against(self, job: AttributionJob, other: str, report: Report) -> dict[str, Any]:
+        """``job``'s prompt and ``other`` attributed for the same target (engine/against.py)."""
+        from ..engine.against import attribute_against
+        from ..engine.errors import ContextLengthError, InputError
+
+        self.load(job.model, report)
+        lm = self.lm
+        assert lm is not None
+        kwargs: dict[str, Any] = dict(job.options)
+        if job.target.kind == "generate":
+            kwargs["max_new_tokens"] = job.target.max_new_tokens
+        else:
+            kwargs["target_text"] = job.target.text
+        report("attributing both inputs", None)
+        try:
+            return attribute_against(lm, job.prompt, other, method=job.method, **kwargs)
+        except ContextLengthError as exc:
+            raise InputError(exc.advise("select less text", "ask for fewer tokens")) from None
+
     # ------------------------------------------------------------------------------------------
     def memory_bytes(self) -> int | None:
         """Bytes in use: allocated GPU memory when the model is on CUDA, else this process's RSS."""

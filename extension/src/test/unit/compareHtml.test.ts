@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { compareHtml, curvesSvg, parseCompareMessage } from "../../compareHtml";
+import { againstHtml, compareHtml, curvesSvg, parseCompareMessage } from "../../compareHtml";
 import type { CompareResult } from "../../protocol";
 
 const EVIL = "<script>alert(1)</script>";
@@ -75,5 +75,28 @@ describe("parseCompareMessage", () => {
         assert.equal(parseCompareMessage({ type: "apply", method: "lrp" }, ["saliency"]), undefined);
         assert.equal(parseCompareMessage({ type: "focus", target: 1 }, ["saliency"]), undefined);
         assert.equal(parseCompareMessage("apply", ["saliency"]), undefined);
+    });
+});
+
+describe("againstHtml", () => {
+    it("escapes tokens, runs no script and marks the largest difference", () => {
+        const html = againstHtml({
+            report: {
+                method: "saliency",
+                target: `the continuation ${EVIL}, forced on both inputs`,
+                targetTokens: [EVIL],
+                aligned: [
+                    { a: 0, b: 0, text: EVIL, textB: EVIL, scoresA: [1], scoresB: [1], difference: [0] },
+                    { a: 1, b: 1, text: " 1", textB: " 2", scoresA: [2], scoresB: [5], difference: [3] },
+                    { a: null, b: 2, text: " x", textB: " x", scoresA: null, scoresB: [1], difference: null },
+                ],
+                elapsedMs: 1,
+            },
+            cspSource: "vscode-webview:",
+            nonce: "n",
+        });
+        assert.ok(!html.includes(EVIL) && !html.includes("<script"));
+        assert.ok(html.includes("default-src 'none'; style-src vscode-webview: 'nonce-n';"));
+        assert.ok(html.includes('<tr class="largest"><td>·1 → ·2</td><td>+2.000</td><td>+5.000</td><td>+3.000</td></tr>'));
     });
 });
