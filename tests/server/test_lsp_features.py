@@ -280,3 +280,23 @@ def test_against_over_lsp_of_a_range_with_itself_is_zero(daemon, new_uri):
     )
     assert report["targetTokens"] == ["\n"] and report["aligned"]
     assert all(d == 0.0 for row in report["aligned"] for d in row["difference"])
+
+
+def test_compare_and_against_refuse_bad_params_and_the_daemon_keeps_running(daemon, new_uri):
+    import pytest
+    from pygls.exceptions import JsonRpcException
+
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+    base = {"textDocument": {"uri": uri}, "range": lsp_range((0, 0), (0, 14))}
+    cases = [
+        ("tokenlight/compare", {**base, "methods": "saliency"}, "'methods' must be a list"),
+        ("tokenlight/compare", {**base, "method": "saliency"}, "give 'methods'"),
+        ("tokenlight/compare", {**base, "options": {"randomOrders": -1}}, "randomOrders"),
+        ("tokenlight/against", base, "'otherRange' is required"),
+    ]
+    for method, params, words in cases:
+        with pytest.raises(JsonRpcException) as info:
+            daemon.call(method, params)
+        assert words in str(info.value)
+    assert "model" in daemon.call("tokenlight/status", {})  # still answering
