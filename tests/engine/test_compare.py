@@ -80,3 +80,32 @@ def test_against_explains_both_inputs_for_the_first_inputs_target(lm):
     changed = [r for r in report["aligned"] if r["text"] != r["textB"]]
     assert [(r["text"], r["textB"]) for r in changed] == [(" 1", " 2")]  # aligned by token: one substitution
     assert all(r["difference"] is not None for r in report["aligned"])
+
+
+def test_every_registered_method_is_evaluated_or_refused_with_consistent_curves(tiny_gpt2, tiny_classifier):
+    """Over the whole registry: each method either runs, and its curves start and end where the
+    definition says (v(0) = u(1) = f(x), v(1) = u(0): all removed), or says why it did not."""
+    from tokenlight.engine import list_methods
+
+    ids = [m.id for m in list_methods()]
+    for lm, target in ((tiny_gpt2, {"target_text": " a"}), (tiny_classifier, {})):
+        report = compare(lm, PROMPT, methods=ids, n_steps=4, n_samples=8, random_orders=1, **target)
+        assert [m["id"] for m in report["methods"]] == ids
+        for row in report["methods"]:
+            if row["status"] != "ok":
+                assert row["reason"], row
+                continue
+            for figures in row["faithfulness"]["targets"]:
+                deletion, insertion = figures["deletion"], figures["insertion"]
+                assert deletion[0] == pytest.approx(insertion[-1], abs=1e-6)
+                assert deletion[-1] == pytest.approx(insertion[0], abs=1e-6)
+        ran = [m for m in report["methods"] if m["status"] == "ok"]
+        assert len(ran) >= len(ids) // 2, [(m["id"], m.get("reason")) for m in report["methods"]]
+
+
+def test_against_on_a_classifier_explains_the_first_inputs_class_on_both(tiny_classifier):
+    first = attribute_against(tiny_classifier, "good film", "bad film", method="input_x_gradient")
+    again = attribute_against(tiny_classifier, "good film", "good film", method="input_x_gradient")
+    assert first["target"].startswith("class ") and first["targetTokens"] == again["targetTokens"]
+    assert all(d == 0.0 for row in again["aligned"] for d in row["difference"])
+    assert any(row["text"] != row["textB"] for row in first["aligned"])
