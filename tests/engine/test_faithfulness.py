@@ -198,3 +198,11 @@ def test_the_figures_travel_in_json_and_msgpack(linear_lm):
 def test_random_orders_out_of_range_is_a_clear_error(linear_lm):
     with pytest.raises(InputError, match="random_orders"):
         attribute(linear_lm, PROMPT, target_text=" a", evaluate=True, random_orders=-1)
+
+
+def test_a_prompt_of_special_tokens_only_says_there_is_nothing_to_remove(lm):
+    res = attribute(lm, "", target_text=" x", method="saliency", evaluate=True, sanity=True)
+    target = res.faithfulness["targets"][0]
+    assert res.faithfulness["units"] == 0 and target["deletionAuc"] is None
+    assert target["undefined"] == "the prompt has no non-special source tokens to remove"
+    assert res.sanity["dependsOnWeights"] is None and "too few to judge" in res.sanity["note"]

@@ -120,6 +120,8 @@ def _target_positions(p: Problem) -> list[int]:
 def _unit_scores(scores: torch.Tensor, units: list[tuple[int, list[int]]]) -> np.ndarray:
     """``[T, U]`` token scores summed into the units (word aggregation's rule)."""
     raw = scores.detach().to(torch.float64).cpu().numpy()
+    if not units:  # a prompt of special tokens only (BOS): nothing to rank
+        return np.zeros((raw.shape[0], 0))
     return np.stack([raw[:, positions].sum(axis=1) for _, positions in units], axis=1)
 
 

@@ -202,6 +202,10 @@ def evaluate_faithfulness(
         total["random"] = _spread(
             [_summed([plans[t][1][r].figures(values[:, t]) for t in range(n_targets)]) for r in range(random_orders)]
         )
+    if not units:  # the same verdict as below, in the words that apply
+        for figures in [*targets, total]:
+            if figures:
+                figures["undefined"] = "the prompt has no non-special source tokens to remove"
     return {
         "fractions": [float(f) for f in FRACTIONS],
         "eraserFractions": [float(q) for q in ERASER_FRACTIONS],
