@@ -59,6 +59,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="term format: list the K largest spans with their lines (with --granularity or a span method)",
     )
     att.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    att.add_argument(
+        "--against",
+        metavar="TEXT",
+        help="attribute TEXT too, for the same target as the prompt, and show where the attributions differ "
+        "(aligned by token; json or term)",
+    )
+
+    cmp = sub.add_parser(
+        "compare",
+        help="run several methods on one prompt, measure each one's faithfulness and recommend one",
+        description="Attribute the prompt with each method, evaluate its faithfulness on this prompt (deletion "
+        "and insertion AUCs against random orders), their rank agreement, and say which explains it best.",
+    )
+    cmp.add_argument("text", nargs="?", default=None, help="the prompt (empty: continue from BOS)")
+    cmp.add_argument("--file", type=Path, help="read the prompt from a UTF-8 file")
+    cmp.add_argument("--start", type=int, help="with --file: first character (code point) of the prompt")
+    cmp.add_argument("--end", type=int, help="with --file: character after the prompt's last")
+    cmp.add_argument(
+        "--methods",
+        help="comma-separated method ids (default: saliency,input_x_gradient,integrated_gradients,occlusion)",
+    )
+    cmp.add_argument("--model", help="model folder or cached Hugging Face id (default: embedded tokenlight-tiny-py)")
+    cmp.add_argument("--target-text", help="force-decode this text instead of generating")
+    cmp.add_argument("--target-class", help="sequence classifiers: class index or label (default: predicted)")
+    add_option_flags(cmp)
+    cmp.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
+    cmp.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
+    cmp.add_argument("--device-map", choices=("auto",), help="spread the model over all visible GPUs (accelerate)")
+    cmp.add_argument("--allow-download", action="store_true", help="fetch the model from the Hub if not cached")
+    cmp.add_argument("--trust-remote-code", action="store_true", help="run the model repository's own code")
+    cmp.add_argument("--format", choices=("term", "json"), default="term")
 
     # `serve` is dispatched in main() before parsing, so that its own parser (and no torch) runs
     sub.add_parser("serve", help="run the language server (tokenlight serve --help)", add_help=False)
@@ -125,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "methods":
             return _methods(args)
+        if args.command == "compare":
+            return _compare(args)
         return _attribute(args)
     except TokenlightError as exc:
         print(f"tokenlight: error: {_in_this_commands_terms(exc, args)}", file=sys.stderr)
@@ -151,7 +184,7 @@ def _in_this_commands_terms(exc: Exception, args: argparse.Namespace) -> str:
         return exc.advise("rerun with --allow-download")
     if isinstance(exc, ContextLengthError):
         shorten = f"give a shorter range of {args.file} with --start/--end" if args.file else "shorten the prompt"
-        fewer = "lower --max-new-tokens" if args.target_text is None else "shorten --target-text"
+        fewer = "lower --max-new-tokens" if getattr(args, "target_text", None) is None else "shorten --target-text"
         return exc.advise(shorten, fewer)
     return str(exc)
 
@@ -212,19 +245,13 @@ def _read_text(args: argparse.Namespace) -> str:
     return content[start:end]
 
 
-def _attribute(args: argparse.Namespace) -> int:
+def _load(args: argparse.Namespace) -> Any:
     from transformers.utils import logging as hf_logging
 
-    from .engine import attribute, load_model
-    from .engine.errors import InputError
+    from .engine import load_model
 
     hf_logging.set_verbosity_error()
-    prompt, selection_start = _read_prompt(args)
-    if args.top_spans < 0:
-        raise InputError(f"--top-spans must be at least 0 (got {args.top_spans})")
-    if args.format == "msgpack" and args.output is None and sys.stdout.isatty():
-        raise InputError("msgpack is binary; write it to a file with --output PATH")
-    lm = load_model(
+    return load_model(
         args.model,
         device=args.device,
         dtype=args.dtype,
@@ -232,7 +259,55 @@ def _attribute(args: argparse.Namespace) -> int:
         trust_remote_code=args.trust_remote_code,
         allow_download=args.allow_download,
     )
-    options = {o.name: getattr(args, o.name) for o in list_options(CLI) if getattr(args, o.name) is not None}
+
+
+def _option_values(args: argparse.Namespace) -> dict[str, Any]:
+    return {o.name: getattr(args, o.name) for o in list_options(CLI) if getattr(args, o.name) is not None}
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .engine.compare import compare
+    from .engine.errors import InputError
+
+    prompt, selection_start = _read_prompt(args)
+    if selection_start is not None:
+        raise InputError("compare attributes a selection on its own; drop --context document")
+    methods = None if args.methods is None else [m.strip() for m in args.methods.split(",") if m.strip()]
+    lm = _load(args)
+    report = compare(
+        lm,
+        prompt,
+        methods=methods,
+        target_text=args.target_text,
+        target_class=args.target_class,
+        **_option_values(args),
+    )
+    if args.format == "json":
+        sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=1) + "\n")
+    else:
+        from .render.compare import render_compare
+
+        sys.stdout.write(render_compare(report))
+    return 0
+
+
+def _attribute(args: argparse.Namespace) -> int:
+    from .engine import attribute
+    from .engine.errors import InputError
+
+    prompt, selection_start = _read_prompt(args)
+    if args.top_spans < 0:
+        raise InputError(f"--top-spans must be at least 0 (got {args.top_spans})")
+    if args.format == "msgpack" and args.output is None and sys.stdout.isatty():
+        raise InputError("msgpack is binary; write it to a file with --output PATH")
+    if args.against is not None:
+        if args.format not in ("term", "json"):
+            raise InputError("--against writes json or term; drop --format " + args.format)
+        if selection_start is not None:
+            raise InputError("--against compares two selections on their own; drop --context document")
+        return _against(args, prompt)
+    lm = _load(args)
+    options = _option_values(args)
     res = attribute(
         lm,
         prompt,
@@ -259,6 +334,32 @@ def _attribute(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InputError(f"cannot write {args.output}: {exc.strerror}") from None
     print(f"wrote {args.format} to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _against(args: argparse.Namespace, prompt: str) -> int:
+    from .engine.against import attribute_against
+
+    lm = _load(args)
+    report = attribute_against(
+        lm,
+        prompt,
+        args.against,
+        method=args.method,
+        target_text=args.target_text,
+        target_class=args.target_class,
+        **_option_values(args),
+    )
+    if args.format == "json":
+        data = json.dumps(report, ensure_ascii=False, indent=1) + "\n"
+    else:
+        from .render.compare import render_against
+
+        data = render_against(report)
+    if args.output is None:
+        sys.stdout.write(data)
+    else:
+        args.output.write_text(data, encoding="utf-8")
     return 0
 
 

@@ -7,6 +7,7 @@ import * as vscode from "vscode";
 import { ResponseError } from "vscode-languageclient/node";
 import { COMMAND_IDS, type CommandName } from "./commandIds";
 import { activeUri, currentResult, render, requireClient, type Ctx } from "./context";
+import type { ComparedSelection } from "./compare";
 import { describeError } from "./log";
 import { PartialAssembly } from "./partial";
 import { withRequestProgress } from "./progress";
@@ -415,6 +416,130 @@ export const clear: Factory = (ctx) => async () => {
     }
 };
 
+/** The selection (or the line typed so far) and the request the settings make for it. */
+function selectedRequest(ctx: Ctx): { uri: string; selection: Range; request: StoredResult["request"] } | undefined {
+    const editor = vscode.window.activeTextEditor;
+    const range = editor === undefined ? undefined : promptRange(editor);
+    if (editor === undefined || range === undefined) {
+        void vscode.window.showInformationMessage("Tokenlight: select the text to attribute (the prompt).");
+        return undefined;
+    }
+    return {
+        uri: editor.document.uri.toString(),
+        selection: toRange(range),
+        request: {
+            target: { kind: "generate", maxNewTokens: ctx.settings.maxNewTokens },
+            method: ctx.settings.method,
+            options: ctx.settings.attributeOptions(),
+        },
+    };
+}
+
+/**
+ * Run several methods on the selection (the daemon's default fast set), each evaluated, and show
+ * the table, the curves and the recommendation in the Compare Methods panel.
+ */
+export const compareMethods: Factory = (ctx) => async () => {
+    const chosen = selectedRequest(ctx);
+    if (chosen === undefined) {
+        return;
+    }
+    const client = await requireClient(ctx);
+    if (client === undefined) {
+        return;
+    }
+    const params: proto.CompareParams = {
+        textDocument: { uri: chosen.uri },
+        range: chosen.selection,
+        target: chosen.request.target,
+        options: chosen.request.options,
+    };
+    try {
+        const report = await ctx.status.track(
+            withRequestProgress(client, "Tokenlight: comparing methods", (workDoneToken, token) =>
+                client.sendRequest(proto.compare, { ...params, workDoneToken }, token),
+            ),
+        );
+        for (const m of report.methods.filter((row) => row.status !== "ok")) {
+            ctx.log.info(`compare: ${m.id} ${m.status}: ${m.reason ?? ""}`);
+        }
+        ctx.compare.show(report, chosen);
+    } catch (error) {
+        if (isCancellation(error)) {
+            ctx.log.info("Comparison cancelled.");
+            return;
+        }
+        ctx.log.error("tokenlight/compare failed", error);
+        void vscode.window.showErrorMessage(`Tokenlight: ${describeError(error)}`);
+    }
+};
+
+/** The Compare panel's "Use this method": make it the setting and attribute the compared selection with it. */
+export async function applyComparedMethod(ctx: Ctx, method: string, origin: ComparedSelection): Promise<void> {
+    await updateSetting("method", method);
+    ctx.status.render();
+    await runAttribution(ctx, origin.uri, origin.selection, { ...origin.request, method });
+}
+
+/**
+ * Two selections (multi-cursor: the first, then the second) attributed for the same target, the
+ * first's continuation, and their token-aligned difference shown in the panel.
+ */
+export const compareSelections: Factory = (ctx) => async () => {
+    const editor = vscode.window.activeTextEditor;
+    const selections = editor?.selections.filter((s) => !s.isEmpty) ?? [];
+    if (editor === undefined || selections.length !== 2) {
+        void vscode.window.showInformationMessage(
+            "Tokenlight: select exactly two pieces of text (Alt+click adds the second selection).",
+        );
+        return;
+    }
+    const client = await requireClient(ctx);
+    if (client === undefined) {
+        return;
+    }
+    const params: proto.AgainstParams = {
+        textDocument: { uri: editor.document.uri.toString() },
+        range: toRange(selections[0]),
+        otherRange: toRange(selections[1]),
+        target: { kind: "generate", maxNewTokens: ctx.settings.maxNewTokens },
+        method: ctx.settings.method,
+        options: ctx.settings.attributeOptions(),
+    };
+    try {
+        const report = await ctx.status.track(
+            withRequestProgress(client, "Tokenlight: two inputs", (workDoneToken, token) =>
+                client.sendRequest(proto.against, { ...params, workDoneToken }, token),
+            ),
+        );
+        ctx.compare.showAgainst(report);
+    } catch (error) {
+        if (isCancellation(error)) {
+            return;
+        }
+        ctx.log.error("tokenlight/against failed", error);
+        void vscode.window.showErrorMessage(`Tokenlight: ${describeError(error)}`);
+    }
+};
+
+/**
+ * Evaluate the current result's faithfulness (re-run with `evaluate` on; the figures then show in
+ * its hovers), or with no result yet, attribute the selection with it.
+ */
+export const evaluateFaithfulness: Factory = (ctx) => async () => {
+    const stored = currentResult(ctx);
+    if (stored !== undefined) {
+        const options = { ...(stored.request.options ?? {}), evaluate: true };
+        await runAttribution(ctx, stored.uri, stored.selection, { ...stored.request, options });
+        return;
+    }
+    const chosen = selectedRequest(ctx);
+    if (chosen !== undefined) {
+        const options = { ...(chosen.request.options ?? {}), evaluate: true };
+        await runAttribution(ctx, chosen.uri, chosen.selection, { ...chosen.request, options });
+    }
+};
+
 export const restartDaemon: Factory = (ctx) => async () => {
     await ctx.daemon.restart();
 };
@@ -514,6 +639,9 @@ export const COMMANDS: Readonly<Record<CommandName, Factory>> = {
     switchModel,
     focusTarget,
     showMatrix,
+    compareMethods,
+    compareSelections,
+    evaluateFaithfulness,
     clear,
     restartDaemon,
     setRemoteToken,

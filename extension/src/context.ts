@@ -6,6 +6,7 @@ import * as vscode from "vscode";
 import type { LanguageClient } from "vscode-languageclient/node";
 import type { DaemonClient } from "./client";
 import type { Decorations } from "./decorations";
+import type { ComparePanel } from "./compare";
 import type { Log } from "./log";
 import type { MatrixPanel } from "./matrix";
 import type { ResultStore, StoredResult } from "./results";
@@ -23,6 +24,7 @@ export interface Ctx {
     readonly status: StatusBar;
     readonly matrix: MatrixPanel;
     readonly resultsView: ResultsView;
+    readonly compare: ComparePanel;
 }
 
 export function activeUri(): string | undefined {

@@ -7,12 +7,13 @@
 import * as vscode from "vscode";
 import { DaemonClient } from "./client";
 import { COMMAND_IDS, type CommandName } from "./commandIds";
-import { COMMANDS, restoreResults, type ClosedResults } from "./commands";
+import { applyComparedMethod, COMMANDS, restoreResults, type ClosedResults } from "./commands";
 import { render, shownResult, type Ctx } from "./context";
 import { DaemonLease } from "./daemonLease";
 import { Decorations } from "./decorations";
 import { reportLegacyToken } from "./legacyToken";
 import { Log, describeError } from "./log";
+import { ComparePanel } from "./compare";
 import { MatrixPanel } from "./matrix";
 import * as proto from "./protocol";
 import { onDidChangeInterpreter } from "./pythonExtension";
@@ -53,8 +54,10 @@ export function activate(context: vscode.ExtensionContext): void {
         void vscode.commands.executeCommand(COMMAND_IDS.focusTarget, resultId, target);
     });
     const resultsView = new ResultsView(store);
-    const ctx: Ctx = { extension: context, settings, log, daemon, store, decorations, status, matrix, resultsView };
-    context.subscriptions.push(log, daemon, decorations, status, matrix, resultsView);
+    // the callback runs on a click, long after ctx exists
+    const compare = new ComparePanel((method, origin) => void applyComparedMethod(ctx, method, origin));
+    const ctx: Ctx = { extension: context, settings, log, daemon, store, decorations, status, matrix, resultsView, compare };
+    context.subscriptions.push(log, daemon, decorations, status, matrix, resultsView, compare);
 
     for (const name of Object.keys(COMMAND_IDS) as CommandName[]) {
         context.subscriptions.push(vscode.commands.registerCommand(COMMAND_IDS[name], COMMANDS[name](ctx)));

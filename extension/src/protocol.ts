@@ -98,12 +98,130 @@ export interface AttributeResult {
     converged?: boolean[] | null;
     /** Caveats the engine attached (e.g. "DeepLift is unreliable through softmax"). */
     notes?: string[];
+    /** With `options.evaluate`: the engine's faithfulness figures (docs/protocol.md); else null. */
+    faithfulness?: Faithfulness | null;
+    /** With `options.sanity`: the model-parameter randomisation check; else null. */
+    sanity?: SanityCheck | null;
     /** Wall time of the request on the daemon, and of the computation alone. */
     elapsedMs: number;
     computeMs?: number;
     cached: boolean;
     /** The job's number in the daemon's queue (arrival order across all clients) and its times. */
     job?: { id: number; waitedMs: number; startedMs: number; finishedMs: number };
+}
+
+export interface MeanStd {
+    mean: number;
+    std: number;
+}
+
+/** One target's (or the targets' sum's) faithfulness figures. */
+export interface FaithfulnessFigures {
+    deletion: number[];
+    insertion: number[];
+    /** Normalised, 1 ideal; null when removing every token barely changes the value (`undefined` says why). */
+    deletionAuc: number | null;
+    insertionAuc: number | null;
+    deletionArea: number;
+    insertionArea: number;
+    undefined: string | null;
+    comprehensiveness: Record<string, number>;
+    sufficiency: Record<string, number>;
+    random: { orders: number; deletionAuc: MeanStd | null; insertionAuc: MeanStd | null };
+}
+
+export interface Faithfulness {
+    fractions: number[];
+    units: number;
+    randomOrders: number;
+    targets: (FaithfulnessFigures & { target: number })[];
+    total: FaithfulnessFigures;
+    mean: {
+        deletionAuc: number | null;
+        insertionAuc: number | null;
+        randomDeletionAuc: number | null;
+        randomInsertionAuc: number | null;
+        definedTargets: number;
+    };
+}
+
+export interface SanityCheck {
+    layers: string[];
+    totalLayers: number;
+    spearman: number | null;
+    kendall: number | null;
+    dependsOnWeights: boolean | null;
+    message: string | null;
+    note: string | null;
+}
+
+export interface CompareParams extends WorkDoneProgressParams {
+    textDocument: { uri: string };
+    range: Range;
+    target?: AttributeTarget;
+    /** Method ids; omitted: the daemon's default fast set. */
+    methods?: string[];
+    options?: AttributeOptions;
+}
+
+export interface CompareMethodRow {
+    id: string;
+    status: "ok" | "refused" | "failed";
+    /** Why it did not run (status refused or failed). */
+    reason?: string;
+    label?: string;
+    seconds?: number;
+    evaluationSeconds?: number;
+    converged?: boolean | null;
+    warnings?: string[];
+    deletionAuc?: number | null;
+    insertionAuc?: number | null;
+    randomDeletionAuc?: number | null;
+    randomInsertionAuc?: number | null;
+    /** The curves summed over targets. */
+    deletion?: number[];
+    insertion?: number[];
+}
+
+export interface CompareResult {
+    prompt: string;
+    continuation: string | null;
+    targetTokens: string[];
+    fractions: number[] | null;
+    methods: CompareMethodRow[];
+    agreement: { a: string; b: string; spearman: number | null; kendall: number | null }[];
+    recommendation: { method: string | null; label?: string; reason: string };
+    elapsedMs: number;
+}
+
+export interface AgainstParams extends WorkDoneProgressParams {
+    textDocument: { uri: string };
+    /** The first input: its continuation (or class) is the target for both. */
+    range: Range;
+    otherRange: Range;
+    target?: GenerateTarget | TextTarget;
+    method?: string;
+    options?: AttributeOptions;
+}
+
+export interface AgainstRow {
+    a: number | null;
+    b: number | null;
+    text: string;
+    textB: string | null;
+    scoresA: number[] | null;
+    scoresB: number[] | null;
+    /** B − A per target; null where the token has no partner. */
+    difference: number[] | null;
+}
+
+export interface AgainstResult {
+    method: string;
+    /** Which target both inputs were explained for, in words. */
+    target: string;
+    targetTokens: string[];
+    aligned: AgainstRow[];
+    elapsedMs: number;
 }
 
 export interface MethodInfo {
@@ -200,6 +318,8 @@ export const loadModel = new RequestType<LoadModelParams, LoadModelResult, void>
 export const status = new RequestType<Record<string, never>, StatusResult, void>("tokenlight/status");
 export const clear = new RequestType<ClearParams, null, void>("tokenlight/clear");
 export const focus = new RequestType<FocusParams, null, void>("tokenlight/focus");
+export const compare = new RequestType<CompareParams, CompareResult, void>("tokenlight/compare");
+export const against = new RequestType<AgainstParams, AgainstResult, void>("tokenlight/against");
 
 /** The daemon dropped these results (their text was edited, a newer attribution replaced them, the
  * document was cleared, closed or reopened): their colours go too. */

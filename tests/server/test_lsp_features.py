@@ -228,3 +228,75 @@ def test_word_aggregation_gives_one_source_token_per_word(daemon, new_uri):
     word = res["sourceTokens"][texts.index("漢字")]
     assert word["range"]["start"]["character"] == 8 and word["range"]["end"]["character"] == 10
     assert len(res["scores"][0]) == len(res["sourceTokens"]) + 1
+
+
+def test_evaluate_over_lsp_and_in_the_hover_footer(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+    res = daemon.attribute(
+        uri,
+        lsp_range((0, 0), (1, 16)),
+        target={"kind": "text", "text": " a"},
+        method="saliency",
+        options={"evaluate": True, "randomOrders": 2},
+    )
+    faith = res["faithfulness"]
+    assert faith["randomOrders"] == 2 and len(faith["targets"]) == 1 and len(faith["fractions"]) == 11
+    assert res["sanity"] is None
+    hover = daemon.hover(uri, 0, 5).contents.value
+    assert "Faithfulness" in hover and "deletion AUC" in hover
+
+
+def test_compare_over_lsp_lists_every_method(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+    report = daemon.call(
+        "tokenlight/compare",
+        {
+            "textDocument": {"uri": uri},
+            "range": lsp_range((0, 0), (1, 16)),
+            "target": {"kind": "text", "text": " a"},
+            "methods": ["saliency", "occlusion", "nope"],
+        },
+    )
+    assert [m["id"] for m in report["methods"]] == ["saliency", "occlusion", "nope"]
+    assert report["methods"][2]["status"] == "refused"
+    assert report["recommendation"]["method"] in ("saliency", "occlusion")
+    assert len(report["agreement"]) == 1 and report["agreement"][0]["spearman"] is not None
+
+
+def test_against_over_lsp_of_a_range_with_itself_is_zero(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+    report = daemon.call(
+        "tokenlight/against",
+        {
+            "textDocument": {"uri": uri},
+            "range": lsp_range((0, 0), (0, 14)),
+            "otherRange": lsp_range((0, 0), (0, 14)),
+            "target": {"kind": "text", "text": "\n"},
+            "method": "saliency",
+        },
+    )
+    assert report["targetTokens"] == ["\n"] and report["aligned"]
+    assert all(d == 0.0 for row in report["aligned"] for d in row["difference"])
+
+
+def test_compare_and_against_refuse_bad_params_and_the_daemon_keeps_running(daemon, new_uri):
+    import pytest
+    from pygls.exceptions import JsonRpcException
+
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+    base = {"textDocument": {"uri": uri}, "range": lsp_range((0, 0), (0, 14))}
+    cases = [
+        ("tokenlight/compare", {**base, "methods": "saliency"}, "'methods' must be a list"),
+        ("tokenlight/compare", {**base, "method": "saliency"}, "give 'methods'"),
+        ("tokenlight/compare", {**base, "options": {"randomOrders": -1}}, "randomOrders"),
+        ("tokenlight/against", base, "'otherRange' is required"),
+    ]
+    for method, params, words in cases:
+        with pytest.raises(JsonRpcException) as info:
+            daemon.call(method, params)
+        assert words in str(info.value)
+    assert "model" in daemon.call("tokenlight/status", {})  # still answering

@@ -23,7 +23,7 @@ def aggregate(res: Attribution, tokenizer: Tokenizer, how: str) -> Attribution:
     get_option("aggregate").validate(how)  # the option's one rule (attribute() has checked it already)
     if how == "token":
         return res
-    groups = _word_groups(res.prompt, res.source_tokens, tokenizer)
+    groups = word_groups(res.prompt, res.source_tokens, tokenizer)
     words = [_merge([res.source_tokens[i] for i in group], res.prompt) for group in groups]
     scores = merge_columns(res.scores, groups, len(res.source_tokens))
     equal = res.baseline_equal
@@ -42,7 +42,7 @@ def rows_in(
     :func:`aggregate` gives them: for rows that are streamed before the whole result exists."""
     if how == "token":
         return sources, lambda rows: rows.astype(np.float32)
-    groups = _word_groups(prompt, sources, tokenizer)
+    groups = word_groups(prompt, sources, tokenizer)
     words = [_merge([sources[i] for i in group], prompt) for group in groups]
     return words, lambda rows: merge_columns(rows, groups, len(sources))
 
@@ -53,7 +53,7 @@ def merge_columns(scores: np.ndarray, groups: list[list[int]], n_sources: int) -
     return np.concatenate([source_columns, scores[:, n_sources:]], axis=1).astype(np.float32)
 
 
-def _word_groups(prompt: str, sources: list[Token], tokenizer: Tokenizer) -> list[list[int]]:
+def word_groups(prompt: str, sources: list[Token], tokenizer: Tokenizer) -> list[list[int]]:
     """Consecutive source-token indices that belong to the same word; each special token alone."""
     enc = tokenizer(prompt, add_special_tokens=False)
     word_ids = [w for w in enc.word_ids()]

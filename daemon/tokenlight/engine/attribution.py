@@ -8,6 +8,7 @@ tensors.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,16 +17,18 @@ import numpy as np
 import torch
 
 from .aggregate import aggregate as aggregate_scores
-from .aggregate import rows_in
+from .aggregate import rows_in, word_groups
 from .errors import InputError
+from .faithfulness import evaluate_faithfulness
 from .grouping import group_hooks, plan_target_groups, stream_group_size
 from .heads import CausalTargets
-from .kernel import Hooks, default_chunk_size
+from .kernel import MAX_POINTS_PER_PASS_GPU, Hooks, default_chunk_size, evaluate_targets
 from .methods import AttributionMethod, AttributionProblem, MethodOutput, get_method
 from .models import LoadedModel
 from .options import DEFAULT_METHOD, resolve
 from .problem import Problem, build_problem
 from .result import Attribution, ModelInfo, PartialResult
+from .sanity import sanity_check
 from .spans import Span, build_spans, span_scores
 from .tokens import Token
 
@@ -98,6 +101,7 @@ def attribute(
     spans, span_notes = build_spans(text, problem.sources, resolved["granularity"], lm.tokenizer, symbols)
     if resolved["granularity"] == "token" and not impl.scores_spans:
         spans = []  # the tokens are the spans: the matrix says it all
+    hooks = Hooks(progress, is_cancelled)
     stream = None
     if on_partial is not None:
         sources, to_rows = rows_in(resolved["aggregate"], text, problem.sources, lm.tokenizer)
@@ -112,11 +116,82 @@ def attribute(
             deltas = None if out.deltas is None else out.deltas.detach().cpu().numpy().astype(np.float32)
             on_partial(PartialResult(list(range(a, a + rows.shape[0])), sources, to_rows(rows), deltas))
 
-    out = _run_method(
-        impl, lm, problem, resolved, Hooks(progress, is_cancelled), spans if impl.scores_spans else [], stream
-    )
+    out = _run_method(impl, lm, problem, resolved, hooks, spans if impl.scores_spans else [], stream)
     result = _assemble(impl, lm, text, problem, out, resolved, started, spans, span_notes)
-    return aggregate_scores(result, lm.tokenizer, resolved["aggregate"])
+    groups = word_groups(result.prompt, result.source_tokens, lm.tokenizer) if resolved["aggregate"] == "word" else None
+    final = aggregate_scores(result, lm.tokenizer, resolved["aggregate"])
+    units = source_units(final.source_tokens, groups)
+    if resolved["evaluate"]:
+        final.faithfulness = evaluate_faithfulness(
+            problem.target_fn,
+            problem.inputs,
+            problem.baselines,
+            final.source_scores[:, [i for i, _ in units]],
+            [positions for _, positions in units],
+            target_positions=_target_positions(problem),
+            random_orders=resolved["random_orders"],
+            seed=resolved["seed"],
+            chunk_size=resolved["internal_batch_size"] or _chunk_size(lm, problem),
+            hooks=hooks,
+        )
+    if resolved["sanity"]:
+        final.sanity = sanity_check(
+            lm.model,
+            original=_unit_scores(out.scores, units),
+            rerun=lambda: _unit_scores(
+                _rerun(impl, lm, problem, resolved, hooks, spans if impl.scores_spans else []).scores, units
+            ),
+            seed=resolved["seed"],
+        )
+    return final
+
+
+def source_units(sources: list[Token], groups: list[list[int]] | None) -> list[tuple[int, list[int]]]:
+    """The non-special source units a faithfulness curve removes: ``(column, input positions)``
+    per unit (a token, or with word aggregation a word and its tokens)."""
+    groups = groups if groups is not None else [[i] for i in range(len(sources))]
+    return [(u, group) for u, (token, group) in enumerate(zip(sources, groups, strict=True)) if not token.special]
+
+
+def _target_positions(p: Problem) -> list[int]:
+    """Each target's absolute position (the output that predicts it; 0 for a classifier's class)."""
+    n_sources = len(p.sources)
+    return [n_sources - 1 + t if p.causal else 0 for t in range(len(p.targets))]
+
+
+def _unit_scores(scores: torch.Tensor, units: list[tuple[int, list[int]]]) -> np.ndarray:
+    """``[T, U]`` token scores summed into the units (word aggregation's rule)."""
+    raw = scores.detach().to(torch.float64).cpu().numpy()
+    if not units:  # a prompt of special tokens only (BOS): nothing to rank
+        return np.zeros((raw.shape[0], 0))
+    return np.stack([raw[:, positions].sum(axis=1) for _, positions in units], axis=1)
+
+
+def _rerun(
+    impl: AttributionMethod, lm: LoadedModel, p: Problem, options: dict[str, Any], hooks: Hooks, spans: list[Span]
+) -> MethodOutput:
+    """The method again on the same inputs and targets, with f(x) and f(x′) of the model as it is now
+    (the sanity check calls this while the model's top layers are re-initialised)."""
+    values = evaluate_targets(p.target_fn, p.inputs, p.baselines)
+    return _run_method(
+        impl, lm, dataclasses.replace(p, target_scores=values[0], baseline_scores=values[1]), options, hooks, spans
+    )
+
+
+def _chunk_size(lm: LoadedModel, p: Problem) -> int:
+    """Perturbed inputs per forward for the faithfulness curves: what fits (no gradients are kept, so
+    the kernel's estimate for a backward pass is generous), capped like every other pass."""
+    config = lm.model.config
+    n_layers: int = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None) or 12
+    return default_chunk_size(
+        MAX_POINTS_PER_PASS_GPU,
+        p.inputs.shape[0],
+        p.inputs.shape[-1],
+        n_layers,
+        len(p.targets) * len(lm.tokenizer),
+        lm.device,
+        p.inputs.element_size(),
+    )
 
 
 def _run_method(

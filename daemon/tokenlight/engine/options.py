@@ -32,11 +32,13 @@ ALL_SURFACES = frozenset({PYTHON, CLI, LSP})
 ATTRIBUTION = "attribution"  # what is computed: changes the numbers
 GENERATION = "generation"  # how the continuation is generated (CLI and Python; the editor sends targets)
 EXECUTION = "execution"  # speed and memory only: never the numbers
+EVALUATION = "evaluation"  # figures computed about the result (faithfulness, sanity): never the scores
 
 DEFAULT_METHOD = "integrated_gradients"  # the method a request that names none gets
 MAX_STEPS = 4096
 MAX_SAMPLES = 100_000
 MAX_NEW_TOKENS = 1024
+MAX_RANDOM_ORDERS = 1000
 DEFAULT_TOLERANCE = 1e-3
 
 # The choices of options whose values are fixed names. The modules that implement them import these.
@@ -421,6 +423,32 @@ for _option in (
         default=True,
         surfaces=frozenset({PYTHON}),
         group=EXECUTION,
+    ),
+    Option(
+        "evaluate",
+        bool,
+        "Measure the result's faithfulness on this prompt: deletion and insertion curves and AUCs, "
+        "comprehensiveness and sufficiency, and the same for random orders.",
+        default=False,
+        group=EVALUATION,
+    ),
+    Option(
+        "random_orders",
+        int,
+        "With evaluate: the seeded random removal orders per target that the figures are compared with.",
+        default=5,
+        minimum=0,
+        maximum=MAX_RANDOM_ORDERS,
+        group=EVALUATION,
+        metavar="R",
+    ),
+    Option(
+        "sanity",
+        bool,
+        "Model-parameter randomisation check: re-run the method with the top layers re-initialised "
+        "(seeded) and report the rank correlation with the original.",
+        default=False,
+        group=EVALUATION,
     ),
     Option(
         "max_new_tokens",

@@ -81,6 +81,12 @@ class Attribution:
         span_fit (np.ndarray | None): float32 ``[T]``: context_ablation's surrogate R² on held-out masks.
         context_start (int): the code point of the prompt where the attributed context starts (0
             unless a document was cut to fit the model; ``notes`` then says so).
+        faithfulness (dict | None): with ``evaluate``: the deletion and insertion curves, their
+            AUCs, comprehensiveness, sufficiency and the random-order figures (:mod:`.faithfulness`),
+            JSON-ready; None when not evaluated.
+        sanity (dict | None): with ``sanity``: the model-parameter randomisation check
+            (:mod:`.sanity`); None when not asked.
+
     """
 
     prompt: str
@@ -109,6 +115,8 @@ class Attribution:
     span_drilled: np.ndarray | None = None
     span_fit: np.ndarray | None = None
     context_start: int = 0
+    faithfulness: dict[str, Any] | None = None
+    sanity: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -200,6 +208,8 @@ class Attribution:
             "spanFit": None if self.span_fit is None else [_json_float(v) for v in self.span_fit.tolist()],
             "contextStart": self.context_start,
             "elapsedMs": round(self.elapsed_ms, 3),
+            "faithfulness": self.faithfulness,
+            "sanity": self.sanity,
         }
 
     def json_spans(self) -> list[dict[str, Any]]:

@@ -18,6 +18,8 @@ import torch
 TARGET_STREAM = 1  # a target's own sampling (LIME / KernelSHAP perturbations)
 POSITION_STREAM = 2  # noise on one input position (GradientSHAP / DeepLiftSHAP baselines)
 SHARED_STREAM = 3  # numbers every target shares (GradientSHAP's points on the path)
+ORDER_STREAM = 4  # a target's random removal orders (faithfulness.py's "better than random")
+SANITY_STREAM = 5  # the re-initialised weights of the model-randomisation check (sanity.py)
 
 
 def keyed_seed(seed: int, *key: int) -> int:

@@ -27,7 +27,8 @@ from .colors import (
     text_rgb,
     token_label,
 )
-from .terminal import FLAG_NOTE, LEGEND_TEXT, header_fields
+from .faithfulness import faithfulness_html
+from .terminal import FLAG_NOTE, LEGEND_TEXT, header_fields, sanity_line
 
 if TYPE_CHECKING:  # only for type hints: importing the engine package pulls in torch
     from ..engine.result import Attribution
@@ -77,6 +78,7 @@ def render_html(res: Attribution) -> str:
         _heatmap(res),
         _span_table(res),
         _notes(res),
+        _evaluation(res),
     ]
     return "\n".join(
         [
@@ -268,3 +270,13 @@ def _span_table(res: Attribution) -> str:
         f'<thead><tr><th scope="col">span</th><th scope="col">kind</th><th scope="col">lines</th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+def _evaluation(res: Attribution) -> str:
+    """Faithfulness curves (SVG) and the sanity check, when the result carries them."""
+    parts = []
+    if res.faithfulness is not None:
+        parts.append(faithfulness_html(res.faithfulness, [t.text for t in res.target_tokens]))
+    if res.sanity is not None:
+        parts.append(f"<h2>Sanity check</h2><p>{_e(sanity_line(res.sanity))}</p>")
+    return "".join(parts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from .colors import (
     token_label,
     top_contributions,
 )
+from .faithfulness import faithfulness_lines
 
 if TYPE_CHECKING:  # only for type hints: importing the engine package pulls in torch
     from ..engine.result import Attribution
@@ -86,7 +87,24 @@ def render_terminal(
         lines.append("")
         lines.extend(_span_rows(res, focus, top_spans))
     lines.extend(f"note: {sanitize(n, keep_newlines=False)}" for n in res.notes)
+    if res.faithfulness is not None:
+        lines.extend(faithfulness_lines(res.faithfulness, [sanitize(t.text) for t in res.target_tokens]))
+    if res.sanity is not None:
+        lines.append(sanity_line(res.sanity))
     return "\n".join(lines) + "\n"
+
+
+def sanity_line(sanity: dict[str, Any]) -> str:
+    """The model-parameter randomisation check in one line."""
+    if sanity["message"]:
+        return f"sanity check: WARNING: {sanity['message']}"
+    if sanity.get("note"):
+        return f"sanity check: {sanity['note']}"
+    rho = "—" if sanity["spearman"] is None else f"{sanity['spearman']:.3f}"
+    return (
+        f"sanity check: rank correlation {rho} with {len(sanity['layers'])} of {sanity['totalLayers']} layers "
+        "re-initialised: the map depends on the weights"
+    )
 
 
 # ----------------------------------------------------------------------------------------------

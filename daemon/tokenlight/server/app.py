@@ -44,4 +44,6 @@ def build_server(
     ls.feature(proto.STATUS)(requests.status)
     ls.feature(proto.CLEAR)(requests.clear)
     ls.feature(proto.FOCUS)(requests.focus)
+    ls.feature(proto.COMPARE)(requests.compare)
+    ls.feature(proto.AGAINST)(requests.against)
     return ls

@@ -76,7 +76,7 @@ def _source_hover(hit: TokenHit) -> str:
         lines.append(f"| {t} | {md.token(target.text)}{mark} | {md.number(data.scores[t][i])} | {delta} |")
     if n_targets > MAX_TABLE_ROWS:
         lines.append(f"| … | {n_targets - MAX_TABLE_ROWS} more | | |")
-    return "\n".join(lines) + _pieces_note(hit)
+    return "\n".join(lines) + _pieces_note(hit) + evaluation_footer(result, focus)
 
 
 def _target_hover(hit: TokenHit) -> str:
@@ -107,9 +107,54 @@ def _target_hover(hit: TokenHit) -> str:
     ranked = sorted(range(n_sources), key=lambda j: _highest_first(row[j]))
     for j in ranked[:TOP_SOURCES]:
         lines.append(f"| {j} | {md.token(data.source_tokens[j].text)} | {md.number(row[j])} |")
-    return "\n".join(lines) + _pieces_note(hit)
+    return "\n".join(lines) + _pieces_note(hit) + evaluation_footer(result, t)
 
 
 def _highest_first(score: float | None) -> float:
     """Sort key: the highest score first, a missing one last."""
     return -score if score is not None else float("inf")
+
+
+def evaluation_footer(result: StoredResult, target: int | None) -> str:
+    """The faithfulness figures (one target's, or the mean over targets) and the sanity verdict, when
+    the result was evaluated; read from the engine's figures, never recomputed here."""
+    data = result.data
+    lines: list[str] = []
+    faith = data.faithfulness
+    if faith is not None:
+        if target is None:
+            figures, random = faith["mean"], None
+            which = "mean over targets"
+            deletion, insertion = figures["deletionAuc"], figures["insertionAuc"]
+            rand_del, rand_ins = figures["randomDeletionAuc"], figures["randomInsertionAuc"]
+        else:
+            figures = faith["targets"][target]
+            random = figures["random"]
+            which = f"target {target}"
+            deletion, insertion = figures["deletionAuc"], figures["insertionAuc"]
+            rand_del = None if random["deletionAuc"] is None else random["deletionAuc"]["mean"]
+            rand_ins = None if random["insertionAuc"] is None else random["insertionAuc"]["mean"]
+        if deletion is None:
+            reason = figures.get("undefined") or "undefined for every target"
+            lines.append(f"Faithfulness ({which}): undefined: {md.escape(reason)}")
+        else:
+            lines.append(
+                f"Faithfulness ({which}): deletion AUC **{_short(deletion)}** (random {_short(rand_del)}) · "
+                f"insertion AUC **{_short(insertion)}** (random {_short(rand_ins)}) · 1 is ideal"
+            )
+    sanity = data.sanity
+    if sanity is not None:
+        if sanity["message"]:
+            lines.append(f"⚠ Sanity check: {md.escape(sanity['message'])}")
+        elif sanity.get("note"):
+            lines.append(f"Sanity check: {md.escape(sanity['note'])}")
+        else:
+            lines.append(
+                f"Sanity check: rank correlation {_short(sanity['spearman'])} with the top layers re-initialised"
+            )
+    return "".join("\n\n" + line for line in lines)
+
+
+def _short(value: float | None) -> str:
+    """An AUC or a correlation: three decimals are all the precision these figures have."""
+    return "—" if value is None else f"{value:.3f}"

@@ -34,6 +34,9 @@ LOAD_MODEL = "tokenlight/loadModel"
 STATUS = "tokenlight/status"
 CLEAR = "tokenlight/clear"
 FOCUS = "tokenlight/focus"
+COMPARE = "tokenlight/compare"
+AGAINST = "tokenlight/against"
+MAX_COMPARE_METHODS = 32
 # server -> client notification: {uri, ids, reason}; the client drops those results too
 RESULTS_DROPPED = "tokenlight/resultsDropped"
 SERVER_NOTIFICATIONS = frozenset({RESULTS_DROPPED})  # sent, never received: no request message type
@@ -167,6 +170,46 @@ def _symbols(raw: Any) -> tuple[DocumentSymbol, ...]:
             raise invalid_params(f"{where}[{i}]: 'name' and 'kind' must be strings")
         out.append(DocumentSymbol(parse_range(obj.get("range"), f"{where}[{i}].range"), kind, name))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class CompareParams:
+    attribute: AttributeParams  # its ``method`` is unused: ``methods`` lists them
+    methods: list[str] | None
+
+
+def parse_compare(raw: Any) -> CompareParams:
+    """``tokenlight/compare``: ``tokenlight/attribute``'s params, with ``methods`` (a list of ids;
+    omitted: the engine's default set) instead of ``method``."""
+    obj = dict(_object(raw, COMPARE))
+    methods = obj.pop("methods", None)
+    if methods is not None and (
+        not isinstance(methods, list)
+        or not methods
+        or len(methods) > MAX_COMPARE_METHODS
+        or not all(isinstance(m, str) and m for m in methods)
+    ):
+        raise invalid_params(
+            f"{COMPARE}: 'methods' must be a list of 1 to {MAX_COMPARE_METHODS} method ids (tokenlight/methods)"
+        )
+    if "method" in obj:
+        raise invalid_params(f"{COMPARE}: give 'methods' (a list), not 'method'")
+    return CompareParams(parse_attribute(obj), methods)
+
+
+@dataclass(frozen=True)
+class AgainstParams:
+    attribute: AttributeParams  # the first input (its range chooses the target)
+    other_range: types.Range  # the second input, in the same document
+
+
+def parse_against(raw: Any) -> AgainstParams:
+    """``tokenlight/against``: ``tokenlight/attribute``'s params plus ``otherRange``, the second input."""
+    obj = dict(_object(raw, AGAINST))
+    if "otherRange" not in obj:
+        raise invalid_params(f"{AGAINST}: 'otherRange' is required: the second input as an LSP Range")
+    other = parse_range(obj.pop("otherRange"), f"{AGAINST}: otherRange")
+    return AgainstParams(parse_attribute(obj), other)
 
 
 def parse_options(raw: Any) -> AttributeOptions:
@@ -363,6 +406,8 @@ def attribute_result(stored: StoredResult, index: TextIndex, elapsed_ms: float) 
         "contextStart": _lsp_position(index.position(anchor.start + data.context_start))
         if data.context_start
         else None,
+        "faithfulness": data.faithfulness,
+        "sanity": data.sanity,
         "elapsedMs": round(elapsed_ms, 3),
         "computeMs": round(data.elapsed_ms, 3),
         "cached": data.cached,

@@ -9,6 +9,7 @@ another server module, so that every one of them can import it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ class ResultData:
     spans: list[SpanData] = field(default_factory=list)
     span_fit: list[float] | None = None
     context_start: int = 0  # code point of the prompt where the attributed context starts
+    # the engine's JSON-ready figures (options evaluate / sanity), None when not asked
+    faithfulness: dict[str, Any] | None = None
+    sanity: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,51 @@ class Runner:
         self.cache.put(key, result)
         return self._plain(result, cached=False)
 
+    def compare(
+        self, job: AttributionJob, methods: list[str] | None, report: Report, is_cancelled: IsCancelled
+    ) -> dict[str, Any]:
+        """Several methods on ``job``'s prompt and target, each evaluated (engine/compare.py)."""
+        from ..engine.compare import compare
+        from ..engine.errors import ContextLengthError, InputError
+
+        self.load(job.model, report)
+        lm = self.lm
+        assert lm is not None
+
+        def progress(done: int, total: int, message: str) -> None:
+            report(message, int(100 * done / total) if total else None)
+
+        kwargs: dict[str, Any] = {**job.options, "progress": progress, "is_cancelled": is_cancelled}
+        if job.target.kind == "generate":
+            kwargs["max_new_tokens"] = job.target.max_new_tokens
+        else:
+            kwargs["target_text"] = job.target.text
+            if job.target.kind == "following":
+                kwargs["max_target_tokens"] = job.target.max_tokens
+        try:
+            return compare(lm, job.prompt, methods=methods, **kwargs)
+        except ContextLengthError as exc:
+            raise InputError(exc.advise("select less text", "ask for fewer tokens")) from None
+
+    def against(self, job: AttributionJob, other: str, report: Report) -> dict[str, Any]:
+        """``job``'s prompt and ``other`` attributed for the same target (engine/against.py)."""
+        from ..engine.against import attribute_against
+        from ..engine.errors import ContextLengthError, InputError
+
+        self.load(job.model, report)
+        lm = self.lm
+        assert lm is not None
+        kwargs: dict[str, Any] = dict(job.options)
+        if job.target.kind == "generate":
+            kwargs["max_new_tokens"] = job.target.max_new_tokens
+        else:
+            kwargs["target_text"] = job.target.text
+        report("attributing both inputs", None)
+        try:
+            return attribute_against(lm, job.prompt, other, method=job.method, **kwargs)
+        except ContextLengthError as exc:
+            raise InputError(exc.advise("select less text", "ask for fewer tokens")) from None
+
     # ------------------------------------------------------------------------------------------
     def memory_bytes(self) -> int | None:
         """Bytes in use: allocated GPU memory when the model is on CUDA, else this process's RSS."""
@@ -222,6 +267,8 @@ class Runner:
             ],
             span_fit=None if res.span_fit is None else floats(res.span_fit),
             context_start=res.context_start,
+            faithfulness=res.faithfulness,
+            sanity=res.sanity,
         )
 
 

@@ -40,6 +40,12 @@ export interface AttributeOptions {
     drillDown?: number;
     /** Path points (or samples) per forward pass: speed and memory only, never the result. Range ≥ 1. Default: what fits in memory. */
     internalBatchSize?: number;
+    /** Measure the result's faithfulness on this prompt: deletion and insertion curves and AUCs, comprehensiveness and sufficiency, and the same for random orders. */
+    evaluate?: boolean;
+    /** With evaluate: the seeded random removal orders per target that the figures are compared with. Range 0–1000. Default: 5. */
+    randomOrders?: number;
+    /** Model-parameter randomisation check: re-run the method with the top layers re-initialised (seeded) and report the rank correlation with the original. */
+    sanity?: boolean;
 }
 
 /** The settings the daemon reads (initializationOptions / didChangeConfiguration `tokenlight`). */

@@ -95,6 +95,61 @@ async def attribute(ls: Session, params: Any) -> dict[str, Any]:
     return result
 
 
+async def compare(ls: Session, params: Any) -> dict[str, Any]:
+    """``tokenlight/compare``: run several methods on the selection, evaluate each, recommend one.
+    The answer is the engine's report (plain data); nothing is stored against the document."""
+    started = time.perf_counter()
+    c = proto.parse_compare(params)
+    p = c.attribute
+    doc = ls.document(p.uri, proto.COMPARE)
+    index = TextIndex(doc)
+    try:
+        start, end = index.selection(p.range)
+    except PositionError as exc:
+        raise invalid_params(f"{proto.COMPARE}: range: {exc}") from None
+    settings = ls.settings
+    target = _resolve_target(p.target, settings.options["max_new_tokens"], index.source[end:])
+    job = AttributionJob(
+        model=ls.model_request(settings.model, settings.device, settings.dtype),
+        prompt=index.source[start:end],
+        target=target,
+        method="",
+        options=settings.request_options(p.options),
+    )
+    report, queued = await _run(
+        ls, "compare", lambda ctx: ls.runner.compare(job, c.methods, ctx.report, ctx.is_cancelled), p.work_done_token
+    )
+    return {**report, "elapsedMs": round((time.perf_counter() - started) * 1000, 3), "job": _job_times(ls, queued)}
+
+
+async def against(ls: Session, params: Any) -> dict[str, Any]:
+    """``tokenlight/against``: attribute two ranges of a document for the same target (the first's)
+    and answer the token-aligned differences; nothing is stored against the document."""
+    started = time.perf_counter()
+    a = proto.parse_against(params)
+    p = a.attribute
+    index = TextIndex(ls.document(p.uri, proto.AGAINST))
+    try:
+        start, end = index.selection(p.range)
+        other_start, other_end = index.selection(a.other_range)
+    except PositionError as exc:
+        raise invalid_params(f"{proto.AGAINST}: {exc}") from None
+    settings = ls.settings
+    target = _resolve_target(p.target, settings.options["max_new_tokens"], index.source[end:])
+    if target.kind == "following":
+        raise invalid_params(f'{proto.AGAINST}: target kind "following" needs one selection; use "generate" or "text"')
+    job = AttributionJob(
+        model=ls.model_request(settings.model, settings.device, settings.dtype),
+        prompt=index.source[start:end],
+        target=target,
+        method=p.method or settings.method,
+        options=settings.request_options(p.options),
+    )
+    other = index.source[other_start:other_end]
+    report, queued = await _run(ls, "against", lambda ctx: ls.runner.against(job, other, ctx.report), p.work_done_token)
+    return {**report, "elapsedMs": round((time.perf_counter() - started) * 1000, 3), "job": _job_times(ls, queued)}
+
+
 async def methods(ls: Session, params: Any) -> list[dict[str, Any]]:
     """``tokenlight/methods``: every attribution method's describe() (the engine is imported on the
     worker once; later calls answer from the kept list, even while a job runs)."""

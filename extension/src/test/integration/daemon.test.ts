@@ -330,6 +330,34 @@ describe("protocol against the real daemon", { skip: SKIP, timeout: 300_000 }, (
         ]);
     });
 
+    it("compares methods (tokenlight/compare) and evaluates a result (options.evaluate) in the shapes protocol.ts declares", async () => {
+        const report = await connection.sendRequest(proto.compare, {
+            textDocument: { uri: URI },
+            range: PROMPT,
+            target: { kind: "text", text: "\n" },
+            methods: ["saliency", "occlusion", "not_a_method"],
+        });
+        assert.deepEqual(report.methods.map((m) => [m.id, m.status]), [
+            ["saliency", "ok"],
+            ["occlusion", "ok"],
+            ["not_a_method", "refused"],
+        ]);
+        assert.equal(report.fractions?.length, 11);
+        assert.equal(report.methods[0].deletion?.length, 11);
+        assert.ok(report.recommendation.method === "saliency" || report.recommendation.method === "occlusion");
+        const evaluated = await attribute({ method: "saliency", options: { evaluate: true, randomOrders: 1 } });
+        assert.equal(evaluated.faithfulness?.targets.length, evaluated.targetTokens.length);
+        assert.equal(evaluated.faithfulness?.randomOrders, 1);
+        const same = await connection.sendRequest(proto.against, {
+            textDocument: { uri: URI },
+            range: PROMPT,
+            otherRange: PROMPT,
+            target: { kind: "text", text: "\n" },
+            method: "saliency",
+        });
+        assert.ok(same.aligned.every((row) => (row.difference ?? [1]).every((d) => d === 0)));
+    });
+
     it("never told the user about a problem with the settings the extension sends", () => {
         // The daemon shows a message for unknown or bad settings: the extension's must be clean.
         assert.deepEqual(shown.filter((m) => /setting/i.test(m)), [], stderr.slice(-2000));
