@@ -123,17 +123,16 @@ def evaluation_footer(result: StoredResult, target: int | None) -> str:
     faith = data.faithfulness
     if faith is not None:
         if target is None:
-            figures, random = faith["mean"], None
+            figures = faith["mean"]
             which = "mean over targets"
-            deletion, insertion = figures["deletionAuc"], figures["insertionAuc"]
             rand_del, rand_ins = figures["randomDeletionAuc"], figures["randomInsertionAuc"]
         else:
             figures = faith["targets"][target]
-            random = figures["random"]
             which = f"target {target}"
-            deletion, insertion = figures["deletionAuc"], figures["insertionAuc"]
-            rand_del = None if random["deletionAuc"] is None else random["deletionAuc"]["mean"]
-            rand_ins = None if random["insertionAuc"] is None else random["insertionAuc"]["mean"]
+            spread = figures["random"]
+            rand_del = None if spread["deletionAuc"] is None else spread["deletionAuc"]["mean"]
+            rand_ins = None if spread["insertionAuc"] is None else spread["insertionAuc"]["mean"]
+        deletion, insertion = figures["deletionAuc"], figures["insertionAuc"]
         if deletion is None:
             reason = figures.get("undefined") or "undefined for every target"
             lines.append(f"Faithfulness ({which}): undefined: {md.escape(reason)}")
