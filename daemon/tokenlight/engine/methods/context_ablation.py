@@ -46,7 +46,7 @@ class ContextAblation(AttributionMethod):
     family = "perturbation"
     uses_baseline = True
     scores_spans = True
-    parameters = ("granularity", "n_samples", "seed", "ablation", "drill_down", "baseline", "internal_batch_size")
+    parameters = ("n_samples", "seed", "ablation", "drill_down", "baseline", "internal_batch_size")
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         groups = units(problem)
