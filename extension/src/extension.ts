@@ -10,6 +10,7 @@ import { COMMAND_IDS, type CommandName } from "./commandIds";
 import { COMMANDS } from "./commands";
 import { render, shownResult, type Ctx } from "./context";
 import { Decorations } from "./decorations";
+import { SpanDecorations } from "./spans";
 import { reportLegacyToken } from "./legacyToken";
 import { Log, describeError } from "./log";
 import { MatrixPanel } from "./matrix";
@@ -28,12 +29,16 @@ export function activate(context: vscode.ExtensionContext): void {
     const store = new ResultStore();
     daemon = new DaemonClient(context.extensionPath, settings, log, context.secrets);
     const decorations = new Decorations(settings, store);
+    const spans = new SpanDecorations(settings, store);
     const status = new StatusBar(settings);
     const matrix = new MatrixPanel(settings, (resultId, target) => {
         void vscode.commands.executeCommand(COMMAND_IDS.focusTarget, resultId, target);
     });
-    const ctx: Ctx = { extension: context, settings, log, daemon, store, decorations, status, matrix };
-    context.subscriptions.push(log, daemon, decorations, status, matrix);
+    const ctx: Ctx = { extension: context, settings, log, daemon, store, decorations, spans, status, matrix };
+    context.subscriptions.push(log, daemon, decorations, spans, status, matrix);
+    context.subscriptions.push(
+        vscode.languages.registerHoverProvider({ pattern: "**" }, { provideHover: (d, p) => spans.provideHover(d, p) }),
+    );
 
     for (const name of Object.keys(COMMAND_IDS) as CommandName[]) {
         context.subscriptions.push(vscode.commands.registerCommand(COMMAND_IDS[name], COMMANDS[name](ctx)));
@@ -57,7 +62,10 @@ export function activate(context: vscode.ExtensionContext): void {
                 render(ctx, uri);
             }
         }),
-        vscode.window.onDidChangeVisibleTextEditors(() => decorations.refresh()),
+        vscode.window.onDidChangeVisibleTextEditors(() => {
+            decorations.refresh();
+            spans.refresh();
+        }),
         vscode.window.onDidChangeActiveTextEditor(() => render(ctx)),
         vscode.window.onDidChangeTextEditorSelection((event) => {
             // The tooltip describes the result under the cursor.
@@ -65,7 +73,10 @@ export function activate(context: vscode.ExtensionContext): void {
                 status.setShown(shownResult(ctx));
             }
         }),
-        vscode.window.onDidChangeActiveColorTheme(() => decorations.rebuild()),
+        vscode.window.onDidChangeActiveColorTheme(() => {
+            decorations.rebuild();
+            spans.rebuild();
+        }),
         context.secrets.onDidChange((event) => {
             if (event.key === SECRET_KEY && settings.serverAddress !== undefined) {
                 void running.restartIfStarted();
@@ -89,6 +100,7 @@ export function activate(context: vscode.ExtensionContext): void {
             }
             if (affectsRendering(affects)) {
                 decorations.rebuild();
+                spans.rebuild();
                 render(ctx);
             }
             status.render();
