@@ -121,10 +121,13 @@ def package_json(text: str) -> str:
     steps = props["tokenlight.stepFunction"]
     steps["enum"] = [s.id for s in list_step_functions()]
     steps["enumDescriptions"] = [s.description for s in list_step_functions()]
+    kinds = {int: "integer", float: "number", str: "string", bool: "boolean"}
     for wire, o in setting_options().items():
         prop = props.get(f"tokenlight.{wire}")
-        if prop is None:
-            continue
+        if prop is None:  # a setting declared in the spec and not yet in the manifest: add it
+            prop = props[f"tokenlight.{wire}"] = {"type": kinds[o.kind], "markdownDescription": o.help}
+        if isinstance(o.choices, tuple):
+            prop["enum"] = list(o.choices)
         if o.default is not None:
             prop["default"] = o.default
         for bound, key in ((o.minimum, "minimum"), (o.maximum, "maximum")):

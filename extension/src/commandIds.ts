@@ -10,6 +10,7 @@ export const COMMAND_IDS = {
     attributeFollowing: "tokenlight.attributeFollowing",
     switchMethod: "tokenlight.switchMethod",
     switchModel: "tokenlight.switchModel",
+    switchSpans: "tokenlight.switchSpans",
     focusTarget: FOCUS_TARGET_COMMAND,
     showMatrix: "tokenlight.showMatrix",
     compareMethods: "tokenlight.compareMethods",

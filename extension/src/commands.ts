@@ -8,6 +8,7 @@ import { ResponseError } from "vscode-languageclient/node";
 import { COMMAND_IDS, type CommandName } from "./commandIds";
 import { activeUri, currentResult, render, requireClient, type Ctx } from "./context";
 import type { ComparedSelection } from "./compare";
+import { OPTION_CHOICES } from "./generated/options";
 import { describeError } from "./log";
 import { PartialAssembly } from "./partial";
 import { withRequestProgress } from "./progress";
@@ -94,6 +95,12 @@ async function runAttribution(
             render(ctx, uri);
         }
     });
+    if (request.options?.granularity === "symbol") {
+        const symbols = await documentSymbols(uri);
+        if (symbols.length > 0) {
+            params.symbols = symbols;
+        }
+    }
     try {
         const result = await ctx.status.track(
             withRequestProgress(client, `Tokenlight: ${method}`, (workDoneToken, token) =>
@@ -149,6 +156,30 @@ export async function restoreResults(ctx: Ctx, uri: string, closed: ClosedResult
     for (const { selection, request } of closed.requests) {
         await runAttribution(ctx, uri, selection, request);
     }
+}
+
+/**
+ * The document symbols a language extension provides for `uri`, flattened (a child is a symbol
+ * of its own); [] when none does (the daemon then parses Python itself, else uses blocks).
+ */
+async function documentSymbols(uri: string): Promise<proto.DocumentSymbolParam[]> {
+    let found: unknown;
+    try {
+        found = await vscode.commands.executeCommand("vscode.executeDocumentSymbolProvider", vscode.Uri.parse(uri));
+    } catch {
+        return [];
+    }
+    const out: proto.DocumentSymbolParam[] = [];
+    const visit = (symbols: readonly vscode.DocumentSymbol[]): void => {
+        for (const s of symbols) {
+            out.push({ name: s.name, kind: vscode.SymbolKind[s.kind].toLowerCase(), range: toRange(s.range) });
+            visit(s.children);
+        }
+    };
+    if (Array.isArray(found) && found.every((s) => s instanceof vscode.DocumentSymbol)) {
+        visit(found);
+    }
+    return out;
 }
 
 function attributeCommand(kind: "generate" | "following"): Factory {
@@ -631,12 +662,47 @@ function isRange(value: unknown): value is Range {
     );
 }
 
+/**
+ * Switch Context and Granularity: one quick pick over what the model sees (selection or document)
+ * and the spans it is scored in; written to the settings, and the current result re-run with them.
+ */
+export const switchSpans: Factory = (ctx) => async () => {
+    const items = [];
+    for (const context of OPTION_CHOICES.context) {
+        for (const granularity of OPTION_CHOICES.granularity) {
+            const current = context === ctx.settings.context && granularity === ctx.settings.granularity;
+            items.push({
+                label: `${context} · ${granularity}`,
+                description: current ? "(current)" : undefined,
+                context,
+                granularity,
+            });
+        }
+    }
+    const picked = await vscode.window.showQuickPick(items, {
+        placeHolder: "What the model sees, and the spans the attribution is shown in",
+    });
+    if (picked === undefined) {
+        return;
+    }
+    await updateSetting("context", picked.context);
+    await updateSetting("granularity", picked.granularity);
+    const stored = currentResult(ctx);
+    if (stored !== undefined) {
+        await runAttribution(ctx, stored.uri, stored.selection, {
+            ...stored.request,
+            options: { ...stored.request.options, context: picked.context, granularity: picked.granularity },
+        });
+    }
+};
+
 /** Every command's factory, by name; extension.ts registers each under COMMAND_IDS[name]. */
 export const COMMANDS: Readonly<Record<CommandName, Factory>> = {
     attributeContinuation,
     attributeFollowing,
     switchMethod,
     switchModel,
+    switchSpans,
     focusTarget,
     showMatrix,
     compareMethods,

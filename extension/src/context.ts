@@ -12,6 +12,7 @@ import type { MatrixPanel } from "./matrix";
 import type { ResultStore, StoredResult } from "./results";
 import type { ResultsView } from "./resultsView";
 import type { Settings } from "./settings";
+import type { SpanDecorations } from "./spans";
 import type { StatusBar } from "./status";
 
 export interface Ctx {
@@ -21,6 +22,7 @@ export interface Ctx {
     readonly daemon: DaemonClient;
     readonly store: ResultStore;
     readonly decorations: Decorations;
+    readonly spans: SpanDecorations;
     readonly status: StatusBar;
     readonly matrix: MatrixPanel;
     readonly resultsView: ResultsView;
@@ -49,6 +51,7 @@ export function shownResult(ctx: Ctx): StoredResult | undefined {
 /** Re-colour editors (of `uri`, or all), and bring the status bar and the matrix up to date. */
 export function render(ctx: Ctx, uri?: string): void {
     ctx.decorations.refresh(uri);
+    ctx.spans.refresh(uri);
     ctx.status.setShown(shownResult(ctx));
     ctx.resultsView.refresh();
     const onShow = ctx.matrix.shownId;

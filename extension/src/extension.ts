@@ -11,6 +11,7 @@ import { applyComparedMethod, COMMANDS, restoreResults, type ClosedResults } fro
 import { render, shownResult, type Ctx } from "./context";
 import { DaemonLease } from "./daemonLease";
 import { Decorations } from "./decorations";
+import { SpanDecorations } from "./spans";
 import { reportLegacyToken } from "./legacyToken";
 import { Log, describeError } from "./log";
 import { ComparePanel } from "./compare";
@@ -49,6 +50,7 @@ export function activate(context: vscode.ExtensionContext): void {
     const leaseDir = (context.storageUri ?? context.globalStorageUri).fsPath;
     daemon = new DaemonClient(context.extensionPath, settings, log, context.secrets, new DaemonLease(leaseDir));
     const decorations = new Decorations(settings, store);
+    const spans = new SpanDecorations(settings, store);
     const status = new StatusBar(settings);
     const matrix = new MatrixPanel(settings, (resultId, target) => {
         void vscode.commands.executeCommand(COMMAND_IDS.focusTarget, resultId, target);
@@ -56,8 +58,11 @@ export function activate(context: vscode.ExtensionContext): void {
     const resultsView = new ResultsView(store);
     // the callback runs on a click, long after ctx exists
     const compare = new ComparePanel((method, origin) => void applyComparedMethod(ctx, method, origin));
-    const ctx: Ctx = { extension: context, settings, log, daemon, store, decorations, status, matrix, resultsView, compare };
-    context.subscriptions.push(log, daemon, decorations, status, matrix, resultsView, compare);
+    const ctx: Ctx = { extension: context, settings, log, daemon, store, decorations, spans, status, matrix, resultsView, compare };
+    context.subscriptions.push(log, daemon, decorations, spans, status, matrix, resultsView, compare);
+    context.subscriptions.push(
+        vscode.languages.registerHoverProvider({ pattern: "**" }, { provideHover: (d, p) => spans.provideHover(d, p) }),
+    );
 
     for (const name of Object.keys(COMMAND_IDS) as CommandName[]) {
         context.subscriptions.push(vscode.commands.registerCommand(COMMAND_IDS[name], COMMANDS[name](ctx)));
@@ -104,7 +109,10 @@ export function activate(context: vscode.ExtensionContext): void {
                 );
             }
         }),
-        vscode.window.onDidChangeVisibleTextEditors(() => decorations.refresh()),
+        vscode.window.onDidChangeVisibleTextEditors(() => {
+            decorations.refresh();
+            spans.refresh();
+        }),
         vscode.window.onDidChangeActiveTextEditor(() => render(ctx)),
         vscode.window.onDidChangeTextEditorSelection((event) => {
             // The tooltip describes the result under the cursor.
@@ -112,7 +120,10 @@ export function activate(context: vscode.ExtensionContext): void {
                 status.setShown(shownResult(ctx));
             }
         }),
-        vscode.window.onDidChangeActiveColorTheme(() => decorations.rebuild()),
+        vscode.window.onDidChangeActiveColorTheme(() => {
+            decorations.rebuild();
+            spans.rebuild();
+        }),
         context.secrets.onDidChange((event) => {
             if (event.key === SECRET_KEY && settings.serverAddress !== undefined) {
                 void running.restartIfStarted();
@@ -136,6 +147,7 @@ export function activate(context: vscode.ExtensionContext): void {
             }
             if (affectsRendering(affects)) {
                 decorations.rebuild();
+                spans.rebuild();
                 render(ctx);
             }
             status.render();

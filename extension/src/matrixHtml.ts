@@ -170,6 +170,28 @@ export function matrixHtml(input: MatrixInput): string {
         })
         .join("\n");
 
+    // Spans (lines, blocks, functions) as rows of their own above the tokens, each target's column
+    // scaled over the spans (a span sums many tokens: on the tokens' scale every span saturates).
+    const spans = result.spans ?? [];
+    const spanScales = result.targetTokens.map((_, t) => maxAbs(spans.map((s) => s.scores[t] ?? null)));
+    const spanRows = spans
+        .map((span, i) => {
+            const cells: string[] = [];
+            for (let t = 0; t < T; t++) {
+                const value = span.scores[t] ?? null;
+                const colour = normalization === "none" ? quantise(value, fixedScale) : quantise(value, spanScales[t]);
+                const title = `${span.label} → ${JSON.stringify(result.targetTokens[t].text)}: ${formatScore(value)}`;
+                const focused = t === focus ? " focused" : "";
+                cells.push(`<td class="${className(colour)}${value === null ? " nan" : ""}${focused}" data-target="${t}" title="${escapeHtml(title)}"></td>`);
+            }
+            return (
+                `<tr class="span"><th class="idx">s${i + 1}</th>` +
+                `<th class="tok" title="${escapeHtml(`${span.kind}: tokens ${span.tokens[0] + 1}–${span.tokens[1] + 1}`)}">${escapeHtml(span.label)}</th>` +
+                `${cells.join("")}</tr>`
+            );
+        })
+        .join("\n");
+
     const focusLine =
         focus === null || focus >= T
             ? `Editor colours: sum over all ${T} targets.`
@@ -200,6 +222,7 @@ th.tok{position:sticky;left:2.5em;z-index:1;background:var(--vscode-editor-backg
 thead th.idx,thead th.tok{z-index:3}
 tr.special th.tok{font-style:italic}
 tr.target th.tok{color:var(--vscode-textLink-foreground)}
+tr.span th.tok{font-weight:bold}
 td.nan{background:repeating-linear-gradient(45deg,#8882,#8882 3px,transparent 3px,transparent 6px)}
 .focused{outline:2px solid var(--vscode-focusBorder);outline-offset:-2px}
 td:focus,th:focus{outline:2px solid var(--vscode-contrastActiveBorder,var(--vscode-focusBorder));outline-offset:-1px}
@@ -222,6 +245,7 @@ ${share === "" ? "" : `<p id="share">${escapeHtml(share)}</p>`}
 <table id="matrix" role="grid" aria-label="attribution matrix">
 <thead><tr><th class="idx">#</th><th class="tok">source \\ target</th>${header}</tr></thead>
 <tbody>
+${spanRows}
 ${rows}
 </tbody>
 </table>

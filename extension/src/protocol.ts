@@ -14,6 +14,7 @@ import {
     ProgressType,
     RequestType,
     type PartialResultParams,
+    type Position,
     type Range,
     type TextDocumentIdentifier,
     type WorkDoneProgressParams,
@@ -50,6 +51,27 @@ export interface AttributeParams extends WorkDoneProgressParams, PartialResultPa
     target?: AttributeTarget;
     method?: string;
     options?: AttributeOptions;
+    /** The editor's document symbols, flattened, for `granularity: "symbol"` in other languages. */
+    symbols?: DocumentSymbolParam[];
+}
+
+export interface DocumentSymbolParam {
+    name: string;
+    kind: string;
+    range: Range;
+}
+
+/** A span of the context (line, block, function, ...): the spans tile `sourceTokens` in order. */
+export interface Span {
+    kind: string;
+    label: string;
+    range: Range | null;
+    /** Per target: the span's score (token sums, or measured by a span method). */
+    scores: (number | null)[];
+    /** First and last source-token index (inclusive). */
+    tokens: [number, number];
+    /** Span methods: per target, whether the span's tokens were scored one by one. */
+    drilled: boolean[] | null;
 }
 
 export interface ModelInfo {
@@ -102,6 +124,12 @@ export interface AttributeResult {
     faithfulness?: Faithfulness | null;
     /** With `options.sanity`: the model-parameter randomisation check; else null. */
     sanity?: SanityCheck | null;
+    /** The context's spans at the requested granularity ([] at token granularity for token methods). */
+    spans?: Span[];
+    /** context_ablation: the surrogate's R² on held-out masks, per target. */
+    spanFit?: number[] | null;
+    /** Where a document cut to the model's context starts (null: not cut). */
+    contextStart?: Position | null;
     /** Wall time of the request on the daemon, and of the computation alone. */
     elapsedMs: number;
     computeMs?: number;

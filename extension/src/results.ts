@@ -135,6 +135,7 @@ export function applyChange(stored: StoredResult, change: ContentChange): Stored
             ...stored.result,
             sourceTokens: stored.result.sourceTokens.map(shift),
             targetTokens: stored.result.targetTokens.map(shift),
+            ...(stored.result.spans === undefined ? {} : { spans: stored.result.spans.map(shift) }),
         },
     };
 }

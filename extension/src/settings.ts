@@ -4,6 +4,9 @@
  * a `ConfigReader`, which `vscode.WorkspaceConfiguration` satisfies, so tests pass a plain map.
  */
 import { OPTION_CHOICES, SETTING_DEFAULTS, type StepFunction } from "./generated/options";
+
+type Context = (typeof OPTION_CHOICES.context)[number];
+type Granularity = (typeof OPTION_CHOICES.granularity)[number];
 import type { AttributeOptions, DaemonSettings } from "./protocol";
 import { isPaletteId, type Normalization, type PaletteId } from "./palette";
 
@@ -109,6 +112,18 @@ export class Settings {
         return OPTION_CHOICES.stepFunction.find((s) => s === value) ?? SETTING_DEFAULTS.stepFunction;
     }
 
+    /** What the model sees: the selection, or the document up to the selection's end. */
+    get context(): Context {
+        const value = this.string("context");
+        return OPTION_CHOICES.context.find((c) => c === value) ?? SETTING_DEFAULTS.context;
+    }
+
+    /** The spans the context is scored in (token, word, line, block, symbol). */
+    get granularity(): Granularity {
+        const value = this.string("granularity");
+        return OPTION_CHOICES.granularity.find((g) => g === value) ?? SETTING_DEFAULTS.granularity;
+    }
+
     /** The alternative token for `logit_diff` / `probability_diff`. */
     get contrastToken(): string | undefined {
         return this.string("contrastToken");
@@ -162,7 +177,12 @@ export class Settings {
 
     /** The `options` of a `tokenlight/attribute` request, from the settings. */
     attributeOptions(): AttributeOptions {
-        const options: AttributeOptions = { baseline: this.baseline, stepFunction: this.stepFunction };
+        const options: AttributeOptions = {
+            baseline: this.baseline,
+            stepFunction: this.stepFunction,
+            context: this.context,
+            granularity: this.granularity,
+        };
         if (this.nSteps !== undefined) {
             options.nSteps = this.nSteps;
         }
@@ -186,6 +206,8 @@ export class Settings {
             nSteps: this.nSteps ?? null,
             baseline: this.baseline,
             stepFunction: this.stepFunction,
+            context: this.context,
+            granularity: this.granularity,
             maxNewTokens: this.maxNewTokens,
         };
     }

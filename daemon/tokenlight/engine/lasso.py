@@ -15,8 +15,9 @@ from __future__ import annotations
 import torch
 
 DEFAULT_ALPHA = 0.01  # the penalty as a share of the target's standard deviation
-MAX_ITERATIONS = 1000
-TOLERANCE = 1e-7
+MAX_ITERATIONS = 300
+TOLERANCE = 1e-6
+CHECK_EVERY = 16
 
 
 def lasso(x: torch.Tensor, y: torch.Tensor, alpha: float = DEFAULT_ALPHA) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,35 +63,86 @@ def lasso_cv(x: torch.Tensor, y: torch.Tensor, alphas: tuple[float, ...] = ALPHA
     return lasso(x, y, alphas[best])
 
 
+def lasso_cv_many(
+    x: torch.Tensor, ys: torch.Tensor, seen: torch.Tensor, alphas: tuple[float, ...] = ALPHAS
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`lasso_cv` for T targets at once: ``ys`` ``[n, T]``, ``seen`` ``[T, k]`` bool (the
+    features each target may use; the others get coefficient 0). Coefficients ``[T, k]`` and
+    intercepts ``[T]``; each target's fits run in one batch but stop on their own, so each equals
+    what it would be alone."""
+    x, ys = x.double(), ys.double()
+    n = x.shape[0]
+    n_targets = ys.shape[1]
+    if n < 2 * FOLDS:
+        pairs = [lasso(x * seen[t].double(), ys[:, t]) for t in range(n_targets)]
+        return torch.stack([c for c, _ in pairs]), torch.stack([b for _, b in pairs])
+    fold = torch.arange(n, device=x.device) % FOLDS
+    train = torch.stack([fold != f for f in range(FOLDS) for _ in alphas]).double()  # [F·A, n]
+    penalties = torch.tensor([a for _ in range(FOLDS) for a in alphas], dtype=torch.float64)
+    fits = FOLDS * len(alphas)
+    masked = x.unsqueeze(0) * seen.double().unsqueeze(1)  # [T, n, k]
+    coef, intercept = _batched_lasso(
+        masked.repeat_interleave(fits, dim=0),
+        ys.T.repeat_interleave(fits, dim=0),
+        train.repeat(n_targets, 1),
+        penalties.repeat(n_targets),
+    )
+    prediction = torch.bmm(coef.unsqueeze(1), masked.repeat_interleave(fits, dim=0).transpose(1, 2))[:, 0]
+    prediction = prediction + intercept.unsqueeze(1)  # [T·F·A, n]
+    error = ((prediction - ys.T.repeat_interleave(fits, dim=0)) ** 2 * (1 - train.repeat(n_targets, 1))).sum(dim=1)
+    error = error.view(n_targets, FOLDS, len(alphas)).sum(dim=1)  # [T, A]
+    chosen = []
+    for t in range(n_targets):
+        best = 0
+        for i in range(1, len(alphas)):
+            if float(error[t, i]) < float(error[t, best]) * (1 - 1e-9):
+                best = i
+        chosen.append(alphas[best])
+    ones = torch.ones(n_targets, n, dtype=torch.float64, device=x.device)
+    return _batched_lasso(masked, ys.T, ones, torch.tensor(chosen, dtype=torch.float64))
+
+
 def _batched_lasso(
     x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor, alphas: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """B LASSO fits of ``y`` on ``x`` at once, fit b on the rows weighted 1 in ``rows[b]``, with
     penalty ``alphas[b]``: coefficients ``[B, k]`` and intercepts ``[B]``. FISTA on centred data,
-    then least squares on each fit's support."""
-    k = x.shape[1]
+    then least squares on each fit's support. ``x`` is ``[n, k]`` shared or ``[B, n, k]``, ``y``
+    ``[n]`` shared or ``[B, n]``."""
+    if x.dim() == 2:
+        x = x.unsqueeze(0).expand(len(rows), -1, -1)
+    if y.dim() == 1:
+        y = y.unsqueeze(0).expand(len(rows), -1)
+    k = x.shape[2]
     count = rows.sum(dim=1)  # [B]
-    x_mean = (rows @ x) / count.unsqueeze(1)  # [B, k]
-    y_mean = (rows @ y) / count  # [B]
+    x_mean = torch.bmm(rows.unsqueeze(1), x)[:, 0] / count.unsqueeze(1)  # [B, k]
+    y_mean = (rows * y).sum(dim=1) / count  # [B]
     root = rows.sqrt().unsqueeze(2)  # [B, n, 1]: rows outside a fit are zeroed
-    xc = (x.unsqueeze(0) - x_mean.unsqueeze(1)) * root  # [B, n, k]
-    yc = (y.unsqueeze(0) - y_mean.unsqueeze(1)) * root[..., 0]  # [B, n]
+    xc = (x - x_mean.unsqueeze(1)) * root  # [B, n, k]
+    yc = (y - y_mean.unsqueeze(1)) * root[..., 0]  # [B, n]
     scale = (yc.pow(2).sum(dim=1) / (count - 1).clamp_min(1)).sqrt()
     penalty = (alphas.to(x.device) * scale).unsqueeze(1)  # [B, 1]
     lipschitz = torch.linalg.matrix_norm(xc, ord=2) ** 2 / count  # [B]
     step = torch.where(lipschitz > 0, 1.0 / lipschitz.clamp_min(1e-300), torch.zeros_like(lipschitz)).unsqueeze(1)
     coef = torch.zeros(len(rows), k, dtype=torch.float64, device=x.device)
     momentum, t = coef.clone(), 1.0
-    for _ in range(MAX_ITERATIONS):
-        residual = torch.bmm(xc, momentum.unsqueeze(2))[..., 0] - yc  # [B, n]
-        gradient = torch.bmm(xc.transpose(1, 2), residual.unsqueeze(2))[..., 0] / count.unsqueeze(1)
+    # each fit stops on its own (frozen once converged), so a fit never depends on the others in
+    # its batch; convergence is read back every CHECK_EVERY steps to spare a sync per step
+    active = torch.ones(len(rows), dtype=torch.bool, device=x.device)
+    for step_index in range(MAX_ITERATIONS):
+        # broadcast products, not bmm: float64 bmm on many tiny matrices measured 10-20× slower here
+        residual = (xc * momentum.unsqueeze(1)).sum(dim=2) - yc  # [B, n]
+        gradient = (xc * residual.unsqueeze(2)).sum(dim=1) / count.unsqueeze(1)  # [B, k]
         moved = momentum - step * gradient
         new = torch.sign(moved) * (moved.abs() - step * penalty).clamp_min(0.0)
         t_next = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
-        momentum = new + ((t - 1.0) / t_next) * (new - coef)
-        change = float((new - coef).abs().max()) if k else 0.0
-        coef, t = new, t_next
-        if change <= TOLERANCE * (1.0 + float(coef.abs().max())):
+        change = (new - coef).abs().amax(dim=1) if k else torch.zeros(len(rows), dtype=torch.float64)
+        live = active.unsqueeze(1)
+        momentum = torch.where(live, new + ((t - 1.0) / t_next) * (new - coef), momentum)
+        coef = torch.where(live, new, coef)
+        t = t_next
+        active = active & ~(change <= TOLERANCE * (1.0 + (coef.abs().amax(dim=1) if k else torch.zeros_like(change))))
+        if step_index % CHECK_EVERY == CHECK_EVERY - 1 and not bool(active.any()):
             break
     for b in range(len(rows)):
         support = coef[b] != 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from ..lasso import lasso_cv, r_squared
+from ..lasso import lasso_cv_many, r_squared
 from ..seeding import keyed_generator
 from .ablation import ablated_values, drill_down, unit_mask, units
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
@@ -46,7 +46,7 @@ class ContextAblation(AttributionMethod):
     family = "perturbation"
     uses_baseline = True
     scores_spans = True
-    parameters = ("granularity", "n_samples", "seed", "ablation", "drill_down", "baseline", "internal_batch_size")
+    parameters = ("n_samples", "seed", "ablation", "drill_down", "baseline", "internal_batch_size")
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         groups = units(problem)
@@ -65,14 +65,20 @@ class ContextAblation(AttributionMethod):
         keep = bits.double() @ unit_mask(groups, length, device).double() > 0.5  # [rows, L]
         ablation = str(problem.options.get("ablation") or "replace")
         values = ablated_values(problem, keep, ablation, "mask")  # [rows, T]
-        unit_scores = torch.zeros(problem.n_targets, len(groups), dtype=torch.float64, device=device)
-        fit = torch.zeros(problem.n_targets, dtype=torch.float64, device=device)
-        for t in range(problem.n_targets):
-            seen = [u for u, (a, _) in enumerate(groups) if a < problem.prefix_length(t)]
-            x = bits[:, seen].double()
-            coef, intercept = lasso_cv(x[:n_masks], values[:n_masks, t])
-            unit_scores[t, seen] = coef
-            fit[t] = r_squared(x[n_masks:] @ coef + intercept, values[n_masks:, t])
+        firsts = torch.tensor([a for a, _ in groups], device=device)
+        lengths = torch.tensor([problem.prefix_length(t) for t in range(problem.n_targets)], device=device)
+        seen = firsts.unsqueeze(0) < lengths.unsqueeze(1)  # [T, U]: the units each target can see
+        x = bits.double()
+        # all targets' fits in one batch, each on the units it can see (the others' coefficients are 0)
+        unit_scores, intercepts = lasso_cv_many(x[:n_masks], values[:n_masks], seen)
+        fit = torch.tensor(
+            [
+                r_squared(x[n_masks:] @ unit_scores[t] + intercepts[t], values[n_masks:, t])
+                for t in range(problem.n_targets)
+            ],
+            dtype=torch.float64,
+            device=device,
+        )
         top = int(problem.options.get("drill_down") or 0)
         scores, drilled = drill_down(problem, groups, unit_scores, top, ablation)
         n_spans = len(problem.spans)

@@ -27,7 +27,7 @@ class SpanOcclusion(AttributionMethod):
     family = "perturbation"
     uses_baseline = True
     scores_spans = True
-    parameters = ("granularity", "ablation", "drill_down", "baseline", "internal_batch_size")
+    parameters = ("ablation", "drill_down", "baseline", "internal_batch_size")
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         groups = units(problem)

@@ -48,6 +48,8 @@ export function testSettings(maxNewTokens: number): proto.DaemonSettings {
         method: "integrated_gradients",
         nSteps: null,
         baseline: "zero",
+        context: "selection",
+        granularity: "token",
         stepFunction: "logit",
         maxNewTokens,
     };

@@ -165,3 +165,22 @@ describe("parseMatrixMessage", () => {
         }
     });
 });
+
+describe("matrixHtml span rows", () => {
+    it("puts one row per span above the tokens, labels escaped, coloured on the spans' own scale", () => {
+        const withSpans = result();
+        withSpans.spans = [
+            { kind: "special", label: "<|endoftext|>", range: null, scores: [0.5, 0.1], tokens: [0, 0], drilled: null },
+            { kind: "function", label: EVIL[1], range: null, scores: [-0.75, -0.1], tokens: [1, 2], drilled: null },
+        ];
+        const html = matrixHtml(input({ result: withSpans }));
+        const rows = html.match(/<tr class="span">[\s\S]*?<\/tr>/g) ?? [];
+        assert.equal(rows.length, 2);
+        assert.ok(html.indexOf('<tr class="span">') < html.indexOf('<tr class="special">'));
+        assert.ok(!withoutOwnScript(html).includes(EVIL[1]));
+        assert.match(rows[1], /&lt;img src=x onerror=alert\(1\)&gt;/);
+        // -0.75 is the largest |span score| of target 1: saturated; on the tokens' scale it would not be
+        assert.match(rows[1], new RegExp(`class="n${LEVELS}"`));
+        assert.equal((matrixHtml(input()).match(/<tr class="span">/g) ?? []).length, 0);
+    });
+});

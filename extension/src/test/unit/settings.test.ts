@@ -71,20 +71,29 @@ describe("Settings", () => {
         assert.equal(s.pythonPath, undefined);
     });
     it("builds request options, leaving unset ones out", () => {
-        assert.deepEqual(settings({}).attributeOptions(), { baseline: "zero", stepFunction: "logit" });
+        const spans = { context: "selection", granularity: "token" };
+        assert.deepEqual(settings({}).attributeOptions(), { baseline: "zero", stepFunction: "logit", ...spans });
         assert.deepEqual(settings({ nSteps: 16, contrastToken: " b", stepFunction: "logit_diff" }).attributeOptions(), {
             baseline: "zero",
             stepFunction: "logit_diff",
+            ...spans,
             nSteps: 16,
             contrastToken: "b",
         });
+        assert.deepEqual(
+            settings({ context: "document", granularity: "symbol" }).attributeOptions(),
+            { baseline: "zero", stepFunction: "logit", context: "document", granularity: "symbol" },
+        );
+        assert.equal(settings({ granularity: "paragraph" }).granularity, "token");
     });
     it("sends the daemon only its own keys (never the token or extension-only settings)", () => {
         const d = settings({ model: "gpt2", "server.token": "secret", palette: "purpleGreen" }).daemonSettings();
         assert.deepEqual(Object.keys(d).sort(), [
             "baseline",
+            "context",
             "device",
             "dtype",
+            "granularity",
             "maxNewTokens",
             "method",
             "model",

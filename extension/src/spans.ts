@@ -1,0 +1,133 @@
+/**
+ * Spans in the editor: a heat strip for every line of a result with spans (a coloured left border
+ * and the overview ruler), the share of the top spans at the end of their first line
+ * ("def parse_args — 31%"), and a hover on any span with its share and its top tokens.
+ *
+ * The numbers come from the daemon (`spans` of `tokenlight/attribute`); this file only decides
+ * what to draw. The pure functions are in spanView.ts (unit-tested); this class applies them. Colours
+ * reuse the palette's levels (one pooled decoration type per sign × level, as decorations.ts).
+ */
+import * as vscode from "vscode";
+import { lineHeat, shareLabel, spanAt, spanHoverMarkdown, spanLines, spanShares, TOP_SPANS, topSpans } from "./spanView";
+import { LEVELS, levelStyle, PALETTES, quantise, type Sign } from "./palette";
+import { themeKind } from "./decorations";
+import type { ResultStore } from "./results";
+import type { Settings } from "./settings";
+
+function poolKey(sign: Sign, level: number): string {
+    return `${sign}:${level}`;
+}
+
+/** Draws spans in every visible editor from the store. */
+export class SpanDecorations implements vscode.Disposable {
+    private pool = new Map<string, vscode.TextEditorDecorationType>();
+    private readonly shares: vscode.TextEditorDecorationType;
+
+    constructor(
+        private readonly settings: Settings,
+        private readonly store: ResultStore,
+    ) {
+        this.shares = vscode.window.createTextEditorDecorationType({
+            after: { color: new vscode.ThemeColor("editorCodeLens.foreground"), margin: "0 0 0 2em" },
+        });
+        this.rebuild();
+    }
+
+    /** Recreate the heat pool for the current palette and theme. */
+    rebuild(): void {
+        this.disposePool();
+        const palette = PALETTES[this.settings.palette];
+        const theme = themeKind(vscode.window.activeColorTheme.kind);
+        for (const sign of ["negative", "positive"] as const) {
+            for (let level = 1; level <= LEVELS; level++) {
+                const colour = levelStyle(palette, theme, sign, level).backgroundColor;
+                this.pool.set(
+                    poolKey(sign, level),
+                    vscode.window.createTextEditorDecorationType({
+                        isWholeLine: true,
+                        borderColor: colour,
+                        borderStyle: "solid",
+                        borderWidth: "0 0 0 4px",
+                        overviewRulerColor: colour,
+                        overviewRulerLane: vscode.OverviewRulerLane.Left,
+                    }),
+                );
+            }
+        }
+        this.refresh();
+    }
+
+    refresh(uri?: string): void {
+        for (const editor of vscode.window.visibleTextEditors) {
+            if (uri === undefined || editor.document.uri.toString() === uri) {
+                this.apply(editor);
+            }
+        }
+    }
+
+    private apply(editor: vscode.TextEditor): void {
+        const buckets = new Map<string, vscode.DecorationOptions[]>();
+        const labels: vscode.DecorationOptions[] = [];
+        for (const stored of this.store.forUri(editor.document.uri.toString())) {
+            const spans = stored.result.spans ?? [];
+            if (spans.length === 0) {
+                continue;
+            }
+            const heat = lineHeat(spans, stored.focus);
+            const scale = Math.max(0, ...[...heat.values()].map(Math.abs));
+            for (const [line, value] of heat) {
+                const q = quantise(value, scale);
+                if (q === undefined || line >= editor.document.lineCount) {
+                    continue;
+                }
+                const key = poolKey(q.sign, q.level);
+                const list = buckets.get(key) ?? [];
+                list.push({ range: new vscode.Range(line, 0, line, 0) });
+                buckets.set(key, list);
+            }
+            const shares = spanShares(spans, stored.focus);
+            for (const i of topSpans(spans, stored.focus, TOP_SPANS)) {
+                const lines = spanLines(spans[i]);
+                if (lines === undefined || lines[0] >= editor.document.lineCount) {
+                    continue;
+                }
+                const end = editor.document.lineAt(lines[0]).range.end;
+                labels.push({
+                    range: new vscode.Range(end, end),
+                    renderOptions: { after: { contentText: shareLabel(spans[i], shares[i]) } },
+                });
+            }
+        }
+        for (const [key, type] of this.pool) {
+            editor.setDecorations(type, buckets.get(key) ?? []);
+        }
+        editor.setDecorations(this.shares, labels);
+    }
+
+    /** A hover for the span under the cursor (the daemon's own hover covers single tokens). */
+    provideHover(document: vscode.TextDocument, position: vscode.Position): vscode.Hover | undefined {
+        for (const stored of this.store.forUri(document.uri.toString())) {
+            const index = spanAt(stored, position.line, position.character);
+            if (index !== undefined) {
+                const span = (stored.result.spans ?? [])[index];
+                if (span.kind === "token" || span.kind === "special") {
+                    return undefined;
+                }
+                return new vscode.Hover(new vscode.MarkdownString(spanHoverMarkdown(stored, index)));
+            }
+        }
+        return undefined;
+    }
+
+    private disposePool(): void {
+        for (const type of this.pool.values()) {
+            type.dispose();
+        }
+        this.pool = new Map();
+    }
+
+    dispose(): void {
+        this.disposePool();
+        this.shares.dispose();
+    }
+}
