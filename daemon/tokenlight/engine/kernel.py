@@ -22,7 +22,7 @@ from typing import Protocol, TypeVar
 
 import torch
 
-from .errors import AttributionCancelled, TokenlightError
+from .errors import AttributionCancelled, OutOfMemoryAtOnePoint
 
 
 class TargetFn(Protocol):
@@ -139,7 +139,7 @@ def with_oom_fallback(run: Callable[[int], ChunkResult], chunk_size: int, device
                 raise
             _release_memory(device)
             if chunk_size <= 1:
-                raise TokenlightError(
+                raise OutOfMemoryAtOnePoint(
                     "out of memory even with one path point (or sample) per pass: select less text, ask for "
                     "fewer target tokens, or use a smaller model or a device with more memory"
                 ) from None
@@ -217,23 +217,32 @@ def evaluate_targets(target_fn: TargetFn, *embeddings: torch.Tensor, chunk_size:
 
 
 def default_chunk_size(
-    n_points: int, seq_len: int, hidden: int, n_layers: int, vocab_rows: int, device: torch.device, element_bytes: int
+    n_points: int,
+    seq_len: int,
+    hidden: int,
+    n_layers: int,
+    vocab_rows: int,
+    device: torch.device,
+    element_bytes: int,
+    *,
+    budget: int | None = None,
+    checkpointed: bool = False,
 ) -> int:
     """The most interpolation points whose activations fit the memory we allow ourselves.
 
     Per point, a transformer keeps roughly 34·L·d activations per layer for its backward pass
-    (attention and MLP inputs, the 4d-wide MLP, norms) plus the kept logits (T·V). We allow half the
-    free GPU memory, or 2 GiB on CPU. The result never depends on this number, only the speed.
+    (attention and MLP inputs, the 4d-wide MLP, norms) plus the kept logits (T·V); with the layers
+    recomputed, about L·d per layer plus one layer's (:mod:`.memory`). We allow ``budget`` bytes
+    (default: half the free GPU memory, or 2 GiB on CPU). The result never depends on this number,
+    only the speed.
 
     It is also capped (64 points on CPU, 512 on a GPU): cancellation and progress happen between
     passes, and a chunk of 4096 points made a cancelled job hold the worker for half a minute on a
     2-core CPU, while batching beyond a few dozen points gains a CPU nothing.
     """
-    per_point = element_bytes * (34 * seq_len * hidden * max(n_layers, 1) + 2 * vocab_rows)
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        budget = free // 2
-    else:
-        budget = 2 * 1024**3
+    from .memory import bytes_per_point, memory_budget
+
+    per_point = bytes_per_point(seq_len, hidden, n_layers, vocab_rows, element_bytes, checkpointed=checkpointed)
+    allowed = memory_budget(device, None) if budget is None else budget
     cap = MAX_POINTS_PER_PASS_GPU if device.type == "cuda" else MAX_POINTS_PER_PASS_CPU
-    return int(max(1, min(n_points, cap, budget // max(per_point, 1))))
+    return int(max(1, min(n_points, cap, allowed // max(per_point, 1))))

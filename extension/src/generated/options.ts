@@ -32,6 +32,8 @@ export interface AttributeOptions {
     aggregate?: "token" | "word";
     /** Path points (or samples) per forward pass: speed and memory only, never the result. Range ≥ 1. Default: what fits in memory. */
     internalBatchSize?: number;
+    /** MiB of activations one pass may hold; past it, path points are fewer per pass and, below one point, layers are recomputed in the backward pass. Speed and memory only, never the result. Range ≥ 1. Default: half the free GPU memory, or 2048 on CPU. */
+    memoryBudget?: number;
 }
 
 /** The settings the daemon reads (initializationOptions / didChangeConfiguration `tokenlight`). */

@@ -85,13 +85,15 @@ class AttributionProblem:
 @dataclass
 class MethodOutput:
     """scores: float64 ``[T, L]``; deltas: float64 ``[T]`` or None; n_steps: points used or None;
-    warnings: plain-language reasons not to trust this result (shown as notes and diagnostics)."""
+    warnings: plain-language reasons not to trust this result (shown as notes and diagnostics);
+    notes: remarks on how it was computed (e.g. layers recomputed to fit the memory budget)."""
 
     scores: torch.Tensor
     deltas: torch.Tensor | None = None
     n_steps: int | None = None
     uses_baseline: bool = False
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # remarks that are no reason to distrust the result
 
 
 class AttributionMethod(ABC):
@@ -106,6 +108,9 @@ class AttributionMethod(ABC):
     uses_baseline: ClassVar[bool] = False
     parameters: ClassVar[tuple[str, ...]] = ()
     default_n_steps: ClassVar[int | None] = None
+    # its passes are plain autograd through target_fn (no module hooks), so decoder layers may be
+    # recomputed in the backward pass when one point's activations exceed the budget (memory.py)
+    recomputable: ClassVar[bool] = False
 
     def attribute(self, problem: AttributionProblem) -> MethodOutput:
         """Compute (captum's public/private split; the options were validated by the engine, once)."""

@@ -42,6 +42,7 @@ class IntegratedGradients(AttributionMethod):
         "with nSteps. Cost: one forward per chunk of points plus T backward passes per chunk."
     )
     family = "path"
+    recomputable = True
     has_convergence_delta = True
     uses_baseline = True
     parameters = ("n_steps", "tolerance", "baseline", "integration", "internal_batch_size")
