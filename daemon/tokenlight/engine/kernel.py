@@ -103,11 +103,23 @@ def path_gradient_terms(
     n_targets: int,
     chunk_size: int,
     hooks: Hooks | None = None,
+    targets: list[int] | None = None,
 ) -> torch.Tensor:
-    """The unweighted terms reduce(∇ f_t at each point): float64 ``[n_points, T, L]``, for
-    adaptive quadrature, which re-weights the same points as it adds more."""
+    """The unweighted terms reduce(∇ f_t at each point): float64 ``[n_points, T', L]``, for
+    adaptive quadrature, which re-weights the same points as it adds more. ``targets``: only these
+    targets' backward passes (T' of them, in that order; default all T): a target whose delta has
+    converged needs no more."""
     return _accumulate(
-        target_fn, inputs, baselines, alphas, None, reduce, n_targets=n_targets, chunk_size=chunk_size, hooks=hooks
+        target_fn,
+        inputs,
+        baselines,
+        alphas,
+        None,
+        reduce,
+        n_targets=n_targets,
+        chunk_size=chunk_size,
+        hooks=hooks,
+        targets=targets,
     )
 
 
@@ -169,14 +181,16 @@ def _accumulate(
     n_targets: int,
     chunk_size: int,
     hooks: Hooks | None = None,
+    targets: list[int] | None = None,
 ) -> torch.Tensor:
-    """One forward per chunk of points, T backward passes over its graph.
+    """One forward per chunk of points, a backward pass over its graph per target (of ``targets``).
 
     With ``weights`` returns Σᵢ wᵢ·termsᵢ as ``[T, L]``; without, the terms ``[n_points, T, L]``.
     """
     hooks = hooks or Hooks()
     n_points = alphas.shape[0]
-    total = n_targets * n_points
+    wanted = list(range(n_targets)) if targets is None else list(targets)
+    total = len(wanted) * n_points
     per_point_baselines = baselines.dim() == 3
 
     def chunk_terms(start: int, stop: int) -> torch.Tensor:
@@ -188,15 +202,16 @@ def _accumulate(
         out = []
         with torch.enable_grad():
             values = target_fn(points)
-            for t in range(n_targets):
-                (grads,) = torch.autograd.grad(values[t].sum(), points, retain_graph=t < n_targets - 1)
+            for i, t in enumerate(wanted):
+                last = i == len(wanted) - 1
+                (grads,) = torch.autograd.grad(values[t].sum(), points, retain_graph=not last)
                 terms = reduce(grads, points.detach(), slice(start, stop))  # [n, L]
                 if weights is not None:
                     w = weights[start:stop].to(device=inputs.device, dtype=torch.float64)
                     terms = (w.view(-1, 1) * terms).sum(0)
                 out.append(terms)
-                hooks.report(start * n_targets + (t + 1) * (stop - start), total, f"target {t + 1} of {n_targets}")
-                if t < n_targets - 1:
+                hooks.report(start * len(wanted) + (i + 1) * (stop - start), total, f"target {t + 1} of {n_targets}")
+                if not last:
                     hooks.check()
         return torch.stack(out, dim=-2)  # [n, T, L] or [T, L]
 
