@@ -47,7 +47,7 @@ def plan_target_groups(
     cut = [0] * (n_targets + 1)
     for b in range(1, n_targets + 1):
         prefix = n_sources + b - 1
-        for a in range(b if max_size is None else max(0, b - max_size), b):
+        for a in range(0 if max_size is None else max(0, b - max_size), b):
             cost = best[a] + prefix * (1.0 + backward_cost * (b - a)) + overhead
             if cost < best[b]:
                 best[b], cut[b] = cost, a
