@@ -18,11 +18,12 @@ import torch
 
 from .aggregate import aggregate as aggregate_scores
 from .aggregate import rows_in, word_groups
-from .errors import InputError
+from .errors import InputError, OutOfMemoryAtOnePoint
 from .faithfulness import evaluate_faithfulness
 from .grouping import group_hooks, plan_target_groups, stream_group_size
 from .heads import CausalTargets
 from .kernel import MAX_POINTS_PER_PASS_GPU, Hooks, default_chunk_size, evaluate_targets
+from .memory import bytes_per_point, memory_budget, recomputed_layers
 from .methods import AttributionMethod, AttributionProblem, MethodOutput, get_method
 from .models import LoadedModel
 from .options import DEFAULT_METHOD, resolve
@@ -210,6 +211,10 @@ def _run_method(
     n_layers: int = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None) or 12
     every = frozenset(i for i, t in enumerate([*p.sources, *p.targets]) if t.special)
     batch = options["internal_batch_size"]
+    budget = memory_budget(lm.device, options["memory_budget"])
+    element = p.inputs.element_size()
+    one_point = bytes_per_point(p.inputs.shape[0], p.inputs.shape[-1], n_layers, n_targets * len(lm.tokenizer), element)
+    recompute = impl.recomputable and one_point > budget
 
     def make_problem(a: int, b: int, fn: Any, group_hooks: Hooks) -> AttributionProblem:
         length = p.inputs.shape[0] if not p.causal else n_sources + b - 1
@@ -229,7 +234,9 @@ def _run_method(
                     n_layers,
                     (b - a) * len(lm.tokenizer),
                     lm.device,
-                    p.inputs.element_size(),
+                    element,
+                    budget=budget,
+                    checkpointed=recompute,
                 )
             ),
             options=options,
@@ -243,9 +250,32 @@ def _run_method(
             else torch.arange(n_sources - 1 + a, n_sources - 1 + b, device=lm.device),
         )
 
-    if not p.causal or not options["group_targets"]:
-        return impl.attribute(make_problem(0, n_targets, p.target_fn, hooks))
-    return _attribute_in_groups(impl, lm, p, hooks, make_problem, reuse_prefix=options["reuse_prefix"], stream=stream)
+    def run() -> MethodOutput:
+        if not p.causal or not options["group_targets"]:
+            return impl.attribute(make_problem(0, n_targets, p.target_fn, hooks))
+        return _attribute_in_groups(
+            impl, lm, p, hooks, make_problem, reuse_prefix=options["reuse_prefix"], stream=stream
+        )
+
+    why = (
+        f"one path point's activations at {p.inputs.shape[0]} tokens (about {one_point / 1024**3:.2f} GiB) exceed "
+        f"the memory budget ({budget / 1024**3:.2f} GiB)"
+    )
+    if not recompute:
+        try:
+            return run()
+        except OutOfMemoryAtOnePoint:
+            if not impl.recomputable:
+                raise
+            why = f"one path point at {p.inputs.shape[0]} tokens ran out of memory"  # the estimate was too low
+    with recomputed_layers(lm.model) as wrapped:
+        out = run()
+    if wrapped:
+        out.notes.append(
+            f"{why}: each of the {wrapped} decoder layers kept only its input and was recomputed in every "
+            "backward pass (gradient checkpointing): slower, the same scores"
+        )
+    return out
 
 
 def _attribute_in_groups(
@@ -334,6 +364,7 @@ def _assemble(
             )
     else:
         by_span, drilled = span_scores(scores, spans), None
+    notes.extend(out.notes)
     converged = None
     if out.deltas is not None:
         converged = impl.converged(out.deltas, p.target_scores, p.baseline_scores).cpu().numpy().astype(bool)

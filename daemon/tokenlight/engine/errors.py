@@ -75,5 +75,9 @@ class ContextLengthError(InputError):
         )
 
 
+class OutOfMemoryAtOnePoint(TokenlightError):
+    """Out of memory with one path point (or sample) per pass: the chunk cannot shrink further."""
+
+
 class AttributionCancelled(TokenlightError):
     """The caller asked to stop; raised between chunks, after memory is released."""

@@ -22,7 +22,7 @@ from typing import Protocol, TypeVar
 
 import torch
 
-from .errors import AttributionCancelled, TokenlightError
+from .errors import AttributionCancelled, OutOfMemoryAtOnePoint
 
 
 class TargetFn(Protocol):
@@ -103,11 +103,23 @@ def path_gradient_terms(
     n_targets: int,
     chunk_size: int,
     hooks: Hooks | None = None,
+    targets: list[int] | None = None,
 ) -> torch.Tensor:
-    """The unweighted terms reduce(∇ f_t at each point): float64 ``[n_points, T, L]``, for
-    adaptive quadrature, which re-weights the same points as it adds more."""
+    """The unweighted terms reduce(∇ f_t at each point): float64 ``[n_points, T', L]``, for
+    adaptive quadrature, which re-weights the same points as it adds more. ``targets``: only these
+    targets' backward passes (T' of them, in that order; default all T): a target whose delta has
+    converged needs no more."""
     return _accumulate(
-        target_fn, inputs, baselines, alphas, None, reduce, n_targets=n_targets, chunk_size=chunk_size, hooks=hooks
+        target_fn,
+        inputs,
+        baselines,
+        alphas,
+        None,
+        reduce,
+        n_targets=n_targets,
+        chunk_size=chunk_size,
+        hooks=hooks,
+        targets=targets,
     )
 
 
@@ -139,7 +151,7 @@ def with_oom_fallback(run: Callable[[int], ChunkResult], chunk_size: int, device
                 raise
             _release_memory(device)
             if chunk_size <= 1:
-                raise TokenlightError(
+                raise OutOfMemoryAtOnePoint(
                     "out of memory even with one path point (or sample) per pass: select less text, ask for "
                     "fewer target tokens, or use a smaller model or a device with more memory"
                 ) from None
@@ -169,14 +181,16 @@ def _accumulate(
     n_targets: int,
     chunk_size: int,
     hooks: Hooks | None = None,
+    targets: list[int] | None = None,
 ) -> torch.Tensor:
-    """One forward per chunk of points, T backward passes over its graph.
+    """One forward per chunk of points, a backward pass over its graph per target (of ``targets``).
 
     With ``weights`` returns Σᵢ wᵢ·termsᵢ as ``[T, L]``; without, the terms ``[n_points, T, L]``.
     """
     hooks = hooks or Hooks()
     n_points = alphas.shape[0]
-    total = n_targets * n_points
+    wanted = list(range(n_targets)) if targets is None else list(targets)
+    total = len(wanted) * n_points
     per_point_baselines = baselines.dim() == 3
 
     def chunk_terms(start: int, stop: int) -> torch.Tensor:
@@ -188,15 +202,16 @@ def _accumulate(
         out = []
         with torch.enable_grad():
             values = target_fn(points)
-            for t in range(n_targets):
-                (grads,) = torch.autograd.grad(values[t].sum(), points, retain_graph=t < n_targets - 1)
+            for i, t in enumerate(wanted):
+                last = i == len(wanted) - 1
+                (grads,) = torch.autograd.grad(values[t].sum(), points, retain_graph=not last)
                 terms = reduce(grads, points.detach(), slice(start, stop))  # [n, L]
                 if weights is not None:
                     w = weights[start:stop].to(device=inputs.device, dtype=torch.float64)
                     terms = (w.view(-1, 1) * terms).sum(0)
                 out.append(terms)
-                hooks.report(start * n_targets + (t + 1) * (stop - start), total, f"target {t + 1} of {n_targets}")
-                if t < n_targets - 1:
+                hooks.report(start * len(wanted) + (i + 1) * (stop - start), total, f"target {t + 1} of {n_targets}")
+                if not last:
                     hooks.check()
         return torch.stack(out, dim=-2)  # [n, T, L] or [T, L]
 
@@ -217,23 +232,32 @@ def evaluate_targets(target_fn: TargetFn, *embeddings: torch.Tensor, chunk_size:
 
 
 def default_chunk_size(
-    n_points: int, seq_len: int, hidden: int, n_layers: int, vocab_rows: int, device: torch.device, element_bytes: int
+    n_points: int,
+    seq_len: int,
+    hidden: int,
+    n_layers: int,
+    vocab_rows: int,
+    device: torch.device,
+    element_bytes: int,
+    *,
+    budget: int | None = None,
+    checkpointed: bool = False,
 ) -> int:
     """The most interpolation points whose activations fit the memory we allow ourselves.
 
     Per point, a transformer keeps roughly 34·L·d activations per layer for its backward pass
-    (attention and MLP inputs, the 4d-wide MLP, norms) plus the kept logits (T·V). We allow half the
-    free GPU memory, or 2 GiB on CPU. The result never depends on this number, only the speed.
+    (attention and MLP inputs, the 4d-wide MLP, norms) plus the kept logits (T·V); with the layers
+    recomputed, about L·d per layer plus one layer's (:mod:`.memory`). We allow ``budget`` bytes
+    (default: half the free GPU memory, or 2 GiB on CPU). The result never depends on this number,
+    only the speed.
 
     It is also capped (64 points on CPU, 512 on a GPU): cancellation and progress happen between
     passes, and a chunk of 4096 points made a cancelled job hold the worker for half a minute on a
     2-core CPU, while batching beyond a few dozen points gains a CPU nothing.
     """
-    per_point = element_bytes * (34 * seq_len * hidden * max(n_layers, 1) + 2 * vocab_rows)
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        budget = free // 2
-    else:
-        budget = 2 * 1024**3
+    from .memory import bytes_per_point, memory_budget
+
+    per_point = bytes_per_point(seq_len, hidden, n_layers, vocab_rows, element_bytes, checkpointed=checkpointed)
+    allowed = memory_budget(device, None) if budget is None else budget
     cap = MAX_POINTS_PER_PASS_GPU if device.type == "cuda" else MAX_POINTS_PER_PASS_CPU
-    return int(max(1, min(n_points, cap, budget // max(per_point, 1))))
+    return int(max(1, min(n_points, cap, allowed // max(per_point, 1))))

@@ -416,6 +416,16 @@ for _option in (
         group=EXECUTION,
     ),
     Option(
+        "memory_budget",
+        int,
+        "MiB of activations one pass may hold; past it, path points are fewer per pass and, below one "
+        "point, layers are recomputed in the backward pass. Speed and memory only, never the result.",
+        minimum=1,
+        group=EXECUTION,
+        metavar="MIB",
+        default_text="half the free GPU memory, or 2048 on CPU",
+    ),
+    Option(
         "reuse_prefix",
         bool,
         "Perturbation methods compute the unperturbed prefix's keys and values once and reuse them for "

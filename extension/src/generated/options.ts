@@ -40,6 +40,8 @@ export interface AttributeOptions {
     drillDown?: number;
     /** Path points (or samples) per forward pass: speed and memory only, never the result. Range ≥ 1. Default: what fits in memory. */
     internalBatchSize?: number;
+    /** MiB of activations one pass may hold; past it, path points are fewer per pass and, below one point, layers are recomputed in the backward pass. Speed and memory only, never the result. Range ≥ 1. Default: half the free GPU memory, or 2048 on CPU. */
+    memoryBudget?: number;
     /** Measure the result's faithfulness on this prompt: deletion and insertion curves and AUCs, comprehensiveness and sufficiency, and the same for random orders. */
     evaluate?: boolean;
     /** With evaluate: the seeded random removal orders per target that the figures are compared with. Range 0–1000. Default: 5. */

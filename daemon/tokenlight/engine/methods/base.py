@@ -88,7 +88,8 @@ class AttributionProblem:
 @dataclass
 class MethodOutput:
     """scores: float64 ``[T, L]``; deltas: float64 ``[T]`` or None; n_steps: points used or None;
-    warnings: plain-language reasons not to trust this result (shown as notes and diagnostics).
+    warnings: plain-language reasons not to trust this result (shown as notes and diagnostics);
+    notes: remarks on how it was computed (e.g. layers recomputed to fit the memory budget).
 
     Span methods also give span_scores: float64 ``[T, n_spans]`` for ``problem.spans``; drilled: bool
     ``[T, n_spans]`` (whose tokens were scored); fit: float64 ``[T]``, a surrogate's held-out R²."""
@@ -101,6 +102,7 @@ class MethodOutput:
     span_scores: torch.Tensor | None = None
     drilled: torch.Tensor | None = None
     fit: torch.Tensor | None = None
+    notes: list[str] = field(default_factory=list)  # remarks that are no reason to distrust the result
 
 
 class AttributionMethod(ABC):
@@ -116,6 +118,9 @@ class AttributionMethod(ABC):
     parameters: ClassVar[tuple[str, ...]] = ()
     default_n_steps: ClassVar[int | None] = None
     scores_spans: ClassVar[bool] = False  # scores the problem's spans directly (span methods)
+    # its passes are plain autograd through target_fn (no module hooks), so decoder layers may be
+    # recomputed in the backward pass when one point's activations exceed the budget (memory.py)
+    recomputable: ClassVar[bool] = False
 
     def attribute(self, problem: AttributionProblem) -> MethodOutput:
         """Compute (captum's public/private split; the options were validated by the engine, once)."""

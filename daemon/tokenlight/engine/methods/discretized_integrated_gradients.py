@@ -58,6 +58,7 @@ class DiscretizedIntegratedGradients(AttributionMethod):
         "Complete up to the path's discretisation (the delta). nSteps + 2 points, all targets per forward."
     )
     family = "path"
+    recomputable = True
     has_convergence_delta = True
     uses_baseline = True
     parameters = ("n_steps", "strategy", "baseline", "internal_batch_size")

@@ -36,6 +36,7 @@ class GradientShap(AttributionMethod):
         "error (falls as 1/√nSamples). Seeded. nSamples forwards (chunked) + T backwards per chunk."
     )
     family = "path"
+    recomputable = True
     has_convergence_delta = True
     uses_baseline = True
     parameters = ("n_samples", "seed", "baseline", "internal_batch_size")

@@ -36,6 +36,7 @@ class GradientAtInput(AttributionMethod):
     with one point and weight 1). Subclasses say how a gradient becomes a per-token number."""
 
     family = "gradient"
+    recomputable = True
     parameters = ("internal_batch_size",)
 
     @abstractmethod

@@ -56,6 +56,7 @@ class GuidedIntegratedGradients(AttributionMethod):
         "nSteps). One path per target, all targets batched: nSteps + 1 forwards and backwards."
     )
     family = "path"
+    recomputable = True
     has_convergence_delta = True
     uses_baseline = True
     parameters = ("n_steps", "max_dist", "fraction", "baseline", "internal_batch_size")

@@ -40,6 +40,7 @@ class SequentialIntegratedGradients(AttributionMethod):
         "L × nSteps points (chunked, all targets per forward) + L forwards."
     )
     family = "path"
+    recomputable = True
     has_convergence_delta = True
     uses_baseline = True
     parameters = ("n_steps", "baseline", "internal_batch_size")

@@ -1,0 +1,88 @@
+"""Perturbation methods with and without the prefix KV cache (issue 19, goal 4).
+
+Same call both sides (``reuse_prefix=True`` / ``False``), interleaved, after one warm-up of each;
+median (min–max) of ``--repeats`` runs, and the largest score difference between the two.
+
+Prediction (written before measuring): occlusion's chunk of positions [k, k + c) runs L − k
+positions instead of L. With the CPU cap of 64 rows per pass, L = 256 is 4 chunks and computes
+(256 + 192 + 128 + 64) / (4 · 256) = 62.5% of the positions: ~1.6×; L = 1024 is 16 chunks, 53%:
+~1.9× (attention's cost per query falls the same way). LIME and KernelSHAP switch random subsets:
+the first perturbed position of a 64-row batch is almost always 0 or 1, so ~1.0× (no gain).
+
+    python benchmarks/bench_prefix_reuse.py --lengths 256     # writes its section of RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from geometries import prompt_of  # noqa: E402
+from measure import median_range, results_table, write_section  # noqa: E402
+from tokenlight import attribute, load_model  # noqa: E402
+
+CASES = {
+    "occlusion": {"method": "occlusion", "max_target_tokens": 4},
+    "kernel_shap": {"method": "kernel_shap", "n_samples": 64, "max_target_tokens": 2},
+}
+TARGET = "\n    return total / len(values)\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lengths", type=int, nargs="*", default=[256])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--methods", nargs="*", default=list(CASES))
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    lm = load_model()
+    rows = []
+    load = os.getloadavg()
+    for length in args.lengths:
+        prompt = prompt_of(lm.tokenizer, length)
+        for name in args.methods:
+            options = {**CASES[name], "target_text": TARGET, "seed": 0}
+            results = {on: attribute(lm, prompt, reuse_prefix=on, **options) for on in (False, True)}  # warm-ups
+            times: dict[bool, list[float]] = {False: [], True: []}
+            for _ in range(args.repeats):
+                for on in (False, True):
+                    t0 = time.perf_counter()
+                    attribute(lm, prompt, reuse_prefix=on, **options)
+                    times[on].append(time.perf_counter() - t0)
+            off_s, on_s = results[False].scores, results[True].scores
+            diff = float(np.nanmax(np.abs(on_s - off_s)) / np.nanmax(np.abs(off_s)))
+            gain = statistics.median(times[False]) / statistics.median(times[True])
+            n = len(results[True].source_tokens) + len(results[True].target_tokens) - 1
+            off, on = median_range(times[False]), median_range(times[True])
+            rows.append(f"| {name} | {n} | {off} | {on} | {gain:.2f}× | {diff:.1e} |")
+            print(rows[-1], flush=True)
+    after = os.getloadavg()
+    section = results_table(
+        "Prefix KV reuse in the perturbation methods (issue 19)",
+        "Embedded model (GPT-2 style, 4 layers × 256), CPU float32, 2 threads; occlusion with 4 forced targets, "
+        "KernelSHAP with 64 samples and 2 targets, after an L-token Python prompt; interleaved, warm-ups both sides. "
+        "Predicted: occlusion 1.6× at L = 256 and 1.9× at L = 1024; KernelSHAP ~1.0×. "
+        f"Load average before/after: {load[0]:.1f}/{after[0]:.1f} (a shared 2-core machine: re-run on a quiet one). "
+        "Reproduce: `python benchmarks/bench_prefix_reuse.py --lengths 256 1024`.",
+        ["method", "L", "reuse off", "reuse on", "gain (medians)", "max difference / max score"],
+        rows,
+    )
+    print(section)
+    if not args.no_write:
+        write_section(HERE / "RESULTS.md", "prefix-reuse", section)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Adaptive Integrated Gradients stops per target: a target whose delta has converged gets no more
+backward passes, and keeps the scores of the level where it converged.
+
+So a target's scores depend on its own convergence only: asked alone or among others, the same
+numbers (before, every target ran until all had converged, and its scores moved with the others').
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from tokenlight import attribute
+from tokenlight.engine import kernel
+from tokenlight.engine.options import DEFAULT_TOLERANCE
+from tokenlight.engine.quadrature import ADAPTIVE_LEVELS
+
+PROMPT = "x ="
+TARGETS = " " + " ".join("abcdefgh")  # 8 one-token words
+
+
+def test_a_converged_target_gets_no_more_backward_passes(tiny_gpt2, monkeypatch):
+    asked: list[list[int] | None] = []
+    real = kernel._accumulate
+
+    def recording(*args, **kwargs):
+        asked.append(kwargs.get("targets"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kernel, "_accumulate", recording)
+    res = attribute(tiny_gpt2, PROMPT, target_text=TARGETS, group_targets=False)
+    n = len(res.target_tokens)
+    assert asked[0] == list(range(n))  # the first level: everyone
+    later = [a for a in asked[1:] if a is not None]
+    assert later and all(len(b) <= len(a) for a, b in itertools.pairwise(asked))
+    assert len(later[-1]) < n  # some target stopped early
+    change = np.abs(res.target_scores - res.baseline_scores)
+    stopped_early = np.abs(res.deltas) <= DEFAULT_TOLERANCE * change + 1e-6
+    assert stopped_early.sum() >= n - len(later[-1])
+    assert res.n_steps in ADAPTIVE_LEVELS
+
+
+def test_a_targets_adaptive_scores_do_not_depend_on_the_other_targets(tiny_gpt2):
+    together = attribute(tiny_gpt2, PROMPT, target_text=TARGETS, group_targets=False)
+    for k in (0, 3, 7):
+        alone = attribute(tiny_gpt2, PROMPT + TARGETS[: 2 * k], target_text=TARGETS[2 * k :], max_target_tokens=1)
+        visible = len(alone.source_tokens)
+        row = together.scores[k, :visible]
+        scale = float(np.abs(alone.scores[0, :visible]).max())
+        assert float(np.abs(row - alone.scores[0, :visible]).max()) <= 1e-6 * scale, k
+        assert abs(float(together.deltas[k] - alone.deltas[0])) <= 1e-6 * max(scale, 1e-3)
