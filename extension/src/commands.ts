@@ -175,12 +175,17 @@ export const switchMethod: Factory = (ctx) => async () => {
         return;
     }
     const current = ctx.settings.method;
-    const items: MethodItem[] = methods.map((method) => ({
-        label: method.id === current ? `$(check) ${method.label}` : method.label,
-        description: `${method.id} · ${method.family}${method.convergenceDelta ? " · convergence delta" : ""}`,
-        detail: method.description,
-        method,
-    }));
+    const items: MethodItem[] = methods.map((method) => {
+        const caveat = method.caveat ?? undefined;
+        const mark = method.id === current ? "$(check) " : caveat !== undefined ? "$(warning) " : "";
+        return {
+            label: `${mark}${method.label}`,
+            description: `${method.id} · ${method.family}${method.convergenceDelta ? " · convergence delta" : ""}`,
+            // the caveat first: it is what decides whether to use the method at all
+            detail: caveat === undefined ? method.description : `⚠ ${caveat} ${method.description}`,
+            method,
+        };
+    });
     const picked = await vscode.window.showQuickPick(items, {
         title: "Tokenlight: attribution method",
         placeHolder: `Current: ${current}`,

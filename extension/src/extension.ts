@@ -20,7 +20,7 @@ import { SECRET_KEY } from "./remoteToken";
 import { ResultStore } from "./results";
 import { ResultsView } from "./resultsView";
 import { affectsRendering, needsRestart, SECTION, Settings } from "./settings";
-import { StatusBar } from "./status";
+import { legendMarkdown, StatusBar } from "./status";
 
 let daemon: DaemonClient | undefined;
 
@@ -52,6 +52,11 @@ export function activate(context: vscode.ExtensionContext): void {
     const matrix = new MatrixPanel(settings, (resultId, target) => {
         void vscode.commands.executeCommand(COMMAND_IDS.focusTarget, resultId, target);
     });
+    daemon.hoverLegend = () => {
+        const legend = new vscode.MarkdownString(legendMarkdown(settings));
+        legend.supportHtml = true;
+        return legend;
+    };
     const resultsView = new ResultsView(store);
     const ctx: Ctx = { extension: context, settings, log, daemon, store, decorations, status, matrix, resultsView };
     context.subscriptions.push(log, daemon, decorations, status, matrix, resultsView);

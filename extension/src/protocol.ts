@@ -113,6 +113,12 @@ export interface MethodInfo {
     family: string;
     convergenceDelta: boolean;
     parameters?: unknown;
+    /** What the method's budget counts: `nSteps` (path methods) or `nSamples` (stochastic ones). */
+    budget?: "steps" | "samples" | null;
+    /** False for attention weights: no step function is evaluated. */
+    usesStepFunction?: boolean;
+    /** A warning to show beside the method in pickers (DeepLift on transformers, attention). */
+    caveat?: string | null;
 }
 
 export interface LoadModelParams extends WorkDoneProgressParams {

@@ -45,6 +45,8 @@ class ResultData:
     converged: list[bool] | None  # the engine's verdict per target (None: no delta)
     elapsed_ms: float  # the computation's own time (for a cached result: when it was computed)
     cached: bool
+    budget: str | None = None  # what n_steps counts: "steps", "samples", or None (the method's budget())
+    uses_step_function: bool = True  # False for attention weights: no step function was evaluated
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ class Runner:
         self.loaded: ModelRequest | None = None
         self.info: LoadedInfo | None = None
         self._labels: dict[str, str] = {}
+        self._described: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------------------------------
     def methods(self) -> list[dict[str, Any]]:
@@ -53,6 +54,7 @@ class Runner:
 
         described = [cls.describe() for cls in list_methods()]
         self._labels = {m["id"]: m["label"] for m in described}
+        self._described = {m["id"]: m for m in described}
         return described
 
     def load(self, request: ModelRequest, report: Report) -> LoadedInfo:
@@ -194,6 +196,8 @@ class Runner:
             converged=None if res.converged is None else [bool(c) for c in res.converged.tolist()],
             elapsed_ms=float(res.elapsed_ms),
             cached=cached,
+            budget=self._described.get(res.method, {}).get("budget"),
+            uses_step_function=bool(self._described.get(res.method, {}).get("usesStepFunction", True)),
         )
 
 
