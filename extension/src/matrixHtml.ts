@@ -203,8 +203,9 @@ tr.target th.tok{color:var(--vscode-textLink-foreground)}
 td.nan{background:repeating-linear-gradient(45deg,#8882,#8882 3px,transparent 3px,transparent 6px)}
 .focused{outline:2px solid var(--vscode-focusBorder);outline-offset:-2px}
 td:focus,th:focus{outline:2px solid var(--vscode-contrastActiveBorder,var(--vscode-focusBorder));outline-offset:-1px}
-.legend{display:inline-flex;align-items:center;gap:0;vertical-align:middle}
-.legend span.sw{display:inline-block;width:1.1em;height:1em}
+.legend{display:flex;align-items:center;max-width:36em}
+.legend span.sw{flex:1 1 0;min-width:3px;height:1em}
+.legend span.end{flex:none;padding:0 4px}
 .legend span.z{outline:1px solid var(--vscode-panel-border,#8884);outline-offset:-1px}
 button{font:inherit;color:var(--vscode-button-foreground);background:var(--vscode-button-background);border:none;padding:2px 8px;cursor:pointer}
 ${levelRules(palette)}
@@ -215,7 +216,7 @@ ${levelRules(palette)}
 <p>${escapeHtml(`${result.model.name} · ${result.method} · ${S} source × ${T} target tokens · normalisation: ${normalization}`)}</p>
 <p>${escapeHtml(focusLine)} <button id="sum" type="button">Show the sum</button></p>
 ${share === "" ? "" : `<p id="share">${escapeHtml(share)}</p>`}
-<p><span class="legend" aria-label="legend">negative&nbsp;${legendCells()}&nbsp;positive</span></p>
+<div class="legend" role="img" aria-label="legend"><span class="end">negative</span>${legendCells()}<span class="end">positive</span></div>
 <p class="caption">${escapeHtml(legendCaption(normalization, specialsInScale))}. Click a cell (or move with the arrow keys, Enter) to colour the editor by its target.</p>
 </header>
 <div id="scroller">

@@ -142,6 +142,8 @@ describe("matrixHtml", () => {
         assert.match(html, /#scroller\{flex:1;overflow:auto/);
         assert.match(html, /thead th\{position:sticky;top:0/);
         assert.ok(html.indexOf('class="legend"') < html.indexOf('id="scroller"'), "the legend is above the scrolling box");
+        // the swatches shrink with the panel, so the legend fits a narrow split whole
+        assert.match(html, /\.legend span\.sw\{flex:1 1 0;min-width:3px/);
     });
     it("is keyboard-navigable: one cell in the tab order, arrows move, Enter focuses", () => {
         assert.equal((html.match(/tabindex="0"/g) ?? []).length, 1);
