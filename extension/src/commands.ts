@@ -306,7 +306,7 @@ async function pickTarget(stored: StoredResult): Promise<number | null | undefin
             target: null,
         },
         ...stored.result.targetTokens.map((token, t) => ({
-            label: `${t + 1}. ${JSON.stringify(token.text)}`,
+            label: `${t + 1}. ${JSON.stringify(token.label ?? token.text)}`,
             description: `p=${token.probability.toFixed(3)}${stored.focus === t ? " · current" : ""}`,
             target: t,
         })),

@@ -130,19 +130,19 @@ export function matrixHtml(input: MatrixInput): string {
     const T = result.targetTokens.length;
     const scales = columnScales(result, normalization, fixedScale, specialsInScale);
     const positions = [
-        ...result.sourceTokens.map((t) => ({ text: t.text, kind: t.special ? "special" : "source" })),
-        ...result.targetTokens.map((t) => ({ text: t.text, kind: "target" })),
+        ...result.sourceTokens.map((t) => ({ text: t.label ?? t.text, kind: t.special ? "special" : "source" })),
+        ...result.targetTokens.map((t) => ({ text: t.label ?? t.text, kind: "target" })),
     ];
 
     const header = result.targetTokens
         .map((target, t) => {
             const delta = result.deltas?.[t];
             const title =
-                `target ${t + 1}: ${JSON.stringify(target.text)} · p=${target.probability.toFixed(3)}` +
+                `target ${t + 1}: ${JSON.stringify(target.label ?? target.text)} · p=${target.probability.toFixed(3)}` +
                 (delta === undefined || delta === null ? "" : ` · delta ${formatScore(delta)}`) +
                 " — click to focus";
             const cls = t === focus ? "tgt focused" : "tgt";
-            return `<th class="${cls}" data-target="${t}" data-col="${t}" tabindex="-1" title="${escapeHtml(title)}">${escapeHtml(truncate(visibleToken(target.text)))}</th>`;
+            return `<th class="${cls}" data-target="${t}" data-col="${t}" tabindex="-1" title="${escapeHtml(title)}">${escapeHtml(truncate(visibleToken(target.label ?? target.text)))}</th>`;
         })
         .join("");
 
@@ -152,7 +152,8 @@ export function matrixHtml(input: MatrixInput): string {
             for (let t = 0; t < T; t++) {
                 const value = result.scores[t]?.[j] ?? null;
                 const colour = quantise(value, scales[t]);
-                const title = `${JSON.stringify(pos.text)} → ${JSON.stringify(result.targetTokens[t].text)}: ${formatScore(value)}`;
+                const targetText = result.targetTokens[t].label ?? result.targetTokens[t].text;
+                const title = `${JSON.stringify(pos.text)} → ${JSON.stringify(targetText)}: ${formatScore(value)}`;
                 const focused = t === focus ? " focused" : "";
                 // One cell is in the tab order (roving tabindex): Tab enters the grid, arrows move.
                 const tab = j === 0 && t === 0 ? "0" : "-1";

@@ -61,6 +61,8 @@ export interface SourceToken {
     /** Where the token sits in the document; null for special tokens (BOS) that have no text. */
     range: Range | null;
     special: boolean;
+    /** `<0xE2>` for a byte piece that is not a whole character (its text is empty or partial). */
+    label?: string;
 }
 
 export interface TargetToken {
@@ -69,6 +71,8 @@ export interface TargetToken {
     range: Range | null;
     probability: number;
     special?: boolean;
+    /** As SourceToken.label. */
+    label?: string;
 }
 
 export interface AttributeResult {

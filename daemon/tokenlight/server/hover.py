@@ -52,7 +52,7 @@ def special_share_line(data: ResultData, focus: int | None) -> str:
     total = sum(abs(v) for v in vector)
     tokens = [*data.source_tokens, *data.target_tokens]
     parts = [
-        f"{md.token(tokens[j].text)} carries {100 * abs(vector[j]) / total:.0f}% of \\|attribution\\|"
+        f"{md.token(tokens[j].shown)} carries {100 * abs(vector[j]) / total:.0f}% of \\|attribution\\|"
         for j in sorted(range(len(vector)), key=lambda j: -abs(vector[j]))
         if tokens[j].special and vector[j] != 0 and total > 0
     ]
@@ -93,7 +93,7 @@ def _source_hover(hit: TokenHit) -> str:
     if focus is None:
         which = f"sum over all {n_targets} target{'s' if n_targets != 1 else ''} (focus a target to see one)"
     else:
-        which = f"target {focus} {md.token(data.target_tokens[focus].text)}"
+        which = f"target {focus} {md.token(data.target_tokens[focus].shown)}"
     value = score(i, focus)
     # ranked among the visible tokens: a special token (an invisible BOS) often scores highest and
     # would push every visible token down a place
@@ -106,7 +106,7 @@ def _source_hover(hit: TokenHit) -> str:
     special = " (special)" if tok.special else ""
     delta_header = "target's delta (share of f(x) − f(x′))" if data.baseline_scores is not None else "target's delta"
     lines = [
-        f"**{md.token(tok.text)}**{special} — source token {i} of {n_sources}",
+        f"**{md.token(tok.shown)}**{special} — source token {i} of {n_sources}",
         "",
         f"score **{md.number(value)}** for the {which} · {standing}",
         "",
@@ -120,7 +120,7 @@ def _source_hover(hit: TokenHit) -> str:
         # the convergence delta belongs to the target's row, not to this token: how far that row's
         # scores are from adding up to f(x) − f(x′), as a share of it so its size can be judged
         lines.append(
-            f"| {t} | {md.token(target.text)}{mark} | {md.number(data.scores[t][i])} | {_delta_share(data, t)} |"
+            f"| {t} | {md.token(target.shown)}{mark} | {md.number(data.scores[t][i])} | {_delta_share(data, t)} |"
         )
     if n_targets > MAX_TABLE_ROWS:
         lines.append(f"| … | {n_targets - MAX_TABLE_ROWS} more | | |")
@@ -139,7 +139,7 @@ def _target_hover(hit: TokenHit) -> str:
     n_sources = len(data.source_tokens)
     fx = data.target_scores[t]
     lines = [
-        f"**{md.token(tok.text)}** — target {t} of {len(data.target_tokens)}"
+        f"**{md.token(tok.shown)}** — target {t} of {len(data.target_tokens)}"
         f" · probability {md.number(tok.probability)}",
         "",
     ]
@@ -159,7 +159,7 @@ def _target_hover(hit: TokenHit) -> str:
     row = data.scores[t]
     ranked = sorted(range(n_sources), key=lambda j: _highest_first(row[j]))
     for j in ranked[:TOP_SOURCES]:
-        lines.append(f"| {j} | {md.token(data.source_tokens[j].text)} | {md.number(row[j])} |")
+        lines.append(f"| {j} | {md.token(data.source_tokens[j].shown)} | {md.number(row[j])} |")
     share = special_share_line(data, t)
     if share:
         lines += ["", share]

@@ -18,6 +18,12 @@ class TokenData:
     end: int | None
     special: bool
     probability: float | None = None
+    label: str | None = None  # <0xNN> for byte pieces that are not whole characters (Token.label)
+
+    @property
+    def shown(self) -> str:
+        """What views show: the label of a byte piece, else the text."""
+        return self.label if self.label is not None else self.text
 
 
 @dataclass(frozen=True)

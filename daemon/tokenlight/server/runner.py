@@ -185,8 +185,10 @@ class Runner:
             prompt=res.prompt,
             continuation=res.continuation,
             target_kind=res.target_kind,
-            source_tokens=[TokenData(t.text, t.start, t.end, t.special) for t in res.source_tokens],
-            target_tokens=[TokenData(t.text, t.start, t.end, t.special, t.probability) for t in res.target_tokens],
+            source_tokens=[TokenData(t.text, t.start, t.end, t.special, label=t.label) for t in res.source_tokens],
+            target_tokens=[
+                TokenData(t.text, t.start, t.end, t.special, t.probability, t.label) for t in res.target_tokens
+            ],
             scores=[[None if math.isnan(v) else v for v in row] for row in res.scores.tolist()],
             deltas=None if res.deltas is None else floats(res.deltas),
             target_scores=floats(res.target_scores),
