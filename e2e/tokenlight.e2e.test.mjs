@@ -162,6 +162,9 @@ function lineState(prefix) {
     return page.evaluate(
         ({ prefix, decoration }) => {
             const editor = document.querySelector(".editor-instance .monaco-editor");
+            if (editor === null) {
+                return null; // no text editor open (yet)
+            }
             const lines = [...editor.querySelectorAll(".view-lines .view-line")];
             const line = lines.find((l) => l.textContent.replace(/\u00a0/g, " ").startsWith(prefix));
             if (line === undefined) {
@@ -547,9 +550,11 @@ async function switchMethodTo(id) {
 }
 
 stage("a sampling method's hover counts samples, not steps", async () => {
+    const colours = (s) => JSON.stringify(s.boxes.map((b) => [b.c0, b.c1, b.rgba]));
+    const saliency = colours(await lineState(SIG_AREA));
     await switchMethodTo("gradient_shap");
     // the re-run of the attribution under the cursor (polygon_area's signature) with GradientSHAP
-    const state = await waitForLine(SIG_AREA, (s) => s.boxes.length > 0, LONG, "the GradientSHAP colours");
+    const state = await waitForLine(SIG_AREA, (s) => s.boxes.length > 0 && colours(s) !== saliency, LONG, "the GradientSHAP colours");
     await page.keyboard.press("Escape");
     const box = [...state.boxes].sort((a, b) => b.w - a.w)[0];
     const text = await hoverUntil(box.x + box.w / 2, box.y + box.h / 2, "GradientSHAP");
@@ -660,6 +665,7 @@ stage("the Tokenlight view lists the results per document; the walkthrough is th
     const welcome = page.locator(".tabs-container .tab").filter({ hasText: "Welcome" }).first();
     await welcome.click({ button: "middle" });
     await welcome.waitFor({ state: "detached", timeout: 10_000 });
+    await page.waitForTimeout(1_000);
     // The walkthrough took geometry.py's (preview) tab, which closed the document: reopened
     // unchanged, its attributions come back.
     if ((await viewLine(SIG_AREA).count()) === 0) {
