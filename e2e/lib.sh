@@ -60,7 +60,8 @@ port_in_use() {
 }
 
 # write_settings USER_DATA_DIR: the contained profile's settings: the daemon's Python from this
-# checkout, and a quiet workbench. tokenlight.pythonPath is machine-scoped (never read from a
+# checkout, and a quiet workbench (no "A git repository was found in the parent folders" prompt:
+# make run's workspace copy lives inside the clone). tokenlight.pythonPath is machine-scoped (never read from a
 # workspace), so code-server (a remote window) reads it from Machine/settings.json and ignores it in
 # User/settings.json; a desktop VS Code reads User/settings.json.
 write_settings() {
@@ -86,7 +87,8 @@ JSON
     "workbench.secondarySideBar.defaultVisibility": "hidden",
     "chat.commandCenter.enabled": false,
     "editor.minimap.enabled": false,
-    "editor.hover.delay": 200
+    "editor.hover.delay": 200,
+    "git.openRepositoryInParentFolders": "never"
 }
 JSON
 }

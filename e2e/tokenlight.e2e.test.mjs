@@ -8,7 +8,7 @@
 // The stages run in order and share one page; after a failed stage the rest are skipped.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
@@ -57,12 +57,44 @@ for method in sys.argv[2:]:
 print(json.dumps(out))
 `;
 
+// A second model for Switch Model: a 1-layer GPT-2 with random weights and the embedded tokenizer,
+// saved beside the workspace (never downloaded).
+const OTHER_MODEL_PY = `
+import sys
+from transformers import GPT2Config, GPT2LMHeadModel
+from tokenlight import load_model
+tok = load_model().tokenizer
+cfg = GPT2Config(vocab_size=len(tok), n_positions=256, n_embd=32, n_layer=1, n_head=2,
+                 bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+GPT2LMHeadModel(cfg).save_pretrained(sys.argv[1])
+tok.save_pretrained(sys.argv[1])
+`;
+
+async function makeOtherModel() {
+    const dir = path.join(path.dirname(TL_WORKSPACE), "other-model");
+    await promisify(execFile)(TL_PYTHON, ["-c", OTHER_MODEL_PY, dir], { cwd: TL_ROOT, env: { ...process.env, MPLBACKEND: "Agg" } });
+    return dir;
+}
+
 function expectedResults(prompt, methods) {
     return promisify(execFile)(TL_PYTHON, ["-c", EXPECTED_PY, prompt, ...methods], {
         cwd: TL_ROOT,
         env: { ...process.env, MPLBACKEND: "Agg" },
         maxBuffer: 64 << 20,
     }).then(({ stdout }) => JSON.parse(stdout));
+}
+
+// The editor's colour scale (extension/src/palette.ts): special tokens take no part in it, and a
+// score under DEAD_ZONE of the strongest visible one is left untinted.
+const DEAD_ZONE = 0.05;
+
+/** The summed score of every source token, specials included (what the hover's share is of). */
+function summedSources(result) {
+    return result.sourceTokens.map((tok, i) => ({
+        text: tok.text,
+        special: tok.special,
+        value: result.scores.reduce((sum, row) => sum + (row[i] ?? 0), 0),
+    }));
 }
 
 /** Per non-special source token: its columns in the prompt and its score summed over the targets. */
@@ -130,6 +162,9 @@ function lineState(prefix) {
     return page.evaluate(
         ({ prefix, decoration }) => {
             const editor = document.querySelector(".editor-instance .monaco-editor");
+            if (editor === null) {
+                return null; // no text editor open (yet)
+            }
             const lines = [...editor.querySelectorAll(".view-lines .view-line")];
             const line = lines.find((l) => l.textContent.replace(/\u00a0/g, " ").startsWith(prefix));
             if (line === undefined) {
@@ -199,14 +234,23 @@ function checkTokens(state, tokens, label) {
     for (const box of state.boxes) {
         assert.ok(edges.has(box.c0) && edges.has(box.c1), `${label}: box [${box.c0}, ${box.c1}) does not start and end on token edges`);
     }
+    // The scale is the strongest visible token (specials are not in `tokens`): under the dead zone, no tint.
+    const scale = Math.max(...tokens.map((t) => Math.abs(t.value)));
     let decorated = 0;
     for (const tok of tokens) {
         const inside = state.boxes.filter((b) => b.c0 <= tok.start && tok.end <= b.c1);
-        assert.equal(inside.length, 1, `${label}: token ${JSON.stringify(tok.text)} [${tok.start}, ${tok.end}) is in ${inside.length} coloured boxes`);
+        const want = Math.abs(tok.value) >= DEAD_ZONE * scale ? 1 : 0;
+        assert.equal(inside.length, want, `${label}: token ${JSON.stringify(tok.text)} (${tok.value}, scale ${scale}) [${tok.start}, ${tok.end}) is in ${inside.length} coloured boxes`);
         tok.box = inside[0];
-        decorated++;
+        decorated += want;
     }
     return decorated;
+}
+
+/** How many of `tokens` are tinted (outside the dead zone). */
+function tintedCount(tokens) {
+    const scale = Math.max(...tokens.map((t) => Math.abs(t.value)));
+    return tokens.filter((t) => Math.abs(t.value) >= DEAD_ZONE * scale).length;
 }
 
 /** Hovers (x, y) until a hover containing `needle` shows (the LSP hover may register late). */
@@ -286,6 +330,7 @@ function stage(name, fn) {
 // ------------------------------------------------------------------------------------------------
 
 let expected; // {integrated_gradients, saliency} for SIG_AREA
+let otherModel; // the folder of a second model, for Switch Model
 let areaTokens;
 
 /** Attribute Continuation on SIG_AREA (once `areaTokens` is known): wait for colours and ghost text,
@@ -300,7 +345,7 @@ async function attributeAreaAndCheck(what) {
         `colours ${what}`,
     );
     const count = checkTokens(state, areaTokens, `integrated_gradients ${what}`);
-    assert.equal(count, areaTokens.length);
+    assert.equal(count, tintedCount(areaTokens));
     return { state, count };
 }
 
@@ -308,6 +353,8 @@ before(async () => {
     mkdirSync(TL_ARTIFACTS, { recursive: true });
     expected = expectedResults(SIG_AREA, ["integrated_gradients", "saliency"]);
     expected.catch(() => undefined);
+    otherModel = makeOtherModel();
+    otherModel.catch(() => undefined);
     browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
     const context = await browser.newContext({ viewport: VIEWPORT });
     page = await context.newPage();
@@ -335,12 +382,24 @@ stage("opens geometry.py in code-server", async () => {
     console.log(`status bar before any command: ${JSON.stringify(await idle.innerText())}; daemons: 0`);
     await shot("01-opened");
 
-    // Clicking it starts the daemon and opens the method picker (the daemon's list).
+    // Clicking it opens the actions menu; its Switch Attribution Method starts the daemon and
+    // lists the daemon's methods, DeepLift's item saying it is unreliable on transformers.
     await idle.click();
+    const action = page.locator(".quick-input-widget .monaco-list-row").filter({ hasText: "Switch Attribution Method" }).first();
+    await action.waitFor({ timeout: 30_000 });
+    for (const other of ["Attribute Continuation", "Switch Model", "Show Attribution Matrix", "Clear Attributions"]) {
+        assert.ok((await page.locator(".quick-input-widget .monaco-list-row").filter({ hasText: other }).count()) > 0, `the menu offers ${other}`);
+    }
+    await action.click();
     const pick = page.locator(".quick-input-widget .monaco-list-row").filter({ hasText: "saliency" }).first();
     await pick.waitFor({ timeout: LONG });
     assert.equal(daemonPids().length, 1, "one daemon, started by the click");
-    console.log("status bar click: the method picker lists the daemon's methods; daemons: 1");
+    await page.locator(".quick-input-widget .quick-input-box input").fill("deeplift");
+    const deeplift = page.locator(".quick-input-widget .monaco-list-row").filter({ hasText: "DeepLift" }).first();
+    await deeplift.waitFor({ timeout: 10_000 });
+    const deepliftText = await deeplift.innerText();
+    assert.match(deepliftText, /[Uu]nreliable on transformers/, `the DeepLift item: ${JSON.stringify(deepliftText)}`);
+    console.log(`status bar click: actions menu → method picker; DeepLift item: ${JSON.stringify(deepliftText.split("\n")[0])}; daemons: 1`);
     await page.keyboard.press("Escape");
     await page.locator(".quick-input-widget").waitFor({ state: "hidden" });
 });
@@ -361,18 +420,28 @@ stage("Attribute Continuation colours each selected token and shows the continua
     await page.mouse.move(5, VIEWPORT.height - 100);
 
     const count = checkTokens(state, areaTokens, "integrated_gradients");
-    assert.equal(count, areaTokens.length);
-    console.log(`${count} non-special tokens selected, ${count} decorated (in ${state.boxes.length} boxes)`);
+    assert.equal(count, tintedCount(areaTokens));
+    console.log(`${areaTokens.length} non-special tokens selected, ${count} tinted (in ${state.boxes.length} boxes), the rest under the dead zone`);
+
+    // BOS is out of the scale: the strongest visible token gets the strongest tint, whatever BOS scored.
+    const largest = Math.max(...areaTokens.map((t) => Math.abs(t.value)));
+    const strongest = areaTokens.find((t) => Math.abs(t.value) === largest);
+    const alphas = state.boxes.map((b) => b.rgba[3] ?? 1);
+    assert.equal(strongest.box.rgba[3], Math.max(...alphas), "the strongest visible token has the strongest tint");
+    assert.ok(strongest.box.rgba[3] >= 0.7, `the strongest tint is strong: alpha ${strongest.box.rgba[3]}`);
+    const bos = summedSources(ig).find((t) => t.special);
+    console.log(`BOS summed score ${bos?.value.toFixed(3)}; strongest visible ${JSON.stringify(strongest.text)} ${strongest.value.toFixed(3)} drawn at alpha ${strongest.box.rgba[3]}`);
+    // The progress notification closed with the work.
+    await page.locator(".notification-toast").filter({ hasText: "Tokenlight: integrated_gradients" }).waitFor({ state: "hidden", timeout: 10_000 });
 
     // Positive and negative scores get different hues, and each token the hue of its sign.
-    const largest = Math.max(...areaTokens.map((t) => Math.abs(t.value)));
     for (const tok of areaTokens) {
-        if (Math.abs(tok.value) > 1e-2 * largest) {
+        if (tok.box !== undefined) {
             const want = tok.value > 0 ? "positive" : "negative";
             assert.equal(hue(tok.box.rgba), want, `${JSON.stringify(tok.text)} (${tok.value}) is coloured rgba(${tok.box.rgba})`);
         }
     }
-    const hues = new Set(areaTokens.map((t) => hue(t.box.rgba)));
+    const hues = new Set(areaTokens.filter((t) => t.box !== undefined).map((t) => hue(t.box.rgba)));
     assert.deepEqual([...hues].sort(), ["negative", "positive"], "both hues are on show");
 
     // The ghost text: the continuation, rendered after the selection.
@@ -392,8 +461,8 @@ stage("Attribute Continuation colours each selected token and shows the continua
 stage("hovering a coloured token shows its score; the ghost text shows the delta", async () => {
     const state = await lineState(SIG_AREA);
     checkTokens(state, areaTokens, "integrated_gradients");
-    // The widest token with a clear score.
-    const tok = [...areaTokens].sort((a, b) => b.end - b.start - (a.end - a.start))[0];
+    // The widest token with a colour.
+    const tok = [...areaTokens].filter((t) => t.box !== undefined).sort((a, b) => b.end - b.start - (a.end - a.start))[0];
     const x = state.left + ((tok.start + tok.end) / 2) * state.cw;
     const y = state.top + state.height / 2;
     const text = await hoverUntil(x, y, "source token");
@@ -402,8 +471,23 @@ stage("hovering a coloured token shows its score; the ghost text shows the delta
     const score = Number(m[1]);
     assert.ok(Math.abs(score - tok.value) <= 1e-3 * Math.max(1, Math.abs(tok.value)), `hover score ${score}, expected ${tok.value}`);
     assert.match(text, /Integrated Gradients/i);
-    assert.match(text, /delta/, `the hover shows the convergence delta: ${JSON.stringify(text)}`);
-    console.log(`hover on ${JSON.stringify(tok.text)}: score ${score}`);
+    // Each target's delta as its share of f(x) − f(x′), said to be the target's, not the token's.
+    assert.match(text, /target's delta \(share of f\(x\) − f\(x′\)\)/, `the hover's delta column: ${JSON.stringify(text)}`);
+    assert.match(text, /[-+0-9.e]+ \(\d+%\)/, "a delta with its percentage");
+    assert.match(text, /not this token's/);
+    // BOS's share of |attribution| (out of the colour scale), as the engine's numbers give it.
+    const ig = (await expected).integrated_gradients;
+    const summed = summedSources(ig);
+    const targetsPart = ig.scores[0].slice(summed.length).map((_v, k) => ig.scores.reduce((s, row) => s + (row[summed.length + k] ?? 0), 0));
+    const total = [...summed.map((t) => t.value), ...targetsPart].reduce((s, v) => s + Math.abs(v), 0);
+    const bos = summed.find((t) => t.special);
+    const share = Math.round((100 * Math.abs(bos.value)) / total);
+    const shareMatch = text.match(/carries (\d+)% of \|attribution\|/);
+    assert.ok(shareMatch, `the hover states BOS's share: ${JSON.stringify(text)}`);
+    assert.ok(Math.abs(Number(shareMatch[1]) - share) <= 1, `BOS share ${shareMatch[1]}%, expected ${share}%`);
+    assert.match(text, /Legend:/, "the colour legend is in the hover");
+    assert.match(text, /untinted under 5%/);
+    console.log(`hover on ${JSON.stringify(tok.text)}: score ${score}; ${shareMatch[0]}`);
     await shot("03-hover-source-token");
     if (process.env.TOKENLIGHT_README_SCREENSHOT === "1") {
         const box = await page.locator(".part.editor").boundingBox();
@@ -442,9 +526,10 @@ stage("switching the method to saliency re-colours and names it in the status ba
         "the saliency colours",
     );
     const count = checkTokens(state, tokens, "saliency");
-    assert.equal(count, tokens.length);
+    assert.equal(count, tintedCount(tokens));
+    assert.ok(!existsSync(path.join(TL_WORKSPACE, ".vscode", "settings.json")), "the method switch wrote no .vscode/settings.json");
     // Saliency is a magnitude: every token is on the positive side.
-    for (const tok of tokens) {
+    for (const tok of tokens.filter((t) => t.box !== undefined)) {
         assert.equal(hue(tok.box.rgba), "positive", `${JSON.stringify(tok.text)} is coloured rgba(${tok.box.rgba})`);
     }
     const statusText = await statusItem("saliency").innerText();
@@ -452,6 +537,33 @@ stage("switching the method to saliency re-colours and names it in the status ba
     assert.doesNotMatch(statusText, /integrated_gradients/);
     console.log(`status bar: ${JSON.stringify(statusText)}`);
     await shot("05-switched-to-saliency");
+});
+
+/** Switch Attribution Method → `id` (the palette), then wait for the status bar to name it. */
+async function switchMethodTo(id) {
+    await runCommand("Tokenlight: Switch Attribution Method");
+    await page.locator(".quick-input-widget .quick-input-box input").fill(id);
+    const pick = page.locator(".quick-input-widget .monaco-list-row").filter({ hasText: id }).first();
+    await pick.waitFor({ timeout: 30_000 });
+    await pick.click();
+    await statusItem(id).waitFor({ timeout: 30_000 });
+}
+
+stage("a sampling method's hover counts samples, not steps", async () => {
+    const colours = (s) => JSON.stringify(s.boxes.map((b) => [b.c0, b.c1, b.rgba]));
+    const saliency = colours(await lineState(SIG_AREA));
+    await switchMethodTo("gradient_shap");
+    // the re-run of the attribution under the cursor (polygon_area's signature) with GradientSHAP
+    const state = await waitForLine(SIG_AREA, (s) => s.boxes.length > 0 && colours(s) !== saliency, LONG, "the GradientSHAP colours");
+    await page.keyboard.press("Escape");
+    const box = [...state.boxes].sort((a, b) => b.w - a.w)[0];
+    const text = await hoverUntil(box.x + box.w / 2, box.y + box.h / 2, "GradientSHAP");
+    assert.match(text, /\d+ samples/, `the GradientSHAP hover counts samples: ${JSON.stringify(text)}`);
+    assert.doesNotMatch(text, /\d+ steps/);
+    console.log(`GradientSHAP hover: ${JSON.stringify(text.split("\n").find((l) => l.includes("samples")))}`);
+    await shot("05b-gradient-shap-samples");
+    await page.mouse.move(5, VIEWPORT.height - 100);
+    await page.keyboard.press("Escape");
 });
 
 stage("Attribute Following Text colours the following tokens; hovering one shows its delta", async () => {
@@ -477,6 +589,126 @@ stage("Attribute Following Text colours the following tokens; hovering one shows
     await shot("06-attribute-following-text");
     await page.mouse.move(5, VIEWPORT.height - 100);
     await page.keyboard.press("Escape");
+});
+
+/** The matrix webview's document (code-server nests it: the webview iframe, then its active frame). */
+function matrixFrame() {
+    return page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
+}
+
+stage("the attribution matrix: horizontal headers, legend, a cell click and the keyboard focus a target", async () => {
+    // On the signature of distance (the Attribute Following Text result, the most recent).
+    await selectLine(SIG_DISTANCE);
+    await page.keyboard.press("Home");
+    await runCommand("Tokenlight: Show Attribution Matrix");
+    const frame = matrixFrame();
+    const grid = frame.locator("#matrix");
+    await grid.waitFor({ timeout: 30_000 });
+    assert.ok((await frame.locator(".legend .sw").count()) > 10, "the legend's swatches");
+    const header = frame.locator("th.tgt").first();
+    const mode = await header.evaluate((el) => getComputedStyle(el).writingMode);
+    assert.equal(mode, "horizontal-tb", "column headers read horizontally");
+    assert.match((await header.getAttribute("title")) ?? "", /target 1: /, "the whole target is in the header's tooltip");
+    const sticky = await header.evaluate((el) => getComputedStyle(el).position);
+    assert.equal(sticky, "sticky");
+    const before = await lineState(SIG_DISTANCE);
+    // A click on a cell of target 3 colours the editor by target 3.
+    await frame.locator('td[data-row="1"][data-col="2"]').click();
+    await frame.locator("p").filter({ hasText: "Editor colours: target 3" }).waitFor({ timeout: 15_000 });
+    const statusTip = await statusItem("integrated_gradients").getAttribute("aria-label");
+    console.log(`matrix click → target 3; status: ${JSON.stringify(statusTip)}`);
+    const after = await waitForLine(
+        SIG_DISTANCE,
+        (s) => JSON.stringify(s.boxes.map((b) => [b.c0, b.c1, b.rgba])) !== JSON.stringify(before.boxes.map((b) => [b.c0, b.c1, b.rgba])),
+        15_000,
+        "the editor re-coloured by target 3",
+    );
+    assert.ok(after.boxes.length > 0);
+    await shot("06b-matrix-cell-click");
+    // Keyboard: the focused cell moves right with the arrow key, Enter focuses its target (4).
+    const cell = frame.locator('td[data-row="1"][data-col="2"]');
+    await cell.focus();
+    await cell.press("ArrowRight");
+    await frame.locator('td[data-row="1"][data-col="3"]').press("Enter");
+    await frame.locator("p").filter({ hasText: "Editor colours: target 4" }).waitFor({ timeout: 15_000 });
+    console.log("matrix keyboard: ArrowRight, Enter → target 4");
+    await frame.locator("#sum").click();
+    await frame.locator("p").filter({ hasText: "Editor colours: sum over all" }).waitFor({ timeout: 15_000 });
+    // close the matrix with a middle click on its tab (the keyboard focus is inside the webview)
+    const tab = page.locator(".tabs-container .tab").filter({ hasText: "Attribution Matrix" }).first();
+    await tab.click({ button: "middle" });
+    await tab.waitFor({ state: "detached", timeout: 10_000 });
+});
+
+stage("the Tokenlight view lists the results per document; the walkthrough is there", async () => {
+    const header = page.locator(".pane-header").filter({ hasText: /tokenlight/i }).first();
+    await header.waitFor({ timeout: 15_000 });
+    if ((await header.getAttribute("aria-expanded")) !== "true") {
+        await header.click();
+    }
+    const doc = page.locator(".pane-body .monaco-list-row").filter({ hasText: "geometry.py" }).filter({ hasText: "result" }).first();
+    await doc.waitFor({ timeout: 15_000 });
+    const results = page.locator(".pane-body .monaco-list-row").filter({ hasText: "tokenlight-tiny-py" });
+    await results.first().waitFor({ timeout: 15_000 });
+    const n = await results.count();
+    assert.ok(n >= 2, `several results listed (${n})`);
+    console.log(`Tokenlight view: ${JSON.stringify(await doc.innerText())}; ${n} result rows`);
+    await shot("06c-results-view");
+    // The walkthrough (contributes.walkthroughs) is offered by Welcome: Open Walkthrough.
+    await runCommand("Welcome: Open Walkthrough...");
+    const walk = page.locator(".quick-input-widget .monaco-list-row").filter({ hasText: "Get started with Tokenlight" }).first();
+    await walk.waitFor({ timeout: 15_000 });
+    await walk.click();
+    await page.locator(".gettingStartedContainer").filter({ hasText: "Attribute a continuation" }).first().waitFor({ timeout: 15_000 });
+    await shot("06d-walkthrough");
+    console.log("walkthrough: Get started with Tokenlight opens");
+    const welcome = page.locator(".tabs-container .tab").filter({ hasText: "Welcome" }).first();
+    await welcome.click({ button: "middle" });
+    await welcome.waitFor({ state: "detached", timeout: 10_000 });
+    await page.waitForTimeout(1_000);
+    // The walkthrough took geometry.py's (preview) tab, which closed the document: reopened
+    // unchanged, its attributions come back.
+    if ((await viewLine(SIG_AREA).count()) === 0) {
+        await page.locator(".explorer-folders-view .monaco-list-row").filter({ hasText: "geometry.py" }).first().dblclick();
+    }
+    await waitForLine(SIG_AREA, (s) => s.boxes.length > 0, LONG, "polygon_area's colours after the walkthrough");
+    await waitForLine(SIG_DISTANCE, (s) => s.boxes.length > 0, LONG, "distance's colours after the walkthrough");
+});
+
+stage("Switch Model marks the old model's colours stale, naming the model they came from", async () => {
+    await selectLine(SIG_AREA);
+    await runCommand("Tokenlight: Switch Model");
+    const input = page.locator(".quick-input-widget .quick-input-box input");
+    await input.waitFor({ state: "visible" });
+    await input.fill(await otherModel);
+    await page.locator(".quick-input-widget .monaco-list-row").filter({ hasText: "load this model" }).first().waitFor();
+    await page.keyboard.press("Enter");
+    await page.locator(".notification-toast").filter({ hasText: "loaded on" }).first().waitFor({ timeout: LONG });
+    const staleText = () =>
+        page.evaluate(() =>
+            [...document.querySelectorAll(".editor-instance .view-lines span")]
+                .map((el) => getComputedStyle(el, "::after").content)
+                .filter((c) => c && c.includes("stale"))
+                .join(" | "),
+        );
+    const deadline = Date.now() + 15_000;
+    let marker = "";
+    while ((marker = await staleText()) === "" && Date.now() < deadline) {
+        await page.waitForTimeout(250);
+    }
+    assert.match(marker, /stale: from tokenlight-tiny-py/, `a stale marker names the old model: ${JSON.stringify(marker)}`);
+    console.log(`after Switch Model: ${marker}`);
+    await shot("06e-stale-after-switch-model");
+    // Back to the embedded model: the marks go.
+    await runCommand("Tokenlight: Switch Model");
+    await page.locator(".quick-input-widget .monaco-list-row").filter({ hasText: "embedded default" }).first().click();
+    await page.waitForTimeout(1_000);
+    const deadline2 = Date.now() + LONG;
+    while ((await staleText()) !== "" && Date.now() < deadline2) {
+        await page.waitForTimeout(250);
+    }
+    assert.equal(await staleText(), "", "no stale marks once the embedded model is back");
+    await page.locator(".notification-toast .codicon-notifications-clear").first().click().catch(() => undefined);
 });
 
 stage("a long run is cancelled from its notification and the daemon answers the next request", async () => {
@@ -518,6 +750,22 @@ stage("a long run is cancelled from its notification and the daemon answers the 
     await page.keyboard.press("Escape");
     await page.mouse.move(5, VIEWPORT.height - 100);
     await shot("08-after-cancel");
+});
+
+stage("closing and reopening geometry.py unchanged restores its attributions", async () => {
+    await waitForLine(SIG_CENTROID, (s) => s.boxes.length > 0, 10_000, "centroid's colours before closing");
+    await page.locator(".editor-instance .view-lines").first().click();
+    await page.keyboard.press("Control+W");
+    await viewLine(SIG_AREA).waitFor({ state: "detached", timeout: 15_000 });
+    await page.waitForTimeout(1_500);
+    const row = page.locator(".explorer-folders-view .monaco-list-row").filter({ hasText: "geometry.py" }).first();
+    await row.click();
+    await viewLine(SIG_AREA).waitFor({ timeout: 30_000 });
+    const reopenedAt = Date.now();
+    await waitForLine(SIG_AREA, (s) => s.boxes.length > 0 && s.text.length > SIG_AREA.length, LONG, "polygon_area's colours restored");
+    await waitForLine(SIG_CENTROID, (s) => s.boxes.length > 0 && s.text.length > SIG_CENTROID.length, LONG, "centroid's colours restored");
+    console.log(`reopened unchanged: colours and ghost text back ${((Date.now() - reopenedAt) / 1000).toFixed(1)} s after the reopen`);
+    await shot("08b-reopened");
 });
 
 stage("kill -9 of the daemon: restarted, said once, dead colours cleared, Attribute Continuation works again", async () => {
@@ -689,4 +937,27 @@ stage("a remote daemon over WebSocket: a workspace cannot choose it, no token is
         remote.child.kill();
         generated?.child.kill();
     }
+});
+
+stage("three window reloads leave exactly one daemon", async () => {
+    for (let i = 1; i <= 3; i++) {
+        await page.reload();
+        await page.locator(".monaco-workbench").waitFor({ timeout: 60_000 });
+        const row = page.locator(".explorer-folders-view .monaco-list-row").filter({ hasText: "geometry.py" }).first();
+        await row.waitFor({ timeout: 60_000 });
+        await row.click();
+        await viewLine(SIG_AREA).waitFor({ timeout: 30_000 });
+        await attributeAreaAndCheck(`after reload ${i}`);
+        await page.keyboard.press("Escape");
+        // the previous window's daemon is stopped when this window's starts (it may take a moment to exit)
+        const deadline = Date.now() + 20_000;
+        let pids = daemonPids();
+        while (pids.length !== 1 && Date.now() < deadline) {
+            await page.waitForTimeout(250);
+            pids = daemonPids();
+        }
+        assert.equal(pids.length, 1, `after reload ${i}: daemons ${pids}`);
+        console.log(`reload ${i}: one daemon (${pids[0]})`);
+    }
+    await shot("15-after-three-reloads");
 });

@@ -493,3 +493,15 @@ def test_render_package_does_not_import_torch() -> None:
     """The renderers only need numpy: a CLI that only prints a saved result must stay light."""
     code = "import sys, tokenlight.render; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_html_heatmap_scrolls_and_never_clips(res: Attribution) -> None:
+    """A wide matrix scrolls inside its box (both ways, sticky headers) instead of being cut off;
+    headers read horizontally, cut with an ellipsis, the whole token in their title."""
+    page = render_html(res)
+    style = page.split("<style>", 1)[1].split("</style>", 1)[0]
+    assert ".scroll { overflow: auto;" in style
+    assert "writing-mode" not in style and "rotate(" not in style
+    assert "table.heatmap thead th { position: sticky; top: 0;" in style
+    assert "text-overflow: ellipsis" in style
+    assert '<div class="scroll"><table class="heatmap">' in page

@@ -69,6 +69,8 @@ export class DaemonClient implements vscode.Disposable {
     private startedWith: string | undefined;
     private stateValue: DaemonState = "notStarted";
     private readonly clientDisposables: vscode.Disposable[] = [];
+    /** Markdown appended to every Tokenlight hover (the colour legend); set by extension.ts. */
+    hoverLegend: (() => vscode.MarkdownString) | undefined;
 
     private readonly stateEmitter = new vscode.EventEmitter<DaemonState>();
     /** Fires with the new state whenever it changes. */
@@ -246,6 +248,17 @@ export class DaemonClient implements vscode.Disposable {
             // A refused initialize (a wrong token) is reported by startClient, once.
             initializationFailedHandler: () => false,
             errorHandler: this.errorHandler(),
+            middleware: {
+                // The daemon's hover says what the numbers are; the legend of the colours is the
+                // extension's (it owns palette and theme), so it is appended here.
+                provideHover: async (document, position, token, next) => {
+                    const hover = await next(document, position, token);
+                    if (hover === null || hover === undefined || this.hoverLegend === undefined) {
+                        return hover;
+                    }
+                    return new vscode.Hover([...hover.contents, this.hoverLegend()], hover.range);
+                },
+            },
         };
         const client = new TokenlightLanguageClient("tokenlight", "Tokenlight", serverOptions, clientOptions);
         client.onRestartFailure = (error) => {

@@ -227,12 +227,17 @@ export const switchMethod: Factory = (ctx) => async () => {
         return;
     }
     const current = ctx.settings.method;
-    const items: MethodItem[] = methods.map((method) => ({
-        label: method.id === current ? `$(check) ${method.label}` : method.label,
-        description: `${method.id} · ${method.family}${method.convergenceDelta ? " · convergence delta" : ""}`,
-        detail: method.description,
-        method,
-    }));
+    const items: MethodItem[] = methods.map((method) => {
+        const caveat = method.caveat ?? undefined;
+        const mark = method.id === current ? "$(check) " : caveat !== undefined ? "$(warning) " : "";
+        return {
+            label: `${mark}${method.label}`,
+            description: `${method.id} · ${method.family}${method.convergenceDelta ? " · convergence delta" : ""}`,
+            // the caveat first: it is what decides whether to use the method at all
+            detail: caveat === undefined ? method.description : `⚠ ${caveat} ${method.description}`,
+            method,
+        };
+    });
     const picked = await vscode.window.showQuickPick(items, {
         title: "Tokenlight: attribution method",
         placeHolder: `Current: ${current}`,
@@ -353,7 +358,7 @@ async function pickTarget(stored: StoredResult): Promise<number | null | undefin
             target: null,
         },
         ...stored.result.targetTokens.map((token, t) => ({
-            label: `${t + 1}. ${JSON.stringify(token.text)}`,
+            label: `${t + 1}. ${JSON.stringify(token.label ?? token.text)}`,
             description: `p=${token.probability.toFixed(3)}${stored.focus === t ? " · current" : ""}`,
             target: t,
         })),

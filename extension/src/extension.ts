@@ -22,7 +22,7 @@ import { SECRET_KEY } from "./remoteToken";
 import { ResultStore } from "./results";
 import { ResultsView } from "./resultsView";
 import { affectsRendering, needsRestart, SECTION, Settings } from "./settings";
-import { StatusBar } from "./status";
+import { legendMarkdown, StatusBar } from "./status";
 
 let daemon: DaemonClient | undefined;
 
@@ -55,6 +55,11 @@ export function activate(context: vscode.ExtensionContext): void {
     const matrix = new MatrixPanel(settings, (resultId, target) => {
         void vscode.commands.executeCommand(COMMAND_IDS.focusTarget, resultId, target);
     });
+    daemon.hoverLegend = () => {
+        const legend = new vscode.MarkdownString(legendMarkdown(settings));
+        legend.supportHtml = true;
+        return legend;
+    };
     const resultsView = new ResultsView(store);
     // the callback runs on a click, long after ctx exists
     const compare = new ComparePanel((method, origin) => void applyComparedMethod(ctx, method, origin));

@@ -130,19 +130,19 @@ export function matrixHtml(input: MatrixInput): string {
     const T = result.targetTokens.length;
     const scales = columnScales(result, normalization, fixedScale, specialsInScale);
     const positions = [
-        ...result.sourceTokens.map((t) => ({ text: t.text, kind: t.special ? "special" : "source" })),
-        ...result.targetTokens.map((t) => ({ text: t.text, kind: "target" })),
+        ...result.sourceTokens.map((t) => ({ text: t.label ?? t.text, kind: t.special ? "special" : "source" })),
+        ...result.targetTokens.map((t) => ({ text: t.label ?? t.text, kind: "target" })),
     ];
 
     const header = result.targetTokens
         .map((target, t) => {
             const delta = result.deltas?.[t];
             const title =
-                `target ${t + 1}: ${JSON.stringify(target.text)} · p=${target.probability.toFixed(3)}` +
+                `target ${t + 1}: ${JSON.stringify(target.label ?? target.text)} · p=${target.probability.toFixed(3)}` +
                 (delta === undefined || delta === null ? "" : ` · delta ${formatScore(delta)}`) +
                 " — click to focus";
             const cls = t === focus ? "tgt focused" : "tgt";
-            return `<th class="${cls}" data-target="${t}" data-col="${t}" tabindex="-1" title="${escapeHtml(title)}">${escapeHtml(truncate(visibleToken(target.text)))}</th>`;
+            return `<th class="${cls}" data-target="${t}" data-col="${t}" tabindex="-1" title="${escapeHtml(title)}">${escapeHtml(truncate(visibleToken(target.label ?? target.text)))}</th>`;
         })
         .join("");
 
@@ -152,7 +152,8 @@ export function matrixHtml(input: MatrixInput): string {
             for (let t = 0; t < T; t++) {
                 const value = result.scores[t]?.[j] ?? null;
                 const colour = quantise(value, scales[t]);
-                const title = `${JSON.stringify(pos.text)} → ${JSON.stringify(result.targetTokens[t].text)}: ${formatScore(value)}`;
+                const targetText = result.targetTokens[t].label ?? result.targetTokens[t].text;
+                const title = `${JSON.stringify(pos.text)} → ${JSON.stringify(targetText)}: ${formatScore(value)}`;
                 const focused = t === focus ? " focused" : "";
                 // One cell is in the tab order (roving tabindex): Tab enters the grid, arrows move.
                 const tab = j === 0 && t === 0 ? "0" : "-1";
@@ -226,8 +227,9 @@ tr.span th.tok{font-weight:bold}
 td.nan{background:repeating-linear-gradient(45deg,#8882,#8882 3px,transparent 3px,transparent 6px)}
 .focused{outline:2px solid var(--vscode-focusBorder);outline-offset:-2px}
 td:focus,th:focus{outline:2px solid var(--vscode-contrastActiveBorder,var(--vscode-focusBorder));outline-offset:-1px}
-.legend{display:inline-flex;align-items:center;gap:0;vertical-align:middle}
-.legend span.sw{display:inline-block;width:1.1em;height:1em}
+.legend{display:flex;align-items:center;max-width:36em}
+.legend span.sw{flex:1 1 0;min-width:3px;height:1em}
+.legend span.end{flex:none;padding:0 4px}
 .legend span.z{outline:1px solid var(--vscode-panel-border,#8884);outline-offset:-1px}
 button{font:inherit;color:var(--vscode-button-foreground);background:var(--vscode-button-background);border:none;padding:2px 8px;cursor:pointer}
 ${levelRules(palette)}
@@ -238,7 +240,7 @@ ${levelRules(palette)}
 <p>${escapeHtml(`${result.model.name} · ${result.method} · ${S} source × ${T} target tokens · normalisation: ${normalization}`)}</p>
 <p>${escapeHtml(focusLine)} <button id="sum" type="button">Show the sum</button></p>
 ${share === "" ? "" : `<p id="share">${escapeHtml(share)}</p>`}
-<p><span class="legend" aria-label="legend">negative&nbsp;${legendCells()}&nbsp;positive</span></p>
+<div class="legend" role="img" aria-label="legend"><span class="end">negative</span>${legendCells()}<span class="end">positive</span></div>
 <p class="caption">${escapeHtml(legendCaption(normalization, specialsInScale))}. Click a cell (or move with the arrow keys, Enter) to colour the editor by its target.</p>
 </header>
 <div id="scroller">

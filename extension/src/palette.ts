@@ -467,9 +467,9 @@ export function specialShareLine(stored: Colourable<unknown>): string {
  *
  * The vector is the focused target's row (or the sum over targets); its first S entries colour
  * the source tokens and, for `following` results whose targets lie in the document, entries
- * S..S+T-1 colour the target tokens. Special tokens (BOS, EOS) take no part in the scale unless
- * `specialsInScale` (they have no text to colour, and an invisible BOS with the largest score would
- * pale every visible token). Tokens sharing one range (the byte pieces of one multi-byte character)
+ * S..S+T-1 colour the target tokens. The scale is set by what is drawn: generated targets (ghost
+ * text) take no part in it, nor do special tokens (BOS, EOS) unless `specialsInScale` (they have no
+ * text to colour, and an invisible BOS with the largest score would pale every visible token). Tokens sharing one range (the byte pieces of one multi-byte character)
  * are summed, as the CLI renderer does. Ranges are compared by `key`.
  */
 export function colourRanges<R>(
@@ -481,7 +481,14 @@ export function colourRanges<R>(
     specialsInScale = false,
 ): ColouredRange<R>[] {
     const { sourceTokens, targetTokens, scores } = stored.result;
+    // Out of the scale: what is not drawn. Generated targets (ghost text, no document range) and,
+    // unless asked, the special tokens; otherwise an invisible token could pale every visible one.
     const specials = specialsInScale ? new Set<number>() : specialPositions(stored.result);
+    [...sourceTokens, ...targetTokens].forEach((token, i) => {
+        if (token.range === null && token.special !== true) {
+            specials.add(i);
+        }
+    });
     const vector = without(attributionVector(scores, stored.focus), specials);
     const scale = normalisationScale(
         mode,

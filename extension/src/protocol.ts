@@ -85,6 +85,8 @@ export interface SourceToken {
     /** Where the token sits in the document; null for special tokens (BOS) that have no text. */
     range: Range | null;
     special: boolean;
+    /** `<0xE2>` for a byte piece that is not a whole character (its text is empty or partial). */
+    label?: string;
 }
 
 export interface TargetToken {
@@ -93,6 +95,8 @@ export interface TargetToken {
     range: Range | null;
     probability: number;
     special?: boolean;
+    /** As SourceToken.label. */
+    label?: string;
 }
 
 export interface AttributeResult {
@@ -261,6 +265,12 @@ export interface MethodInfo {
     family: string;
     convergenceDelta: boolean;
     parameters?: unknown;
+    /** What the method's budget counts: `nSteps` (path methods) or `nSamples` (stochastic ones). */
+    budget?: "steps" | "samples" | null;
+    /** False for attention weights: no step function is evaluated. */
+    usesStepFunction?: boolean;
+    /** A warning to show beside the method in pickers (DeepLift on transformers, attention). */
+    caveat?: string | null;
 }
 
 export interface LoadModelParams extends WorkDoneProgressParams {

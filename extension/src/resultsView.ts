@@ -82,9 +82,11 @@ export class ResultsView implements vscode.TreeDataProvider<ResultNode>, vscode.
         }
         const { result } = stored;
         if (node.kind === "result") {
-            const item = new vscode.TreeItem(`${result.method} · ${result.model.name}`, vscode.TreeItemCollapsibleState.Collapsed);
+            // Line first (which result it is), then what computed it; the description keeps the model.
+            const line = stored.selection.start.line + 1;
+            const item = new vscode.TreeItem(`line ${line} · ${result.method}`, vscode.TreeItemCollapsibleState.Collapsed);
             const stale = stored.staleSince === undefined ? "" : ` · stale (now ${stored.staleSince})`;
-            item.description = `${result.sourceTokens.length} × ${result.targetTokens.length} tokens${stale}`;
+            item.description = `${result.model.name} · ${result.sourceTokens.length} × ${result.targetTokens.length}${stale}`;
             item.tooltip = `${JSON.stringify(result.target?.text ?? "")} — ${result.method} on ${result.model.name}${stale}`;
             item.iconPath = new vscode.ThemeIcon(stored.staleSince === undefined ? "lightbulb" : "history");
             item.command = this.reveal(stored, stored.selection, "Select the attributed text");
@@ -95,7 +97,7 @@ export class ResultsView implements vscode.TreeDataProvider<ResultNode>, vscode.
             const token = result.targetTokens[node.target];
             const focused = stored.focus === node.target ? " · colouring" : "";
             const item = new vscode.TreeItem(
-                `${node.target + 1}. ${JSON.stringify(token.text)}`,
+                `${node.target + 1}. ${JSON.stringify(token.label ?? token.text)}`,
                 vscode.TreeItemCollapsibleState.Collapsed,
             );
             const delta = result.deltas?.[node.target];
@@ -109,7 +111,7 @@ export class ResultsView implements vscode.TreeDataProvider<ResultNode>, vscode.
             return item;
         }
         const source = result.sourceTokens[node.index];
-        const item = new vscode.TreeItem(JSON.stringify(source.text), vscode.TreeItemCollapsibleState.None);
+        const item = new vscode.TreeItem(JSON.stringify(source.label ?? source.text), vscode.TreeItemCollapsibleState.None);
         item.description = formatScore(result.scores[node.target]?.[node.index]);
         item.tooltip = `source token ${node.index} → target ${node.target + 1} ${JSON.stringify(result.targetTokens[node.target].text)}`;
         item.iconPath = new vscode.ThemeIcon("symbol-text");

@@ -129,7 +129,7 @@ function colouringLine(stored: StoredResult | undefined): string {
     if (focus === null || focus >= result.targetTokens.length) {
         return `Colouring: sum over all ${result.targetTokens.length} targets (${result.method}).`;
     }
-    return `Colouring: target ${focus + 1} ${JSON.stringify(result.targetTokens[focus].text)} (${result.method}).`;
+    return `Colouring: target ${focus + 1} ${JSON.stringify(result.targetTokens[focus].label ?? result.targetTokens[focus].text)} (${result.method}).`;
 }
 
 /**

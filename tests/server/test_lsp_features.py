@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from lsp_harness import lsp_range, text_at
 from lsprotocol import types
 
@@ -67,9 +68,19 @@ def test_hover_on_source_token_names_method_and_focus(daemon, new_uri):
     total = sum(row[index] for row in res["scores"])
     assert f"{total:.6g}" in text
     assert text.count("\n| ") == 1 + n_targets  # the header row and one row per target
-    assert "| delta |" in text
-    for delta in res["deltas"]:  # each target's convergence delta is in its row
-        assert f"{delta:.6g}" in text
+    assert "| target's delta (share of f(x) − f(x′)) |" in text
+    assert "not this token's" in text
+    for t, delta in enumerate(res["deltas"]):  # each target's delta in its row, with its share of f(x) − f(x′)
+        change = res["targetScores"][t] - res["baselineScores"][t]
+        assert f"{delta:.6g} ({100 * abs(delta) / abs(change):.0f}%)" in text
+    visible = [i for i, t in enumerate(res["sourceTokens"]) if not t["special"]]
+    rank = 1 + sum(1 for j in visible if sum(row[j] for row in res["scores"]) > total)
+    assert f"rank {rank} of {len(visible)} visible tokens" in text
+    # BOS takes no part in the editor's colour scale: its share of the summed |attribution| is said
+    summed = [sum(row[j] or 0.0 for row in res["scores"]) for j in range(len(res["scores"][0]))]
+    bos = next(i for i, t in enumerate(res["sourceTokens"]) if t["special"])
+    share = 100 * abs(summed[bos]) / sum(abs(v) for v in summed)
+    assert f"carries {share:.0f}% of \\|attribution\\| (special: not in the colour scale)" in text
     rng = hover.range
     assert (rng.start.line, rng.start.character, rng.end.line, rng.end.character) == (0, 3, 0, 7)
 
@@ -81,6 +92,33 @@ def test_hover_on_source_token_names_method_and_focus(daemon, new_uri):
     assert "sum over all" in daemon.hover(uri, 0, 5).contents.value
 
     assert daemon.hover(uri, 3, 2) is None  # outside the selection: no token there
+
+
+@pytest.mark.parametrize(
+    ("method", "options", "budget", "step_function"),
+    [
+        ("gradient_shap", {"nSamples": 4}, "4 samples", True),
+        ("kernel_shap", {"nSamples": 4}, "4 samples", True),
+        ("integrated_gradients", {"nSteps": 8}, "steps", True),
+        ("attention", {}, None, False),
+    ],
+)
+def test_hover_names_exactly_what_was_computed(daemon, new_uri, method, options, budget, step_function):
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+    daemon.attribute(
+        uri, lsp_range((0, 0), (0, 14)), method=method, target={"kind": "generate", "maxNewTokens": 2}, options=options
+    )
+    text = daemon.hover(uri, 0, 5).contents.value
+    provenance = next(
+        line for line in text.splitlines() if line.startswith("**") and "·" in line and "source" not in line
+    )
+    if budget is None:
+        assert "steps" not in provenance and "samples" not in provenance
+    else:
+        assert budget in provenance
+        assert ("samples" in budget) == ("steps" not in provenance)
+    assert ("step function" in provenance) is step_function
 
 
 def test_hover_escapes_markup_in_tokens(daemon, new_uri):
@@ -128,6 +166,25 @@ def test_diagnostic_for_unconverged_result_and_cleared_when_replaced(daemon, new
     assert all(abs(d) <= 0.05 * c for d, c in zip(res["deltas"], changes, strict=True))
     assert daemon.diagnostics[uri] == []
     assert len(daemon.inlay_hints(uri)) == 1  # replaced, not added
+
+
+def test_sampling_method_warning_says_sampling_error_and_how_many_samples_meet_the_tolerance(daemon, new_uri):
+    uri = new_uri()
+    daemon.open(uri, SOURCE)
+    rng = lsp_range((0, 0), (1, 16))
+    res = daemon.attribute(
+        uri, rng, method="gradient_shap", target={"kind": "generate", "maxNewTokens": 4}, options={"nSamples": 2}
+    )
+    daemon.settle()
+    (diag,) = daemon.diagnostics[uri]
+    assert diag.message.startswith("GradientSHAP: sampling error for ")
+    assert "did not converge" not in diag.message and "Raise nSteps" not in diag.message
+    # the advice, from the result's own numbers: n · (share / 5%)², rounded up to a multiple of 32
+    changes = [f - b for f, b in zip(res["targetScores"], res["baselineScores"], strict=True)]
+    worst = max(abs(d) / abs(c) for d, c in zip(res["deltas"], changes, strict=True))
+    needed = 32 * math.ceil(2 * (worst / 0.05) ** 2 / 32)
+    assert f"about {min(needed, 100_000)} samples would bring it within 5%" in diag.message
+    assert any(n.startswith("sampling error: GradientSHAP is complete only in expectation") for n in res["notes"])
 
 
 def test_empty_selection_is_bos_only(daemon, new_uri):

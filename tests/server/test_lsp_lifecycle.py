@@ -24,8 +24,18 @@ def test_methods_are_describe_dicts(daemon):
     ig = by_id["integrated_gradients"]
     assert ig["label"] == "Integrated Gradients" and ig["convergenceDelta"] is True and ig["usesBaseline"] is True
     assert set(ig) == {
-        "id", "label", "summary", "description", "family", "convergenceDelta", "usesBaseline", "parameters"
+        "id", "label", "summary", "description", "family", "convergenceDelta", "usesBaseline", "parameters",
+        "budget", "usesStepFunction", "caveat",
     }  # fmt: skip
+    assert (
+        ig["budget"] == "steps"
+        and by_id["gradient_shap"]["budget"] == "samples"
+        and by_id["saliency"]["budget"] is None
+    )
+    assert by_id["attention"]["usesStepFunction"] is False and ig["usesStepFunction"] is True
+    # DeepLift's rules do not hold on transformers: the pickers say so beside the method
+    assert "transformers" in by_id["deeplift"]["caveat"] and "transformers" in by_id["deeplift_shap"]["caveat"]
+    assert ig["caveat"] is None
 
 
 def test_status_reports_model_memory_queue_and_cache(daemon, new_uri):

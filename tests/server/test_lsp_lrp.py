@@ -36,7 +36,7 @@ def test_attribution_with_delta_against_the_logit(daemon, new_uri, method):
         assert math.isclose(relevance - logit, delta, rel_tol=1e-3, abs_tol=1e-3)
     hover = daemon.hover(uri, 1, 6).contents.value  # " return"
     assert f"**{'LRP' if method == 'lrp' else 'AttnLRP'}**" in hover and "baseline" not in hover
-    assert "| delta |" in hover and "| — |" not in hover  # every target row shows its delta
+    assert "| target's delta |" in hover and "| — |" not in hover  # every target row shows its delta
 
 
 def test_probability_step_function_is_refused_and_the_daemon_goes_on(daemon, new_uri):

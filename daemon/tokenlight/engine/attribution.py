@@ -368,7 +368,7 @@ def _assemble(
     converged = None
     if out.deltas is not None:
         converged = impl.converged(out.deltas, p.target_scores, p.baseline_scores).cpu().numpy().astype(bool)
-        notes.extend(impl.delta_notes(out.deltas, p.target_scores, p.baseline_scores))
+        notes.extend(impl.delta_notes(out.deltas, p.target_scores, p.baseline_scores, out.n_steps))
     return Attribution(
         prompt=text,
         source_tokens=p.sources,

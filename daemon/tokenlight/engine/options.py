@@ -37,6 +37,22 @@ EVALUATION = "evaluation"  # figures computed about the result (faithfulness, sa
 DEFAULT_METHOD = "integrated_gradients"  # the method a request that names none gets
 MAX_STEPS = 4096
 MAX_SAMPLES = 100_000
+# |delta| within this share of f(x) − f(x′) counts as converged (methods/base.py DELTA_NOTE_SHARE)
+DELTA_TOLERANCE = 0.05
+
+
+def samples_to_meet(n_samples: int, share: float, tolerance: float) -> int:
+    """The sample count at which a Monte-Carlo delta now at ``share`` of f(x) − f(x′) (with
+    ``n_samples``) is expected to fall to ``tolerance``: sampling error shrinks as 1/√n, so
+    n · (share / tolerance)², rounded up to a multiple of 32 and capped at :data:`MAX_SAMPLES`.
+    Here (beside the sample bound, no torch) so that the engine's note and the server's diagnostic
+    give the same number."""
+    if share <= tolerance:
+        return n_samples
+    needed = n_samples * (share / tolerance) ** 2
+    return min(MAX_SAMPLES, 32 * math.ceil(round(needed / 32, 6)))  # round: float noise never adds 32
+
+
 MAX_NEW_TOKENS = 1024
 MAX_RANDOM_ORDERS = 1000
 DEFAULT_TOLERANCE = 1e-3

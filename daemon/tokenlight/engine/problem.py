@@ -7,6 +7,7 @@ to a method, which only ever sees tensors.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,10 +107,7 @@ def build_problem(
         baselines = baseline_embeddings(base, lm.embedding, inputs, lm.device)
     if isinstance(target_fn, CausalTargets):
         values, probabilities = target_fn.evaluate_with_probabilities(inputs, baselines)
-        targets = [
-            Token(t.text, t.id, t.start, t.end, t.special, float(p))
-            for t, p in zip(targets, probabilities, strict=True)
-        ]
+        targets = [dataclasses.replace(t, probability=float(p)) for t, p in zip(targets, probabilities, strict=True)]
     else:  # a classifier: its one target's probability comes with the class
         values = evaluate_targets(target_fn, inputs, baselines)
     return Problem(

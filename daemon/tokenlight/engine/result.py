@@ -189,10 +189,12 @@ class Attribution:
             "targetKind": self.target_kind,
             "contrastToken": self.contrast_token,
             "sourceTokens": [
-                {"text": t.text, "id": t.id, "start": t.start, "end": t.end, "special": t.special}
+                {"text": t.text, "id": t.id, "start": t.start, "end": t.end, "special": t.special, **_label(t)}
                 for t in self.source_tokens
             ],
-            "targetTokens": [{"text": t.text, "id": t.id, "probability": t.probability} for t in self.target_tokens],
+            "targetTokens": [
+                {"text": t.text, "id": t.id, "probability": t.probability, **_label(t)} for t in self.target_tokens
+            ],
             "scores": [[_json_float(v) for v in row] for row in self.scores.tolist()],
             "deltas": None if self.deltas is None else [_json_float(v) for v in self.deltas.tolist()],
             "targetScores": [_json_float(v) for v in self.target_scores.tolist()],
@@ -251,3 +253,8 @@ def _pack_array(a: np.ndarray) -> dict[str, Any]:
 def _unpack_array(d: dict[str, Any]) -> np.ndarray:
     array: np.ndarray = np.frombuffer(d["data"], dtype=np.dtype(d["dtype"])).reshape(d["shape"]).copy()
     return array
+
+
+def _label(token: Token) -> dict[str, str]:
+    """``{"label": "<0xE2>"}`` for a byte piece that is not a whole character (Token.label), else nothing."""
+    return {} if token.label is None else {"label": token.label}

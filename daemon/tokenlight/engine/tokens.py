@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -26,6 +28,9 @@ class Token:
             target text / generated continuation (target tokens); ``None`` for special tokens.
         special (bool): BOS, EOS, CLS, SEP, ... Special tokens are kept and attributed.
         probability (float | None): for target tokens, the model's probability of this token.
+        label (str | None): how to show a token whose own bytes are not whole characters (a byte
+            piece of a multi-byte character): ``<0xE2>``, or ``<0xE2><0x86>`` for two pieces' worth,
+            decodable bytes as themselves (``<0xE2>v``). None when ``text`` shows the token as is.
     """
 
     text: str
@@ -34,6 +39,46 @@ class Token:
     end: int | None
     special: bool
     probability: float | None = None
+    label: str | None = None
+
+
+_BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")
+
+
+@functools.cache
+def _unicode_to_byte() -> dict[str, int]:
+    """GPT-2's byte-level BPE alphabet, inverted: the printable character each byte is spelled
+    with in the vocabulary → that byte (the tokenizers library's ByteLevel pre-tokenizer)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars = list(printable)
+    n = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(printable, chars, strict=True)}
+
+
+def byte_label(tokenizer: Tokenizer, token_id: int) -> str | None:
+    """``<0xNN>`` for each byte of the token that does not complete a character on its own, or None
+    when the token decodes cleanly (its text shows it). Byte-fallback vocabularies (SentencePiece)
+    spell such tokens ``<0xNN>`` already; byte-level BPE spells bytes as printable characters,
+    mapped back here. Shown instead of an empty string or U+FFFD, which say nothing."""
+    piece = tokenizer.convert_ids_to_tokens(token_id)
+    if not isinstance(piece, str):
+        return None
+    if _BYTE_TOKEN.fullmatch(piece):
+        return piece[:3] + piece[3:5].upper() + ">"
+    decoded = tokenizer.decode([token_id], clean_up_tokenization_spaces=False)
+    if "\ufffd" not in decoded:
+        return None
+    table = _unicode_to_byte()
+    if not all(ch in table for ch in piece):
+        return None  # not byte-level: nothing better to show than the decoded text
+    raw = bytes(table[ch] for ch in piece)
+    shown = raw.decode("utf-8", errors="backslashreplace")
+    return re.sub(r"\\x([0-9a-f]{2})", lambda m: f"<0x{m.group(1).upper()}>", shown)
 
 
 def tokenize_with_spans(tokenizer: Tokenizer, text: str, *, add_special_tokens: bool, add_bos: bool) -> list[Token]:
@@ -57,7 +102,7 @@ def tokenize_with_spans(tokenizer: Tokenizer, text: str, *, add_special_tokens: 
         if special:
             tokens.append(Token(tokenizer.convert_ids_to_tokens(tid), tid, None, None, True))
         else:
-            tokens.append(Token(text[start:end], tid, start, end, False))
+            tokens.append(Token(text[start:end], tid, start, end, False, label=byte_label(tokenizer, tid)))
     tokens = _cover_combining_marks(tokens, text)
     bos = tokenizer.bos_token_id
     # only a BOS the tokenizer added counts: "<|endoftext|>" typed in the prompt is text with a span
@@ -80,7 +125,9 @@ def _cover_combining_marks(tokens: list[Token], text: str) -> list[Token]:
         while end < limit and unicodedata.combining(text[end]):
             end += 1
         if end != token.end:
-            out[i] = Token(text[token.start : end], token.id, token.start, end, token.special, token.probability)
+            out[i] = Token(
+                text[token.start : end], token.id, token.start, end, token.special, token.probability, token.label
+            )
     return out
 
 
@@ -103,5 +150,5 @@ def continuation_tokens(tokenizer: Tokenizer, ids: list[int]) -> tuple[str, list
         stable = decoded[:-1] if decoded.endswith("\ufffd") else decoded
         start = len(text) if stable.startswith(text) else min(len(text), len(stable))
         text = stable
-        tokens.append(Token(text[start:], tid, start, len(text), False))
+        tokens.append(Token(text[start:], tid, start, len(text), False, label=byte_label(tokenizer, tid)))
     return text, tokens

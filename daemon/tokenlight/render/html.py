@@ -49,13 +49,14 @@ dl.meta dd { margin: 0; font-family: ui-monospace, monospace; }
 .tok.special { opacity: .75; font-size: .85em; }
 .ws { opacity: .55; }
 .cont { text-decoration: underline; font-style: italic; color: #444; }
-.scroll { overflow-x: auto; }
+.scroll { overflow: auto; max-width: 100%; max-height: 85vh; }
 table.heatmap { border-collapse: collapse; font-family: ui-monospace, monospace; font-size: .75rem; }
 table.heatmap th, table.heatmap td { border: 1px solid #e4e4e4; padding: 2px 4px; }
-table.heatmap thead th { writing-mode: vertical-rl; transform: rotate(180deg); white-space: pre;
-  text-align: left; vertical-align: bottom; max-height: 12em; overflow: hidden; font-weight: 400; }
+table.heatmap thead th { position: sticky; top: 0; z-index: 1; background: #fff; white-space: pre;
+  max-width: 8ch; overflow: hidden; text-overflow: ellipsis; font-weight: 400; }
 table.heatmap thead th.target { font-style: italic; }
-table.heatmap th.row { text-align: left; white-space: pre; font-weight: 400; }
+table.heatmap th.row { position: sticky; left: 0; background: #fff; text-align: left; white-space: pre;
+  font-weight: 400; }
 table.heatmap td { min-width: 2.6em; text-align: right; }
 table.heatmap td.nan { background: #bebebe; }
 table.heatmap td:hover { outline: 2px solid #000; outline-offset: -2px; }

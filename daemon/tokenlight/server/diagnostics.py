@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
+from ..engine.options import DELTA_TOLERANCE, samples_to_meet
 from . import markdown as md
 from .documents import StoredResult
 from .positions import TextIndex
@@ -32,22 +33,26 @@ def convergence_message(result: StoredResult) -> str | None:
     if not bad:
         return None
     _, delta, change = max(bad)
+    largest = f"largest delta {md.number(delta)} ({md.percent(delta, change)} of f(x) − f(x′))"
+    if data.budget == "samples" and data.n_steps is not None:
+        # not a failure to converge: a sampled estimate, complete only in expectation
+        share = abs(delta) / abs(change) if change else 1.0
+        needed = samples_to_meet(data.n_steps, share, DELTA_TOLERANCE)
+        return (
+            f"{data.method_label}: sampling error for {len(bad)} of {len(data.deltas)} targets, {largest} with "
+            f"{data.n_steps} samples. It shrinks as 1/√nSamples: about {needed} samples would bring it within "
+            f"{DELTA_TOLERANCE:.0%} (option nSamples; --n-samples on the command line)."
+        )
     return (
-        f"{data.method_label} did not converge for {len(bad)} of {len(data.deltas)} targets: "
-        f"largest delta {md.number(delta)} ({md.percent(delta, change)} of f(x) − f(x′)). {_advice(data)}"
+        f"{data.method_label} did not converge for {len(bad)} of {len(data.deltas)} targets: {largest}. {_advice(data)}"
     )
 
 
 def _advice(data: ResultData) -> str:
-    """What the user can change: more path points, more samples, or (fixed rules) another method."""
-    if data.method in _SAMPLED:
-        return f"Raise nSamples (now {data.n_steps})." if data.n_steps is not None else "Raise nSamples."
+    """What the user can change: more path points, or (fixed rules) another method."""
     if data.n_steps is None:
         return "This method has no steps to raise; prefer Integrated Gradients or occlusion on this model."
     return f"Raise nSteps (now {data.n_steps})."
-
-
-_SAMPLED = {"gradient_shap", "deeplift_shap"}
 
 
 def diagnostics(results: list[StoredResult], index: TextIndex) -> list[types.Diagnostic]:

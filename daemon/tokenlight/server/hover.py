@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import markdown as md
 from .documents import StoredResult, TokenHit
+from .results import ResultData
 
 MAX_TABLE_ROWS = 16
 TOP_SOURCES = 5
@@ -20,14 +21,52 @@ def hover_markdown(hit: TokenHit) -> str:
 
 
 def _provenance(result: StoredResult) -> str:
+    """What was computed, exactly: the method, its step function (not for attention weights, which
+    evaluate none), the baseline, its budget in the method's own unit (samples for the stochastic
+    methods, steps for the path methods), and the model."""
     data = result.data
-    parts = [f"**{md.escape(data.method_label)}**", f"step function {md.escape(data.step_function)}"]
+    parts = [f"**{md.escape(data.method_label)}**"]
+    if data.uses_step_function:
+        parts.append(f"step function {md.escape(data.step_function)}")
     if data.baseline_scores is not None:
         parts.append(f"baseline {md.escape(data.baseline)}")
-    if data.n_steps is not None:
-        parts.append(f"{data.n_steps} steps")
+    if data.n_steps is not None and data.budget is not None:
+        unit = data.budget if data.n_steps != 1 else data.budget.removesuffix("s")
+        parts.append(f"{data.n_steps} {unit}")
     parts.append(f"{md.escape(data.model['name'])}")
     return " · ".join(parts)
+
+
+def _vector(data: ResultData, focus: int | None) -> list[float]:
+    """The scores on show: the focused target's row, or the sum over targets (None counts 0)."""
+    n = len(data.source_tokens) + len(data.target_tokens)
+    if focus is not None:
+        return [v or 0.0 for v in data.scores[focus][:n]]
+    return [sum((row[j] or 0.0) for row in data.scores) for j in range(n)]
+
+
+def special_share_line(data: ResultData, focus: int | None) -> str:
+    """ "<|endoftext|> carries 38% of |attribution|" for the special tokens with a share of the view
+    on show (the editor leaves them out of its colour scale, so their weight is said in words)."""
+    vector = _vector(data, focus)
+    total = sum(abs(v) for v in vector)
+    tokens = [*data.source_tokens, *data.target_tokens]
+    parts = [
+        f"{md.token(tokens[j].shown)} carries {100 * abs(vector[j]) / total:.0f}% of \\|attribution\\|"
+        for j in sorted(range(len(vector)), key=lambda j: -abs(vector[j]))
+        if tokens[j].special and vector[j] != 0 and total > 0
+    ]
+    return "; ".join(parts) + " (special: not in the colour scale)" if parts else ""
+
+
+def _delta_share(data: ResultData, t: int) -> str:
+    """Target ``t``'s convergence delta and its share of what its scores should add up to."""
+    if data.deltas is None:
+        return "—"
+    delta = data.deltas[t]
+    if data.baseline_scores is not None:
+        return f"{md.number(delta)} ({md.percent(delta, data.target_scores[t] - data.baseline_scores[t])})"
+    return f"{md.number(delta)} ({md.percent(delta, data.target_scores[t])} of f(x))"
 
 
 def _pieces_note(hit: TokenHit) -> str:
@@ -54,28 +93,42 @@ def _source_hover(hit: TokenHit) -> str:
     if focus is None:
         which = f"sum over all {n_targets} target{'s' if n_targets != 1 else ''} (focus a target to see one)"
     else:
-        which = f"target {focus} {md.token(data.target_tokens[focus].text)}"
+        which = f"target {focus} {md.token(data.target_tokens[focus].shown)}"
     value = score(i, focus)
-    rank = 1 + sum(1 for j in range(n_sources) if score(j, focus) > value)
+    # ranked among the visible tokens: a special token (an invisible BOS) often scores highest and
+    # would push every visible token down a place
+    visible = [j for j in range(n_sources) if not data.source_tokens[j].special]
+    if tok.special:
+        standing = "special token: not ranked, not in the colour scale"
+    else:
+        rank = 1 + sum(1 for j in visible if score(j, focus) > value)
+        standing = f"rank {rank} of {len(visible)} visible tokens"
     special = " (special)" if tok.special else ""
+    delta_header = "target's delta (share of f(x) − f(x′))" if data.baseline_scores is not None else "target's delta"
     lines = [
-        f"**{md.token(tok.text)}**{special} — source token {i} of {n_sources}",
+        f"**{md.token(tok.shown)}**{special} — source token {i} of {n_sources}",
         "",
-        f"score **{md.number(value)}** for the {which} · rank {rank} of {n_sources}",
+        f"score **{md.number(value)}** for the {which} · {standing}",
         "",
         _provenance(result),
         "",
-        "| # | target | score | delta |",
+        f"| # | target | score | {delta_header} |",
         "|--:|:--|--:|--:|",
     ]
     for t, target in enumerate(data.target_tokens[:MAX_TABLE_ROWS]):
         mark = " ◀" if t == focus else ""
-        # the convergence delta belongs to the target's row: it says how far that row's scores are from
-        # adding up to f(x) − f(x′), which is what makes this token's number trustworthy or not
-        delta = "—" if data.deltas is None else md.number(data.deltas[t])
-        lines.append(f"| {t} | {md.token(target.text)}{mark} | {md.number(data.scores[t][i])} | {delta} |")
+        # the convergence delta belongs to the target's row, not to this token: how far that row's
+        # scores are from adding up to f(x) − f(x′), as a share of it so its size can be judged
+        lines.append(
+            f"| {t} | {md.token(target.shown)}{mark} | {md.number(data.scores[t][i])} | {_delta_share(data, t)} |"
+        )
     if n_targets > MAX_TABLE_ROWS:
         lines.append(f"| … | {n_targets - MAX_TABLE_ROWS} more | | |")
+    if data.deltas is not None:
+        lines += ["", "Each delta is its target's (Σ of that target's scores − f(x) + f(x′)), not this token's."]
+    share = special_share_line(data, focus)
+    if share:
+        lines += ["", share]
     return "\n".join(lines) + _pieces_note(hit) + evaluation_footer(result, focus)
 
 
@@ -86,7 +139,7 @@ def _target_hover(hit: TokenHit) -> str:
     n_sources = len(data.source_tokens)
     fx = data.target_scores[t]
     lines = [
-        f"**{md.token(tok.text)}** — target {t} of {len(data.target_tokens)}"
+        f"**{md.token(tok.shown)}** — target {t} of {len(data.target_tokens)}"
         f" · probability {md.number(tok.probability)}",
         "",
     ]
@@ -106,7 +159,10 @@ def _target_hover(hit: TokenHit) -> str:
     row = data.scores[t]
     ranked = sorted(range(n_sources), key=lambda j: _highest_first(row[j]))
     for j in ranked[:TOP_SOURCES]:
-        lines.append(f"| {j} | {md.token(data.source_tokens[j].text)} | {md.number(row[j])} |")
+        lines.append(f"| {j} | {md.token(data.source_tokens[j].shown)} | {md.number(row[j])} |")
+    share = special_share_line(data, t)
+    if share:
+        lines += ["", share]
     return "\n".join(lines) + _pieces_note(hit) + evaluation_footer(result, t)
 
 

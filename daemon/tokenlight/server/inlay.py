@@ -42,7 +42,7 @@ def _part(result: StoredResult, t: int) -> types.InlayHintLabelPart:
     facts = [f"probability {md.number(tok.probability)}"]
     if data.deltas is not None:
         facts.append(f"delta {md.number(data.deltas[t])}")
-    tooltip = f"target {t}: **{md.token(tok.text)}** · " + " · ".join(facts) + f"\n\n{md.escape(data.method_label)}"
+    tooltip = f"target {t}: **{md.token(tok.shown)}** · " + " · ".join(facts) + f"\n\n{md.escape(data.method_label)}"
     return types.InlayHintLabelPart(
         value=md.visible(tok.text) if "\n" in tok.text or tok.text == "" else tok.text,
         tooltip=types.MarkupContent(kind=types.MarkupKind.Markdown, value=tooltip),

@@ -26,7 +26,7 @@ from .errors import invalid_params
 if TYPE_CHECKING:
     from .documents import StoredResult
     from .positions import TextIndex
-    from .results import LoadedInfo, PartialData
+    from .results import LoadedInfo, PartialData, TokenData
 
 ATTRIBUTE = "tokenlight/attribute"
 METHODS = "tokenlight/methods"
@@ -372,7 +372,7 @@ def attribute_result(stored: StoredResult, index: TextIndex, elapsed_ms: float) 
         "nSteps": data.n_steps,
         "target": {"kind": stored.kind, "text": data.continuation},
         "sourceTokens": [
-            {"text": t.text, "range": place(anchor.start, t.start, t.end), "special": t.special}
+            {"text": t.text, "range": place(anchor.start, t.start, t.end), "special": t.special, **_label(t)}
             for t in data.source_tokens
         ],
         "targetTokens": [
@@ -381,6 +381,7 @@ def attribute_result(stored: StoredResult, index: TextIndex, elapsed_ms: float) 
                 "range": place(anchor.prompt_end, t.start, t.end) if stored.following else None,
                 "probability": t.probability,
                 "special": t.special,
+                **_label(t),
             }
             for t in data.target_tokens
         ],
@@ -450,3 +451,8 @@ def load_model_result(info: LoadedInfo) -> dict[str, Any]:
         "parameters": info.parameters,
         "contextLength": info.context_length,
     }
+
+
+def _label(token: TokenData) -> dict[str, str]:
+    """``{"label": "<0xE2>"}`` for a byte piece that is not a whole character, else nothing."""
+    return {} if token.label is None else {"label": token.label}

@@ -19,6 +19,12 @@ class TokenData:
     end: int | None
     special: bool
     probability: float | None = None
+    label: str | None = None  # <0xNN> for byte pieces that are not whole characters (Token.label)
+
+    @property
+    def shown(self) -> str:
+        """What views show: the label of a byte piece, else the text."""
+        return self.label if self.label is not None else self.text
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,8 @@ class ResultData:
     # the engine's JSON-ready figures (options evaluate / sanity), None when not asked
     faithfulness: dict[str, Any] | None = None
     sanity: dict[str, Any] | None = None
+    budget: str | None = None  # what n_steps counts: "steps", "samples", or None (the method's budget())
+    uses_step_function: bool = True  # False for attention weights: no step function was evaluated
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class Runner:
         self.loaded: ModelRequest | None = None
         self.info: LoadedInfo | None = None
         self._labels: dict[str, str] = {}
+        self._described: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------------------------------
     def methods(self) -> list[dict[str, Any]]:
@@ -54,6 +55,7 @@ class Runner:
 
         described = [cls.describe() for cls in list_methods()]
         self._labels = {m["id"]: m["label"] for m in described}
+        self._described = {m["id"]: m for m in described}
         return described
 
     def load(self, request: ModelRequest, report: Report) -> LoadedInfo:
@@ -241,8 +243,10 @@ class Runner:
             prompt=res.prompt,
             continuation=res.continuation,
             target_kind=res.target_kind,
-            source_tokens=[TokenData(t.text, t.start, t.end, t.special) for t in res.source_tokens],
-            target_tokens=[TokenData(t.text, t.start, t.end, t.special, t.probability) for t in res.target_tokens],
+            source_tokens=[TokenData(t.text, t.start, t.end, t.special, label=t.label) for t in res.source_tokens],
+            target_tokens=[
+                TokenData(t.text, t.start, t.end, t.special, t.probability, t.label) for t in res.target_tokens
+            ],
             scores=[[None if math.isnan(v) else v for v in row] for row in res.scores.tolist()],
             deltas=None if res.deltas is None else floats(res.deltas),
             target_scores=floats(res.target_scores),
@@ -269,6 +273,8 @@ class Runner:
             context_start=res.context_start,
             faithfulness=res.faithfulness,
             sanity=res.sanity,
+            budget=self._described.get(res.method, {}).get("budget"),
+            uses_step_function=bool(self._described.get(res.method, {}).get("usesStepFunction", True)),
         )
 
 

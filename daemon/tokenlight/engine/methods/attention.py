@@ -33,6 +33,8 @@ class Attention(AttributionMethod):
     )
     family = "attention"
     parameters = ("layers",)
+    uses_step_function = False
+    caveat = "Not an attribution: where the model looked, not what changed its output."
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         model, ids, positions = problem.model, problem.input_ids, problem.target_positions

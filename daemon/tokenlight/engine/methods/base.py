@@ -16,11 +16,12 @@ import torch
 
 from ..errors import UnknownMethodError
 from ..kernel import Hooks, TargetFn
+from ..options import DELTA_TOLERANCE, samples_to_meet
 
 # A target whose |delta| is above this share of the output change it should add up to (plus a
 # rounding-size floor) has not converged. The engine marks each target (``Attribution.converged``);
 # notes, diagnostics, hovers and renderers read that mark and never apply the rule themselves.
-DELTA_NOTE_SHARE = 0.05
+DELTA_NOTE_SHARE = DELTA_TOLERANCE  # declared beside the options: the server reads it without torch
 DELTA_FLOOR = 1e-6
 
 
@@ -121,6 +122,20 @@ class AttributionMethod(ABC):
     # its passes are plain autograd through target_fn (no module hooks), so decoder layers may be
     # recomputed in the backward pass when one point's activations exceed the budget (memory.py)
     recomputable: ClassVar[bool] = False
+    # whether the scores are of the step function's output (attention weights are not)
+    uses_step_function: ClassVar[bool] = True
+    # a warning pickers show beside the method (e.g. rules that do not hold on transformers)
+    caveat: ClassVar[str | None] = None
+
+    @classmethod
+    def budget(cls) -> str | None:
+        """What ``Attribution.n_steps`` counts for this method: "samples" (the stochastic methods),
+        "steps" (the path methods), or None (no budget)."""
+        if "n_samples" in cls.parameters:
+            return "samples"
+        if "n_steps" in cls.parameters:
+            return "steps"
+        return None
 
     def attribute(self, problem: AttributionProblem) -> MethodOutput:
         """Compute (captum's public/private split; the options were validated by the engine, once)."""
@@ -143,15 +158,30 @@ class AttributionMethod(ABC):
         return deltas.abs() <= DELTA_NOTE_SHARE * (target_scores - baseline_scores).abs() + DELTA_FLOOR
 
     def delta_notes(
-        self, deltas: torch.Tensor, target_scores: torch.Tensor, baseline_scores: torch.Tensor
+        self,
+        deltas: torch.Tensor,
+        target_scores: torch.Tensor,
+        baseline_scores: torch.Tensor,
+        budget_used: int | None = None,
     ) -> list[str]:
-        """Plain-language notes when the deltas are too large to trust the scores as a decomposition."""
+        """Plain-language notes when the deltas are too large to trust the scores as a decomposition.
+        ``budget_used`` is the steps or samples the method ran (``MethodOutput.n_steps``): a sampling
+        method's note says its delta is sampling error and how many samples would meet the tolerance."""
         ok = self.converged(deltas, target_scores, baseline_scores)
         bad = [t for t in range(len(deltas)) if not bool(ok[t])]
         if not bad:
             return []
+        targets = ", ".join(map(str, bad))
+        if self.budget() == "samples" and budget_used is not None:
+            worst = float((deltas.abs() / (target_scores - baseline_scores).abs().clamp_min(1e-12))[bad].max())
+            needed = samples_to_meet(budget_used, worst, DELTA_NOTE_SHARE)
+            return [
+                f"sampling error: {self.label} is complete only in expectation, and with {budget_used} samples the "
+                f"delta is up to {worst:.0%} of f(x) − f(x′) (target(s) {targets}); it shrinks as 1/√n_samples, so "
+                f"about {needed} samples would bring it within {DELTA_NOTE_SHARE:.0%}"
+            ]
         return [
-            f"convergence delta above {DELTA_NOTE_SHARE:.0%} of f(x) − f(x′) for target(s) {', '.join(map(str, bad))}: "
+            f"convergence delta above {DELTA_NOTE_SHARE:.0%} of f(x) − f(x′) for target(s) {targets}: "
             "the scores do not add up to the output change; raise n_steps"
         ]
 
@@ -167,6 +197,9 @@ class AttributionMethod(ABC):
             "usesBaseline": cls.uses_baseline,
             "parameters": list(cls.parameters),
             "spans": cls.scores_spans,
+            "budget": cls.budget(),
+            "usesStepFunction": cls.uses_step_function,
+            "caveat": cls.caveat,
         }
 
 

@@ -115,6 +115,7 @@ class DeepLift(AttributionMethod):
     has_convergence_delta = True
     uses_baseline = True
     parameters = ("baseline",)
+    caveat = "Unreliable on transformers: its rules do not hold for GELU, LayerNorm and softmax; check the delta."
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         scores, deltas = _deeplift_rows(problem, problem.baselines.unsqueeze(0))
@@ -137,6 +138,7 @@ class DeepLiftShap(AttributionMethod):
     has_convergence_delta = True
     uses_baseline = True
     parameters = ("n_samples", "seed", "baseline", "internal_batch_size")
+    caveat = DeepLift.caveat
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         from .gradient_shap import noisy_baselines

@@ -46,7 +46,11 @@ class _RelevancePropagation(AttributionMethod):
         return deltas.abs() <= DELTA_NOTE_SHARE * target_scores.abs()
 
     def delta_notes(
-        self, deltas: torch.Tensor, target_scores: torch.Tensor, baseline_scores: torch.Tensor
+        self,
+        deltas: torch.Tensor,
+        target_scores: torch.Tensor,
+        baseline_scores: torch.Tensor,
+        budget_used: int | None = None,
     ) -> list[str]:
         ok = self.converged(deltas, target_scores, baseline_scores)
         over = [t for t in range(len(deltas)) if not bool(ok[t])]

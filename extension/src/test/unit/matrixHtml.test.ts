@@ -142,6 +142,14 @@ describe("matrixHtml", () => {
         assert.match(html, /#scroller\{flex:1;overflow:auto/);
         assert.match(html, /thead th\{position:sticky;top:0/);
         assert.ok(html.indexOf('class="legend"') < html.indexOf('id="scroller"'), "the legend is above the scrolling box");
+        // the swatches shrink with the panel, so the legend fits a narrow split whole
+        assert.match(html, /\.legend span\.sw\{flex:1 1 0;min-width:3px/);
+    });
+    it("shows a byte piece by its <0xNN> label, never as an empty header", () => {
+        const r = result();
+        r.targetTokens[0] = { text: "", label: "<0xE2>", range: null, probability: 0.5 };
+        const page = matrixHtml(input({ result: r }));
+        assert.match(page, /title="target 1: &quot;&lt;0xE2&gt;&quot;[^"]*">&lt;0xE2&gt;<\/th>/);
     });
     it("is keyboard-navigable: one cell in the tab order, arrows move, Enter focuses", () => {
         assert.equal((html.match(/tabindex="0"/g) ?? []).length, 1);

@@ -206,6 +206,30 @@ describe("special tokens", () => {
             [["5-8", LEVELS]],
         );
     });
+    it("leave generated targets (ghost text, no range) out of the scale too", () => {
+        const withGhost = {
+            ...stored,
+            result: {
+                ...stored.result,
+                targetTokens: [
+                    { range: null, special: false, text: "x" },
+                    { range: null, special: false, text: "y" },
+                ],
+                scores: [
+                    [0.1, 0.3, 0.6, null, null],
+                    [0.1, 0.3, 0.6, 9, null],
+                ],
+            },
+        };
+        const out = colourRanges({ ...withGhost, focus: 1 }, "target", 1, key);
+        assert.deepEqual(
+            out.map((c) => [key(c.range), c.colour.level]),
+            [
+                ["0-5", 5], // 0.3 / 0.6 = 0.5 → (0.5 − 0.05) / 0.95 × 10 = 4.7 → 5
+                ["5-8", LEVELS],
+            ],
+        );
+    });
     it("count when asked (tokenlight.specialTokensInScale)", () => {
         const out = colourRanges(stored, "target", 1, key, LEVELS, true);
         // 1.16 / 4.81 = 0.241 → (0.241 − 0.05) / 0.95 × 10 = 2.01 → level 3
