@@ -25,6 +25,8 @@ BATCHING = {
     "occlusion",
     "kernel_shap",
     "lime",
+    "span_occlusion",
+    "context_ablation",
 }
 
 

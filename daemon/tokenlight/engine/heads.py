@@ -171,7 +171,8 @@ class PrefixCache:
     def __init__(self, module: Any, *, logits: bool) -> None:
         self.module = module  # a body (outputs hidden states) or, with ``logits``, the whole causal LM
         self.logits = logits
-        self.usable = True
+        # a module whose forward takes no cache (a hand-written model) has nothing to reuse
+        self.usable = _accepts_cache(module)
         self.inputs: torch.Tensor | None = None  # [k, d]: the prefix the layers were computed from
         self.layers: list[tuple[torch.Tensor, torch.Tensor]] = []  # per layer, keys and values [1, h, k, hd]
 
@@ -327,3 +328,14 @@ def split_body_and_head(model: Any) -> tuple[Any, torch.nn.Linear] | None:
                 result = (body, head)
     _SPLIT_CACHE[model] = result
     return result
+
+
+def _accepts_cache(module: Any) -> bool:
+    """Whether ``module``'s forward takes ``past_key_values`` (by name or through ``**kwargs``)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):  # no introspectable signature: assume the transformers convention
+        return True
+    return any(p.name == "past_key_values" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)

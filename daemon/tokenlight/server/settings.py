@@ -28,6 +28,7 @@ _CLIENT_ONLY = {
     "normalizationScale",
     "palette",
     "pythonPath",
+    "specialTokensInScale",  # whether BOS and other special tokens set the colour scale (UI only)
     "server",  # server.address, server.token: where the extension finds the daemon
     "colorScheme",
     "python",
