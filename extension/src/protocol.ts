@@ -112,6 +112,8 @@ export interface MethodInfo {
     description: string;
     family: string;
     convergenceDelta: boolean;
+    /** The method can attribute to a layer (`options.layer`). */
+    supportsLayer?: boolean;
     parameters?: unknown;
 }
 

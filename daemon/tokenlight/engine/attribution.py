@@ -68,6 +68,12 @@ def attribute(
         options.setdefault("step_function", target)
     resolved = resolve(options)
     impl = get_method(method)
+    if resolved["layer"] is not None and not impl.supports_layer:
+        from .errors import InputError
+        from .methods import list_methods
+
+        able = ", ".join(m.id for m in list_methods() if m.supports_layer)
+        raise InputError(f"{impl.id} cannot attribute to a layer (option layer); use one of: {able}")
     problem = build_problem(
         lm, text, resolved, target_text=target_text, max_target_tokens=max_target_tokens, target_class=target_class
     )
@@ -139,7 +145,11 @@ def _attribute_in_groups(
     points: list[int] = []
     out = None
     for a, b in groups:
-        fn = CausalTargets(lm.model, p.step, [t.id for t in p.targets[a:b]], p.contrast_id)
+        fn = (
+            p.make_targets(a, b)
+            if p.make_targets is not None
+            else CausalTargets(lm.model, p.step, [t.id for t in p.targets[a:b]], p.contrast_id)
+        )
         out = impl.attribute(make_problem(a, b, fn, hooks_for(a, b)))
         scores[a:b, : out.scores.shape[1]] = out.scores
         if out.deltas is not None:
@@ -208,7 +218,8 @@ def _baseline_equal_notes(p: Problem, out: MethodOutput, width: int) -> tuple[np
     """Positions holding the baseline token itself (their path attribution is exactly 0), and why."""
     baseline_equal = np.zeros(width, dtype=bool)
     notes: list[str] = []
-    if out.uses_baseline and p.baseline.token_id is not None:
+    # at a layer, h(x) − h(x′) is not zero where the tokens agree: attention mixes the positions
+    if out.uses_baseline and p.baseline.token_id is not None and p.layer is None:
         baseline_equal[: len(p.input_ids)] = np.asarray(p.input_ids) == p.baseline.token_id
         if baseline_equal.any():
             positions: list[int] = np.flatnonzero(baseline_equal).tolist()

@@ -12,10 +12,16 @@ export interface AttributeOptions {
     tolerance?: number;
     /** The reference input: zero (embedding), unk, pad, eos, mask, or token:<text>. Default: zero. */
     baseline?: string;
-    /** What is attributed for each target: its logit, probability, log-probability, or a difference against the contrast token. Default: logit. */
-    stepFunction?: "logit" | "probability" | "log_probability" | "logit_diff" | "probability_diff";
+    /** What is attributed for each target: its logit, probability, log-probability, the next-token entropy, a difference against the contrast token / prompt / text, or a registered or module:function one. Default: logit. */
+    stepFunction?: "logit" | "probability" | "log_probability" | "logit_diff" | "probability_diff" | "entropy" | "kl_divergence";
     /** The alternative token for logit_diff / probability_diff ("why X rather than this"). */
     contrastToken?: string;
+    /** Contrast against another context: the target under this prompt instead (logit_diff, probability_diff, kl_divergence). */
+    contrastPrompt?: string;
+    /** A multi-token alternative ("why X rather than Y"): contrast token t is aligned with target t, after contrast tokens < t. */
+    contrastText?: string;
+    /** Attribute to the residual stream after this block (0-based, negative from the end): layer Integrated Gradients and the other methods that support it. Unset: the input embeddings. Default: the input embeddings. */
+    layer?: number;
     /** Guided IG: how far (in α) the path may stray from IG's straight line; 0 is IG, 1 the unbounded variant. Range 0–1. Default: 0.02. */
     maxDist?: number;
     /** Guided IG: the share of features (lowest |gradient| first) moved in each step. Range > 0 and ≤ 1. Default: 0.25. */
@@ -50,7 +56,7 @@ export interface DaemonSettings {
 export const SETTING_DEFAULTS = {"method": "integrated_gradients", "nSteps": null, "baseline": "zero", "stepFunction": "logit", "maxNewTokens": 8} as const;
 
 /** The accepted values of every option that takes one of a fixed set of names. */
-export const OPTION_CHOICES = {"integration": ["auto", "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"], "stepFunction": ["logit", "probability", "log_probability", "logit_diff", "probability_diff"], "strategy": ["greedy", "maxcount"], "layers": ["last", "mean"], "aggregate": ["token", "word"]} as const;
+export const OPTION_CHOICES = {"integration": ["auto", "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"], "stepFunction": ["logit", "probability", "log_probability", "logit_diff", "probability_diff", "entropy", "kl_divergence"], "strategy": ["greedy", "maxcount"], "layers": ["last", "mean"], "aggregate": ["token", "word"]} as const;
 export type StepFunction = (typeof OPTION_CHOICES.stepFunction)[number];
 
 /** Every method id the daemon registers, in the order it lists them. */

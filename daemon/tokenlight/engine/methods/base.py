@@ -106,6 +106,9 @@ class AttributionMethod(ABC):
     uses_baseline: ClassVar[bool] = False
     parameters: ClassVar[tuple[str, ...]] = ()
     default_n_steps: ClassVar[int | None] = None
+    # needs only target_fn, inputs and baselines, so it also attributes to a layer's activations
+    # (engine/layers.py); methods that read the model, the ids or the vocabulary do not
+    supports_layer: ClassVar[bool] = False
 
     def attribute(self, problem: AttributionProblem) -> MethodOutput:
         """Compute (captum's public/private split; the options were validated by the engine, once)."""
@@ -151,6 +154,7 @@ class AttributionMethod(ABC):
             "convergenceDelta": cls.has_convergence_delta,
             "usesBaseline": cls.uses_baseline,
             "parameters": list(cls.parameters),
+            "supportsLayer": cls.supports_layer,
         }
 
 

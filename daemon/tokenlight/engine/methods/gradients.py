@@ -37,6 +37,7 @@ class GradientAtInput(AttributionMethod):
 
     family = "gradient"
     parameters = ("internal_batch_size",)
+    supports_layer = True
 
     @abstractmethod
     def _reduce(self, problem: AttributionProblem) -> ReduceFn: ...

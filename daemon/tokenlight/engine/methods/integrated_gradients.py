@@ -46,6 +46,7 @@ class IntegratedGradients(AttributionMethod):
     uses_baseline = True
     parameters = ("n_steps", "tolerance", "baseline", "integration", "internal_batch_size")
     default_n_steps = 32
+    supports_layer = True
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         rule = problem.options.get("integration", "auto")

@@ -42,12 +42,14 @@ async def attribute(ls: Session, params: Any) -> dict[str, Any]:
         # answered before queueing, from the registry's list; the engine is the authority otherwise
         raise rpc_error(UnknownMethodError(method, ids))
     target = _resolve_target(p.target, settings.options["max_new_tokens"], index.source[end:])
+    options = settings.request_options(p.options)
+    proto.refuse_code_references(options)
     job = AttributionJob(
         model=ls.model_request(settings.model, settings.device, settings.dtype),
         prompt=index.source[start:end],
         target=target,
         method=method,
-        options=settings.request_options(p.options),
+        options=options,
     )
     ls.ensure_methods()
     anchor = ls.store.reserve(p.uri, start, end)
