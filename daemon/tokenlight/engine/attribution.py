@@ -20,7 +20,7 @@ from .grouping import group_hooks, plan_target_groups
 from .heads import CausalTargets
 from .kernel import Hooks, default_chunk_size
 from .methods import AttributionMethod, AttributionProblem, MethodOutput, get_method
-from .models import LoadedModel
+from .models import SEQ2SEQ_LM, LoadedModel
 from .options import DEFAULT_METHOD, resolve
 from .problem import Problem, build_problem
 from .result import Attribution, ModelInfo
@@ -68,6 +68,8 @@ def attribute(
         options.setdefault("step_function", target)
     resolved = resolve(options)
     impl = get_method(method)
+    if lm.kind == SEQ2SEQ_LM:
+        _check_seq2seq(impl.id, resolved)
     if resolved["layer"] is not None and not impl.supports_layer:
         from .errors import InputError
         from .methods import list_methods
@@ -80,6 +82,19 @@ def attribute(
     out = _run_method(impl, lm, problem, resolved, Hooks(progress, is_cancelled))
     result = _assemble(impl, lm, text, problem, out, resolved, started)
     return aggregate_scores(result, lm.tokenizer, resolved["aggregate"])
+
+
+def _check_seq2seq(method: str, options: dict[str, Any]) -> None:
+    from .errors import InputError
+    from .seq2seq import UNSUPPORTED_METHODS
+
+    if method in UNSUPPORTED_METHODS:
+        raise InputError(
+            f"{method} does not apply to encoder-decoder models: {UNSUPPORTED_METHODS[method]}; use "
+            "integrated_gradients, input_x_gradient or occlusion"
+        )
+    if options["layer"] is not None:
+        raise InputError("the layer option is for decoder-only models; an encoder-decoder has two stacks of blocks")
 
 
 def _run_method(

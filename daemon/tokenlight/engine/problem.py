@@ -7,6 +7,7 @@ to a method, which only ever sees tensors.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +20,9 @@ from .errors import ContextLengthError, InputError
 from .heads import CausalTargets
 from .kernel import evaluate_targets
 from .layers import LayerTargets, layer_activations, resolve_layer
-from .models import SEQUENCE_CLASSIFIER, LoadedModel
+from .models import SEQ2SEQ_LM, SEQUENCE_CLASSIFIER, LoadedModel
 from .seeding import seeded
+from .seq2seq import Seq2SeqTargets, seq2seq_targets
 from .step_functions import StepFunction, get_step_function
 from .tokens import Token, continuation_tokens, tokenize_with_spans
 
@@ -86,6 +88,13 @@ def build_problem(
     if lm.kind == SEQUENCE_CLASSIFIER:
         sources, targets, target_fn, input_ids = _classifier_problem(lm, text, step, target_class)
         continuation, kind = targets[0].text, "class"
+    elif lm.kind == SEQ2SEQ_LM:
+        sources, targets, continuation, kind, n_encoder = seq2seq_targets(
+            lm, text, options, target_text, max_target_tokens
+        )
+        input_ids = [t.id for t in sources] + [t.id for t in targets[:-1]]
+        make_targets = _seq2seq_factory(lm, step, [t.id for t in targets], contrast_id, n_encoder)
+        target_fn = make_targets(0, len(targets))
     else:
         sources, targets, continuation, kind = _causal_targets(lm, text, options, target_text, max_target_tokens)
         input_ids = [t.id for t in sources] + [t.id for t in targets[:-1]]
@@ -102,14 +111,11 @@ def build_problem(
         layer, inputs, baselines, target_fn, make_targets = _at_layer(
             lm, layer, inputs, baselines, target_fn, make_targets
         )
-    if isinstance(target_fn, CausalTargets) or (
+    if isinstance(target_fn, (CausalTargets, Seq2SeqTargets)) or (
         isinstance(target_fn, LayerTargets) and isinstance(target_fn.inner, CausalTargets)
     ):
         values, probabilities = target_fn.evaluate_with_probabilities(inputs, baselines)
-        targets = [
-            Token(t.text, t.id, t.start, t.end, t.special, float(p))
-            for t, p in zip(targets, probabilities, strict=True)
-        ]
+        targets = [dataclasses.replace(t, probability=float(p)) for t, p in zip(targets, probabilities, strict=True)]
     else:  # a classifier: its one target's probability comes with the class
         values = evaluate_targets(target_fn, inputs, baselines)
     return Problem(
@@ -129,6 +135,15 @@ def _target_factory(
         if contrast is not None:
             return ContrastTargets(lm.model, step, target_ids[a:b], contrast, first=a)
         return CausalTargets(lm.model, step, target_ids[a:b], contrast_id)
+
+    return make
+
+
+def _seq2seq_factory(
+    lm: LoadedModel, step: StepFunction, target_ids: list[int], contrast_id: int | None, n_encoder: int
+) -> Callable[[int, int], Any]:
+    def make(a: int, b: int) -> Any:
+        return Seq2SeqTargets(lm.model, step, target_ids[a:b], contrast_id, n_encoder)
 
     return make
 
@@ -221,6 +236,10 @@ def _contrast_id(step: StepFunction, options: dict[str, Any], lm: LoadedModel) -
         return None
     if lm.kind == SEQUENCE_CLASSIFIER:
         raise InputError(f"{step.id} compares two predictions and needs a causal language model")
+    if lm.kind == SEQ2SEQ_LM and sequence:
+        raise InputError(
+            "a contrast prompt or text is not supported for encoder-decoder models yet; use a contrast token"
+        )
     if contrast_token is not None and sequence:
         raise InputError(
             f"give either a contrast token or a {sequence[0].replace('_', ' ')}, not both: a contrast token is "

@@ -146,6 +146,7 @@ class Attribution:
             "contrastToken": self.contrast_token,
             "sourceTokens": [
                 {"text": t.text, "id": t.id, "start": t.start, "end": t.end, "special": t.special}
+                | ({} if t.side is None else {"side": t.side})
                 for t in self.source_tokens
             ],
             "targetTokens": [{"text": t.text, "id": t.id, "probability": t.probability} for t in self.target_tokens],

@@ -26,6 +26,7 @@ class Token:
             target text / generated continuation (target tokens); ``None`` for special tokens.
         special (bool): BOS, EOS, CLS, SEP, ... Special tokens are kept and attributed.
         probability (float | None): for target tokens, the model's probability of this token.
+        side (str | None): for encoder-decoder models, ``"encoder"`` or ``"decoder"``; None otherwise.
     """
 
     text: str
@@ -34,6 +35,7 @@ class Token:
     end: int | None
     special: bool
     probability: float | None = None
+    side: str | None = None
 
 
 def tokenize_with_spans(tokenizer: Tokenizer, text: str, *, add_special_tokens: bool, add_bos: bool) -> list[Token]:

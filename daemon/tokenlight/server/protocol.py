@@ -306,6 +306,7 @@ def attribute_result(stored: StoredResult, index: TextIndex, elapsed_ms: float) 
         "target": {"kind": stored.kind, "text": data.continuation},
         "sourceTokens": [
             {"text": t.text, "range": place(anchor.start, t.start, t.end), "special": t.special}
+            | ({} if t.side is None else {"side": t.side})
             for t in data.source_tokens
         ],
         "targetTokens": [

@@ -18,6 +18,7 @@ class TokenData:
     end: int | None
     special: bool
     probability: float | None = None
+    side: str | None = None  # encoder-decoder models: "encoder" or "decoder"
 
 
 @dataclass(frozen=True)

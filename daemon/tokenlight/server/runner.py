@@ -183,7 +183,7 @@ class Runner:
             prompt=res.prompt,
             continuation=res.continuation,
             target_kind=res.target_kind,
-            source_tokens=[TokenData(t.text, t.start, t.end, t.special) for t in res.source_tokens],
+            source_tokens=[TokenData(t.text, t.start, t.end, t.special, side=t.side) for t in res.source_tokens],
             target_tokens=[TokenData(t.text, t.start, t.end, t.special, t.probability) for t in res.target_tokens],
             scores=[[None if math.isnan(v) else v for v in row] for row in res.scores.tolist()],
             deltas=None if res.deltas is None else floats(res.deltas),
