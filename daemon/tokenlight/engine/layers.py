@@ -36,7 +36,10 @@ def transformer_blocks(model: Any) -> torch.nn.ModuleList:
     if expected is not None:
         lists = [m for m in lists if len(m) == expected] or lists
     if not lists:
-        raise InputError(f"cannot find this model's transformer blocks ({type(model).__name__}); drop the layer option")
+        raise InputError(
+            f"cannot find this model's stack of transformer blocks ({type(model).__name__}), which the layer option "
+            "and value_zeroing need; drop the layer option, or use another method"
+        )
     return max(lists, key=len)
 
 

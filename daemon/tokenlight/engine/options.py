@@ -368,7 +368,7 @@ for _option in (
     Option(
         "layers",
         str,
-        "attention: the last layer, or the mean over all layers (heads are averaged).",
+        "attention, value_zeroing: the last layer, or the mean over all layers (attention: heads are averaged).",
         choices=ATTENTION_LAYERS,
         default_text="last",
     ),

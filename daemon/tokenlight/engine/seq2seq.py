@@ -139,4 +139,5 @@ UNSUPPORTED_METHODS = {
     "lrp": "its rules are written for decoder-only GPT-2 and Llama-style blocks",
     "attnlrp": "its rules are written for decoder-only GPT-2 and Llama-style blocks",
     "attention": "it reads one stack's self-attention; an encoder-decoder has three kinds of attention",
+    "value_zeroing": "it zeroes values in one stack's self-attention; an encoder-decoder has three kinds of attention",
 }

@@ -32,7 +32,7 @@ export interface AttributeOptions {
     seed?: number;
     /** Discretized IG: how anchor words are chosen. Default: greedy. */
     strategy?: "greedy" | "maxcount";
-    /** attention: the last layer, or the mean over all layers (heads are averaged). Default: last. */
+    /** attention, value_zeroing: the last layer, or the mean over all layers (attention: heads are averaged). Default: last. */
     layers?: "last" | "mean";
     /** token, or word: subword scores summed into the tokenizer's words (source tokens only). Default: token. */
     aggregate?: "token" | "word";
@@ -60,4 +60,4 @@ export const OPTION_CHOICES = {"integration": ["auto", "gausslegendre", "riemann
 export type StepFunction = (typeof OPTION_CHOICES.stepFunction)[number];
 
 /** Every method id the daemon registers, in the order it lists them. */
-export const METHOD_IDS = ["saliency", "input_x_gradient", "integrated_gradients", "discretized_integrated_gradients", "sequential_integrated_gradients", "guided_integrated_gradients", "gradient_shap", "deeplift", "deeplift_shap", "lrp", "attnlrp", "occlusion", "kernel_shap", "lime", "attention"] as const;
+export const METHOD_IDS = ["saliency", "input_x_gradient", "integrated_gradients", "discretized_integrated_gradients", "sequential_integrated_gradients", "guided_integrated_gradients", "gradient_shap", "deeplift", "deeplift_shap", "lrp", "attnlrp", "occlusion", "kernel_shap", "lime", "attention", "value_zeroing"] as const;

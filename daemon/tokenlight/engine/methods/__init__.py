@@ -15,6 +15,7 @@ from . import (  # noqa: F401
     occlusion,
     surrogates,
     attention,
+    value_zeroing,
 )
 
 # isort: on
