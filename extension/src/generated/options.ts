@@ -60,4 +60,4 @@ export const OPTION_CHOICES = {"integration": ["auto", "gausslegendre", "riemann
 export type StepFunction = (typeof OPTION_CHOICES.stepFunction)[number];
 
 /** Every method id the daemon registers, in the order it lists them. */
-export const METHOD_IDS = ["saliency", "input_x_gradient", "integrated_gradients", "discretized_integrated_gradients", "sequential_integrated_gradients", "guided_integrated_gradients", "gradient_shap", "deeplift", "deeplift_shap", "lrp", "attnlrp", "occlusion", "kernel_shap", "lime", "attention", "value_zeroing"] as const;
+export const METHOD_IDS = ["saliency", "input_x_gradient", "integrated_gradients", "discretized_integrated_gradients", "sequential_integrated_gradients", "guided_integrated_gradients", "gradient_shap", "deeplift", "deeplift_shap", "lrp", "attnlrp", "occlusion", "kernel_shap", "lime", "attention", "value_zeroing", "guided_backprop", "deconvolution"] as const;

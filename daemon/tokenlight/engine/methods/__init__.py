@@ -16,6 +16,7 @@ from . import (  # noqa: F401
     surrogates,
     attention,
     value_zeroing,
+    guided_backprop,
 )
 
 # isort: on
