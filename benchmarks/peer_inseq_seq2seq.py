@@ -34,6 +34,7 @@ def main() -> None:
             n_steps=job["n_steps"],
             internal_batch_size=job["n_steps"],
             attributed_fn="logit",
+            include_eos_baseline=True,  # UNK at every position, special tokens included: Tokenlight's "unk"
             show_progress=False,
         )
 

@@ -25,6 +25,7 @@ BATCHING = {
     "occlusion",
     "kernel_shap",
     "lime",
+    "greedy_pig",
 }
 
 

@@ -334,7 +334,8 @@ for _option in (
     Option(
         "fraction",
         float,
-        "Guided IG: the share of features (lowest |gradient| first) moved in each step.",
+        "Guided IG: the share of features (lowest |gradient| first) moved in each step; Greedy PIG: the share "
+        "of tokens fixed per round.",
         default=0.25,
         minimum=0,
         maximum=1,

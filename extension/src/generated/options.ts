@@ -24,7 +24,7 @@ export interface AttributeOptions {
     layer?: number;
     /** Guided IG: how far (in α) the path may stray from IG's straight line; 0 is IG, 1 the unbounded variant. Range 0–1. Default: 0.02. */
     maxDist?: number;
-    /** Guided IG: the share of features (lowest |gradient| first) moved in each step. Range > 0 and ≤ 1. Default: 0.25. */
+    /** Guided IG: the share of features (lowest |gradient| first) moved in each step; Greedy PIG: the share of tokens fixed per round. Range > 0 and ≤ 1. Default: 0.25. */
     fraction?: number;
     /** Samples for the stochastic methods (GradientSHAP, DeepLiftSHAP, KernelSHAP, LIME). Range 1–100000. Default: the method's own. */
     nSamples?: number;
@@ -60,4 +60,4 @@ export const OPTION_CHOICES = {"integration": ["auto", "gausslegendre", "riemann
 export type StepFunction = (typeof OPTION_CHOICES.stepFunction)[number];
 
 /** Every method id the daemon registers, in the order it lists them. */
-export const METHOD_IDS = ["saliency", "input_x_gradient", "integrated_gradients", "discretized_integrated_gradients", "sequential_integrated_gradients", "guided_integrated_gradients", "gradient_shap", "deeplift", "deeplift_shap", "lrp", "attnlrp", "occlusion", "kernel_shap", "lime", "attention", "value_zeroing", "guided_backprop", "deconvolution"] as const;
+export const METHOD_IDS = ["saliency", "input_x_gradient", "integrated_gradients", "discretized_integrated_gradients", "sequential_integrated_gradients", "guided_integrated_gradients", "gradient_shap", "deeplift", "deeplift_shap", "lrp", "attnlrp", "occlusion", "kernel_shap", "lime", "attention", "value_zeroing", "guided_backprop", "deconvolution", "greedy_pig"] as const;

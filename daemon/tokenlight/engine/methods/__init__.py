@@ -17,6 +17,7 @@ from . import (  # noqa: F401
     attention,
     value_zeroing,
     guided_backprop,
+    greedy_pig,
 )
 
 # isort: on
