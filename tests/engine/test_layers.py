@@ -79,6 +79,7 @@ def test_gradient_methods_at_a_layer_use_the_layer_gradient(tiny_gpt2):
     [
         ({"layer": 7}, "layer 7 does not exist: this model has 4 blocks"),
         ({"layer": 1, "method": "attention"}, "attention cannot attribute to a layer"),
+        ({"layer": 1, "step_function": "logit_diff", "contrast_text": " x y"}, "cannot be combined with the layer"),
     ],
 )
 def test_bad_layer_requests_say_what_to_do(lm, options, message):

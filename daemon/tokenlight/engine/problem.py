@@ -107,6 +107,9 @@ def build_problem(
         inputs = lm.embedding(ids).detach()
         baselines = baseline_embeddings(base, lm.embedding, inputs, lm.device)
     layer = options.get("layer")
+    if layer is not None and contrast is not None:
+        # the contrast sequence runs through the same block, whose output the layer path replaces
+        raise InputError("a contrast prompt or text cannot be combined with the layer option yet; drop one of them")
     if layer is not None:
         layer, inputs, baselines, target_fn, make_targets = _at_layer(
             lm, layer, inputs, baselines, target_fn, make_targets
