@@ -37,7 +37,7 @@ SOURCE = "def mean(values):\n    return sum(values) / len(values)"
 WARMUP_TEXT = " x"
 
 
-def build_model(folder: Path) -> None:
+def build_model(folder: Path, layers: int = 6, d_model: int = 256) -> None:
     from transformers import MarianConfig, MarianMTModel
 
     from tokenlight import load_model as load_embedded
@@ -45,13 +45,13 @@ def build_model(folder: Path) -> None:
     tokenizer = load_embedded(device="cpu", dtype="float32").tokenizer
     config = MarianConfig(
         vocab_size=len(tokenizer),
-        d_model=256,
-        encoder_layers=6,
-        decoder_layers=6,
+        d_model=d_model,
+        encoder_layers=layers,
+        decoder_layers=layers,
         encoder_attention_heads=4,
         decoder_attention_heads=4,
-        encoder_ffn_dim=1024,
-        decoder_ffn_dim=1024,
+        encoder_ffn_dim=4 * d_model,
+        decoder_ffn_dim=4 * d_model,
         max_position_embeddings=256,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -91,6 +91,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--peer-python", default="/work/bench-venv/bin/python")
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--layers", type=int, default=6, help="encoder and decoder layers each")
+    parser.add_argument("--d-model", type=int, default=256)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from transformers.utils import logging as hf_logging
@@ -98,7 +100,7 @@ def main() -> None:
     hf_logging.set_verbosity_error()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp, "marian-like")
-        build_model(folder)
+        build_model(folder, args.layers, args.d_model)
         lm = load_model(str(folder), device="cpu", dtype="float32")
         generated = attribute(lm, SOURCE, max_new_tokens=max(args.targets), method="saliency").target_tokens
         texts = [lm.tokenizer.decode([t.id for t in generated[:n]]) for n in args.targets]
@@ -140,7 +142,8 @@ def main() -> None:
             [
                 f"## Encoder-decoder IG: Tokenlight vs inseq 0.7.1 ({time.strftime('%Y-%m-%d')})",
                 "",
-                f"Marian-like model (6+6 layers, d_model 256, {lm.parameters / 1e6:.1f}M parameters, random "
+                f"Marian-like model ({args.layers}+{args.layers} layers, d_model {args.d_model}, "
+                f"{lm.parameters / 1e6:.1f}M parameters, random "
                 f"weights), CPU float32, {args.threads} threads, source of "
                 f"{sum(t.side == 'encoder' for t in results['gl'].source_tokens)} encoder tokens, T forced "
                 f"targets, IG on the logit, UNK baseline, inseq at {args.n_steps} Gauss-Legendre points. Median "

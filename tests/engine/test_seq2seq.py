@@ -131,3 +131,28 @@ def test_a_saved_encoder_decoder_loads_as_one(tmp_path, tokenizer):
     assert lm.kind == "seq2seq_lm"
     res = attribute(lm, SOURCE, target_text=" a", method="saliency")
     assert res.source_tokens[-1].side == "decoder"
+
+
+def test_marian_scales_encoder_ids_only_and_the_attributed_function_is_still_the_models(tokenizer):
+    """Marian multiplies embed_tokens(ids) by √d in the encoder but takes inputs_embeds as given: the
+    attributed inputs must carry that factor, so that f(x) is what the model computes from the ids."""
+    from transformers import MarianConfig, MarianMTModel
+
+    config = MarianConfig(
+        vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=4,
+        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id, scale_embedding=True,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    lm = from_objects(MarianMTModel(config), tokenizer, name="tiny-marian")
+    res = attribute(lm, SOURCE, target_text=" return a", n_steps=24)
+    n_enc = sum(t.side == "encoder" for t in res.source_tokens)
+    enc_ids = torch.tensor([[t.id for t in res.source_tokens[:n_enc]]])
+    dec_ids = torch.tensor([[res.source_tokens[-1].id] + [t.id for t in res.target_tokens[:-1]]])
+    with torch.no_grad():
+        logits = lm.model(input_ids=enc_ids, decoder_input_ids=dec_ids).logits[0]
+    expected = [float(logits[t, y.id]) for t, y in enumerate(res.target_tokens)]
+    np.testing.assert_allclose(res.target_scores, expected, rtol=1e-5, atol=1e-5)
+    change = res.target_scores - res.baseline_scores
+    assert np.all(np.abs(res.deltas) <= 0.01 * np.abs(change) + 1e-5)

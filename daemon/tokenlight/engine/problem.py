@@ -22,7 +22,7 @@ from .kernel import evaluate_targets
 from .layers import LayerTargets, layer_activations, resolve_layer
 from .models import SEQ2SEQ_LM, SEQUENCE_CLASSIFIER, LoadedModel
 from .seeding import seeded
-from .seq2seq import Seq2SeqTargets, seq2seq_targets
+from .seq2seq import Seq2SeqTargets, encoder_input_scale, seq2seq_targets
 from .step_functions import StepFunction, get_step_function
 from .tokens import Token, continuation_tokens, tokenize_with_spans
 
@@ -106,6 +106,10 @@ def build_problem(
     with torch.no_grad():
         inputs = lm.embedding(ids).detach()
         baselines = baseline_embeddings(base, lm.embedding, inputs, lm.device)
+    if lm.kind == SEQ2SEQ_LM:  # the encoder rows as the encoder itself embeds ids (Marian scales them)
+        scale = encoder_input_scale(lm.model)
+        inputs[:n_encoder] *= scale
+        baselines[:n_encoder] *= scale
     layer = options.get("layer")
     if layer is not None and contrast is not None:
         # the contrast sequence runs through the same block, whose output the layer path replaces

@@ -60,6 +60,29 @@ class Seq2SeqTargets:
         return values, probabilities
 
 
+@torch.no_grad()
+def encoder_input_scale(model: Any) -> float:
+    """The factor between ``get_input_embeddings()(ids)`` and what the encoder adds positions to.
+
+    Some encoders scale the token embedding by √d only when given ids (Marian: ``embed_tokens(ids) *
+    embed_scale``, while ``inputs_embeds`` are taken as they are), others inside the embedding
+    module (BART's scaled embedding) or not at all. Checked numerically on a probe, once per call:
+    the attributed inputs must be what the model itself computes from the ids."""
+    encoder = model.get_encoder()
+    probe = torch.arange(1, 6, device=input_device(model)).view(1, -1)
+    reference = encoder(input_ids=probe).last_hidden_state
+    embedded = model.get_input_embeddings()(probe)
+    candidates = [1.0, float(getattr(encoder, "embed_scale", 1.0) or 1.0)]
+    for scale in candidates:
+        got = encoder(inputs_embeds=embedded * scale).last_hidden_state
+        if torch.allclose(got, reference, rtol=1e-4, atol=1e-5):
+            return scale
+    raise InputError(
+        f"{type(model).__name__}'s encoder computes something from its embeddings that Tokenlight cannot "
+        "reproduce from input embeddings; it cannot be attributed"
+    )
+
+
 def decoder_start_ids(model: Any, tokenizer: Any) -> list[int]:
     """The token(s) the decoder starts from (``decoder_start_token_id``; BART: EOS, T5: PAD)."""
     config = model.config
