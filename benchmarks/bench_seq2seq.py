@@ -150,9 +150,9 @@ def main() -> None:
                 f"(min–max) of {args.repeats} runs after a warm-up on each side. Machine: {machine_description()}. "
                 "Reproduce: `python benchmarks/bench_seq2seq.py`.",
                 "",
-                "| T | inseq | Tokenlight, 50 GL points | Tokenlight adaptive (default) "
+                f"| T | inseq | Tokenlight, {args.n_steps} GL points | Tokenlight adaptive (default) "
                 "| speed-up vs inseq: vs its default / at equal points | max diff of the encoder-side scores "
-                "vs inseq (50 points), ÷ largest |",
+                f"vs inseq ({args.n_steps} points), ÷ largest |",
                 "|---|---|---|---|---|---|",
                 *rows,
             ]
