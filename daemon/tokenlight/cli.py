@@ -94,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     # `serve` is dispatched in main() before parsing, so that its own parser (and no torch) runs
     sub.add_parser("serve", help="run the language server (tokenlight serve --help)", add_help=False)
 
+    diff = sub.add_parser(
+        "diff",
+        help="the difference B − A between two attribution results",
+        description="Align two results (JSON or msgpack from tokenlight attribute) by token text and show B − A; "
+        "tokens found in one result only are listed.",
+    )
+    diff.add_argument("a", type=Path, help="the first result (A)")
+    diff.add_argument("b", type=Path, help="the second result (B)")
+    diff.add_argument("--format", choices=("term", "json"), default="term")
+
     meth = sub.add_parser("methods", help="list the attribution methods")
     meth.add_argument("--format", choices=("term", "json"), default="term")
     return parser
@@ -158,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             return _methods(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "diff":
+            return _diff(args)
         return _attribute(args)
     except TokenlightError as exc:
         print(f"tokenlight: error: {_in_this_commands_terms(exc, args)}", file=sys.stderr)
@@ -182,11 +194,19 @@ def _in_this_commands_terms(exc: Exception, args: argparse.Namespace) -> str:
 
     if isinstance(exc, ModelNotCachedError):
         return exc.advise("rerun with --allow-download")
-    if isinstance(exc, ContextLengthError):
+    if isinstance(exc, ContextLengthError) and args.command == "attribute":
         shorten = f"give a shorter range of {args.file} with --start/--end" if args.file else "shorten the prompt"
         fewer = "lower --max-new-tokens" if getattr(args, "target_text", None) is None else "shorten --target-text"
         return exc.advise(shorten, fewer)
     return str(exc)
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from .diff import diff_results, load_result, render_diff
+
+    d = diff_results(load_result(args.a), load_result(args.b))
+    sys.stdout.write(json.dumps(d, ensure_ascii=False, indent=1) + "\n" if args.format == "json" else render_diff(d))
+    return 0
 
 
 def _methods(args: argparse.Namespace) -> int:

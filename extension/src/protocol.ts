@@ -264,6 +264,8 @@ export interface MethodInfo {
     description: string;
     family: string;
     convergenceDelta: boolean;
+    /** The method can attribute to a layer (`options.layer`). */
+    supportsLayer?: boolean;
     parameters?: unknown;
     /** What the method's budget counts: `nSteps` (path methods) or `nSamples` (stochastic ones). */
     budget?: "steps" | "samples" | null;

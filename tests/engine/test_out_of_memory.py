@@ -27,6 +27,7 @@ BATCHING = {
     "lime",
     "span_occlusion",
     "context_ablation",
+    "greedy_pig",
 }
 
 

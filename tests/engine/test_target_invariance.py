@@ -18,6 +18,10 @@ PROMPT = "x ="
 # the concatenation (checked below), so "target k alone" is target k after the same token sequence
 TARGETS = " " + " ".join("abcdefghijklmnopqrstuvwxyz0123")
 K = 20  # a target in a later group of the default plan, so grouping is exercised
+# value_zeroing's score is 1 − cos(h, h̃): quadratic in the change a zeroed value makes, so the float32
+# rounding of a forward over another length (~1e-7 of |h|, linear in every gradient method) is
+# divided by a small change there: measured 2e-6 of the largest score on the random tiny GPT-2
+TOLERANCE = {"value_zeroing": 1e-5}
 
 
 def _start(k: int) -> int:
@@ -56,4 +60,5 @@ def test_a_targets_scores_never_depend_on_the_other_targets_or_the_batch_size(ti
     for name, (scores, run_ids) in runs.items():
         assert run_ids == ids, name  # the same token sequence up to and including target K
         worst = float(np.abs(scores - alone).max()) / scale
-        assert worst <= 1e-6, f"{method}, {name}: differs from target {K} alone by {worst:.2e} of max |score|"
+        limit = TOLERANCE.get(method, 1e-6)
+        assert worst <= limit, f"{method}, {name}: differs from target {K} alone by {worst:.2e} of max |score|"

@@ -261,3 +261,11 @@ def test_a_job_that_raises_systemexit_fails_alone_and_the_worker_goes_on():
     error, value = asyncio.run(scenario())
     assert isinstance(error, RuntimeError) and "SystemExit" in str(error)
     assert value == "ok"
+
+
+def test_the_server_never_imports_a_step_function_a_client_names_as_module_function():
+    from tokenlight.server.protocol import refuse_code_references
+
+    with pytest.raises(JsonRpcException, match="names code to import"):
+        refuse_code_references({"step_function": "os:system"})
+    refuse_code_references({"step_function": "entropy"})  # registered ids, entry points included, pass

@@ -25,7 +25,7 @@ from .heads import CausalTargets
 from .kernel import MAX_POINTS_PER_PASS_GPU, Hooks, default_chunk_size, evaluate_targets
 from .memory import bytes_per_point, memory_budget, recomputed_layers
 from .methods import AttributionMethod, AttributionProblem, MethodOutput, get_method
-from .models import LoadedModel
+from .models import SEQ2SEQ_LM, LoadedModel
 from .options import DEFAULT_METHOD, resolve
 from .problem import Problem, build_problem
 from .result import Attribution, ModelInfo, PartialResult
@@ -90,6 +90,13 @@ def attribute(
     impl = get_method(method)
     if resolved["aggregate"] == "word" and (resolved["granularity"] != "token" or impl.scores_spans):
         raise InputError("aggregate='word' merges tokens, and spans already group them: use granularity='word' instead")
+    if lm.kind == SEQ2SEQ_LM:
+        _check_seq2seq(impl.id, resolved)
+    if resolved["layer"] is not None and not impl.supports_layer:
+        from .methods import list_methods
+
+        able = ", ".join(m.id for m in list_methods() if m.supports_layer)
+        raise InputError(f"{impl.id} cannot attribute to a layer (option layer); use one of: {able}")
     problem = build_problem(
         lm,
         text,
@@ -193,6 +200,19 @@ def _chunk_size(lm: LoadedModel, p: Problem) -> int:
         lm.device,
         p.inputs.element_size(),
     )
+
+
+def _check_seq2seq(method: str, options: dict[str, Any]) -> None:
+    from .errors import InputError
+    from .seq2seq import UNSUPPORTED_METHODS
+
+    if method in UNSUPPORTED_METHODS:
+        raise InputError(
+            f"{method} does not apply to encoder-decoder models: {UNSUPPORTED_METHODS[method]}; use "
+            "integrated_gradients, input_x_gradient or occlusion"
+        )
+    if options["layer"] is not None:
+        raise InputError("the layer option is for decoder-only models; an encoder-decoder has two stacks of blocks")
 
 
 def _run_method(
@@ -300,8 +320,13 @@ def _attribute_in_groups(
     warnings: list[str] = []
     out = None
     for a, b in groups:
-        ids = [t.id for t in p.targets[a:b]]
-        fn = CausalTargets(lm.model, p.step, ids, p.contrast_id, reuse_prefix=reuse_prefix)
+        fn = (
+            p.make_targets(a, b)
+            if p.make_targets is not None
+            else CausalTargets(
+                lm.model, p.step, [t.id for t in p.targets[a:b]], p.contrast_id, reuse_prefix=reuse_prefix
+            )
+        )
         out = impl.attribute(make_problem(a, b, fn, hooks_for(a, b)))
         scores[a:b, : out.scores.shape[1]] = out.scores
         if stream is not None:
@@ -403,7 +428,8 @@ def _baseline_equal_notes(p: Problem, out: MethodOutput, width: int) -> tuple[np
     """Positions holding the baseline token itself (their path attribution is exactly 0), and why."""
     baseline_equal = np.zeros(width, dtype=bool)
     notes: list[str] = []
-    if out.uses_baseline and p.baseline.token_id is not None:
+    # at a layer, h(x) − h(x′) is not zero where the tokens agree: attention mixes the positions
+    if out.uses_baseline and p.baseline.token_id is not None and p.layer is None:
         baseline_equal[: len(p.input_ids)] = np.asarray(p.input_ids) == p.baseline.token_id
         if baseline_equal.any():
             positions: list[int] = np.flatnonzero(baseline_equal).tolist()

@@ -116,6 +116,16 @@ class CausalTargets:
         probabilities = first.float().softmax(-1).gather(1, self.target_ids.view(-1, 1))[:, 0]
         return values.to(torch.float64), probabilities
 
+    def logits_per_target(self, emb: torch.Tensor) -> list[torch.Tensor]:
+        """The full logits at each target's predicting position: T tensors ``[n, 1, V]``, from one
+        forward (step functions that compare two distributions need all of them)."""
+        if self.split is None:
+            logits = self._per_prefix(emb, lambda e, k: causal_logits(self.model, e, k))
+            return [logits[:, t : t + 1] for t in range(self.n_targets)]
+        body, head = self.split
+        hidden = self._hidden(emb, body)
+        return [head(hidden[:, t : t + 1]) for t in range(self.n_targets)]
+
     def _hidden(self, emb: torch.Tensor, body: Any) -> torch.Tensor:
         return self._per_prefix(emb, lambda e, k: body(inputs_embeds=e, use_cache=False).last_hidden_state[:, -k:])
 

@@ -22,12 +22,13 @@ from .identity import folder_fingerprint, model_identity
 from .placement import input_device
 
 if TYPE_CHECKING:  # transformers is imported when a model loads, not when the daemon starts
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
 
 log = logging.getLogger(__name__)
 
 CAUSAL_LM = "causal_lm"
 SEQUENCE_CLASSIFIER = "sequence_classifier"
+SEQ2SEQ_LM = "seq2seq_lm"
 
 
 @dataclass
@@ -39,7 +40,8 @@ class LoadedModel:
             gradients with respect to the input embeddings, so no parameter gradient is computed).
         tokenizer: its fast tokenizer.
         name (str): what the user asked for (``tokenlight-tiny-py`` for the embedded model).
-        kind (str): ``causal_lm`` or ``sequence_classifier``.
+        kind (str): ``causal_lm``, ``seq2seq_lm`` (encoder-decoder, engine/seq2seq.py) or
+            ``sequence_classifier``.
         device (torch.device): where inputs go (the first device under ``device_map``).
         dtype (torch.dtype): the weights' dtype.
         context_length (int | None): the most tokens the model accepts, if it says.
@@ -201,17 +203,24 @@ def _model_kind(config: Any, name: str = "the model") -> str:
     """
     from transformers.models.auto.modeling_auto import (
         MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
         MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
     )
 
     archs = getattr(config, "architectures", None) or []
     if any(a.endswith("ForSequenceClassification") for a in archs):
         return SEQUENCE_CLASSIFIER
+    seq2seq = set(MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES.values())
+    if any(a in seq2seq or a.endswith("ForConditionalGeneration") for a in archs) or (
+        not archs and getattr(config, "is_encoder_decoder", False)
+    ):
+        return SEQ2SEQ_LM
     causal = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
     if archs and not any(a in causal or a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
         raise UnsupportedModelError(
             f"{name} is a {', '.join(archs)}: neither a causal language model nor a sequence classifier. "
-            "Tokenlight attributes AutoModelForCausalLM models (GPT-2, Llama, ...) and "
+            "Tokenlight attributes AutoModelForCausalLM models (GPT-2, Llama, ...), AutoModelForSeq2SeqLM models "
+            "(BART, T5, Marian, ...) and "
             "AutoModelForSequenceClassification models"
         )
     model_type = getattr(config, "model_type", None)
@@ -303,8 +312,9 @@ def load_model(
         model, info = auto_cls.from_pretrained(source, output_loading_info=True, **kwargs)  # type: ignore[misc]
     except ValueError as exc:
         raise UnsupportedModelError(
-            f"{name!r} ({type(config).__name__}) is neither a causal language model nor a sequence "
-            "classifier that transformers can load; Tokenlight attributes AutoModelForCausalLM and "
+            f"{name!r} ({type(config).__name__}) is neither a causal or encoder-decoder language model nor a "
+            "sequence classifier that transformers can load; Tokenlight attributes AutoModelForCausalLM, "
+            "AutoModelForSeq2SeqLM and "
             f"AutoModelForSequenceClassification models ({exc})"
         ) from exc
     except OSError as exc:
@@ -377,9 +387,13 @@ def _tied_keys(model: Any) -> set[str]:
     return set(tied if not isinstance(tied, dict) else tied.keys())
 
 
-def _auto_class(kind: str) -> type[AutoModelForCausalLM] | type[AutoModelForSequenceClassification]:
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+def _auto_class(
+    kind: str,
+) -> type[AutoModelForCausalLM] | type[AutoModelForSeq2SeqLM] | type[AutoModelForSequenceClassification]:
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
 
+    if kind == SEQ2SEQ_LM:
+        return AutoModelForSeq2SeqLM
     return AutoModelForSequenceClassification if kind == SEQUENCE_CLASSIFIER else AutoModelForCausalLM
 
 
@@ -401,6 +415,8 @@ def from_objects(model: Any, tokenizer: Any, name: str = "custom") -> LoadedMode
     model.requires_grad_(False)
     param = next(model.parameters())
     kind = SEQUENCE_CLASSIFIER if type(model).__name__.endswith("ForSequenceClassification") else CAUSAL_LM
+    if kind == CAUSAL_LM and getattr(model.config, "is_encoder_decoder", False):
+        kind = SEQ2SEQ_LM
     return LoadedModel(
         model, tokenizer, name, kind, input_device(model), param.dtype, _context_length(model.config, tokenizer)
     )

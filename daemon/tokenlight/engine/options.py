@@ -309,8 +309,8 @@ for _option in (
     Option(
         "step_function",
         str,
-        "What is attributed for each target: its logit, probability, log-probability, or a difference "
-        "against the contrast token.",
+        "What is attributed for each target: its logit, probability, log-probability, the next-token "
+        "entropy, a difference against the contrast token / prompt / text, or a registered or module:function one.",
         default="logit",
         choices=_step_function_ids,
         setting=True,
@@ -321,6 +321,28 @@ for _option in (
         str,
         'The alternative token for logit_diff / probability_diff ("why X rather than this").',
         metavar="T",
+    ),
+    Option(
+        "contrast_prompt",
+        str,
+        "Contrast against another context: the target under this prompt instead (logit_diff, probability_diff, "
+        "kl_divergence).",
+        metavar="TEXT",
+    ),
+    Option(
+        "contrast_text",
+        str,
+        'A multi-token alternative ("why X rather than Y"): contrast token t is aligned with target t, after '
+        "contrast tokens < t.",
+        metavar="TEXT",
+    ),
+    Option(
+        "layer",
+        int,
+        "Attribute to the residual stream after this block (0-based, negative from the end): layer "
+        "Integrated Gradients and the other methods that support it. Unset: the input embeddings.",
+        metavar="K",
+        default_text="the input embeddings",
     ),
     Option(
         "max_dist",
@@ -334,7 +356,8 @@ for _option in (
     Option(
         "fraction",
         float,
-        "Guided IG: the share of features (lowest |gradient| first) moved in each step.",
+        "Guided IG: the share of features (lowest |gradient| first) moved in each step; Greedy PIG: the share "
+        "of tokens fixed per round.",
         default=0.25,
         minimum=0,
         maximum=1,
@@ -368,7 +391,7 @@ for _option in (
     Option(
         "layers",
         str,
-        "attention: the last layer, or the mean over all layers (heads are averaged).",
+        "attention, value_zeroing: the last layer, or the mean over all layers (attention: heads are averaged).",
         choices=ATTENTION_LAYERS,
         default_text="last",
     ),

@@ -8,6 +8,7 @@ to a method, which only ever sees tensors.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +16,14 @@ import torch
 
 from .baselines import Baseline, resolve_baseline, single_token_id
 from .context import FittedContext, fit_document
+from .contrast import ContrastSequence, ContrastTargets, contrast_sequence
 from .errors import ContextLengthError, InputError
 from .heads import CausalTargets
 from .kernel import TargetFn, evaluate_targets
-from .models import SEQUENCE_CLASSIFIER, LoadedModel
+from .layers import LayerTargets, layer_activations, resolve_layer
+from .models import SEQ2SEQ_LM, SEQUENCE_CLASSIFIER, LoadedModel
 from .seeding import seeded
+from .seq2seq import Seq2SeqTargets, encoder_input_scale, seq2seq_targets
 from .step_functions import StepFunction, get_step_function
 from .tokens import Token, continuation_tokens, tokenize_with_spans
 
@@ -40,6 +44,11 @@ class Problem:
         step, baseline, contrast_id: the step function, baseline and contrast token resolved.
         context_start: the code point of the prompt where the attributed context starts (0 unless a
             document was cut to fit the model); context_note says so when it was.
+        make_targets: ``(a, b)`` -> the target function of targets a..b on their own prefix (target
+            groups, attribution.py).
+        contrast: the contrast prompt / text (:mod:`.contrast`), or None.
+        layer: the block whose output is attributed (:mod:`.layers`; inputs and baselines are then
+            its activations), or None: the input embeddings.
     """
 
     sources: list[Token]
@@ -57,6 +66,9 @@ class Problem:
     contrast_id: int | None
     context_start: int = 0
     context_note: str | None = None
+    make_targets: Callable[[int, int], Any] | None = None
+    contrast: ContrastSequence | None = None
+    layer: int | None = None
 
     @property
     def causal(self) -> bool:
@@ -80,7 +92,9 @@ def build_problem(
     model keeps its most recent tokens, and only a selection that does not fit is an error."""
     step = get_step_function(options["step_function"])
     base = resolve_baseline(options["baseline"], lm.tokenizer)
-    contrast_id = _contrast_id(step, options["contrast_token"], lm)
+    contrast_id = _contrast_id(step, options, lm)
+    contrast: ContrastSequence | None = None
+    make_targets: Callable[[int, int], Any] | None = None
     document = options["context"] == "document"
     if selection_start is not None and not document:
         raise InputError("selection_start only applies to context='document' (the text is then the document)")
@@ -91,29 +105,101 @@ def build_problem(
     if lm.kind == SEQUENCE_CLASSIFIER:
         sources, targets, target_fn, input_ids = _classifier_problem(lm, text, step, target_class)
         continuation, kind = targets[0].text, "class"
+    elif lm.kind == SEQ2SEQ_LM:
+        sources, targets, continuation, kind, n_encoder = seq2seq_targets(
+            lm, text, options, target_text, max_target_tokens
+        )
+        input_ids = [t.id for t in sources] + [t.id for t in targets[:-1]]
+        make_targets = _seq2seq_factory(lm, step, [t.id for t in targets], contrast_id, n_encoder)
+        target_fn = make_targets(0, len(targets))
     else:
         sources, targets, continuation, kind, fitted = _causal_targets(
             lm, text, options, target_text, max_target_tokens, where
         )
         context_start, context_note = fitted.start, fitted.note
         input_ids = [t.id for t in sources] + [t.id for t in targets[:-1]]
-        target_fn = CausalTargets(
-            lm.model, step, [t.id for t in targets], contrast_id, reuse_prefix=options["reuse_prefix"]
+        contrast = contrast_sequence(lm, step, options, sources, targets)
+        make_targets = _target_factory(
+            lm, step, [t.id for t in targets], contrast_id, contrast, reuse_prefix=options["reuse_prefix"]
         )
+        target_fn = make_targets(0, len(targets))
 
     ids = torch.tensor(input_ids, device=lm.device)
     with torch.no_grad():
         inputs = lm.embedding(ids).detach()
         baselines = baseline_embeddings(base, lm.embedding, inputs, lm.device)
-    if isinstance(target_fn, CausalTargets):
+    if lm.kind == SEQ2SEQ_LM:  # the encoder rows as the encoder itself embeds ids (Marian scales them)
+        scale = encoder_input_scale(lm.model)
+        inputs[:n_encoder] *= scale
+        baselines[:n_encoder] *= scale
+    layer = options.get("layer")
+    if layer is not None and contrast is not None:
+        # the contrast sequence runs through the same block, whose output the layer path replaces
+        raise InputError("a contrast prompt or text cannot be combined with the layer option yet; drop one of them")
+    if layer is not None:
+        layer, inputs, baselines, target_fn, make_targets = _at_layer(
+            lm, layer, inputs, baselines, target_fn, make_targets
+        )
+    if isinstance(target_fn, (CausalTargets, Seq2SeqTargets)) or (
+        isinstance(target_fn, LayerTargets) and isinstance(target_fn.inner, CausalTargets)
+    ):
         values, probabilities = target_fn.evaluate_with_probabilities(inputs, baselines)
         targets = [dataclasses.replace(t, probability=float(p)) for t, p in zip(targets, probabilities, strict=True)]
     else:  # a classifier: its one target's probability comes with the class
         values = evaluate_targets(target_fn, inputs, baselines)
     return Problem(
         sources, targets, continuation, kind, input_ids, inputs, baselines, target_fn,
-        values[0], values[1], step, base, contrast_id, context_start, context_note,
+        values[0], values[1], step, base, contrast_id, context_start, context_note, make_targets, contrast, layer,
     )  # fmt: skip
+
+
+def _target_factory(
+    lm: LoadedModel,
+    step: StepFunction,
+    target_ids: list[int],
+    contrast_id: int | None,
+    contrast: ContrastSequence | None,
+    *,
+    reuse_prefix: bool,
+) -> Callable[[int, int], Any]:
+    def make(a: int, b: int) -> Any:
+        if contrast is not None:
+            return ContrastTargets(lm.model, step, target_ids[a:b], contrast, first=a)
+        return CausalTargets(lm.model, step, target_ids[a:b], contrast_id, reuse_prefix=reuse_prefix)
+
+    return make
+
+
+def _seq2seq_factory(
+    lm: LoadedModel, step: StepFunction, target_ids: list[int], contrast_id: int | None, n_encoder: int
+) -> Callable[[int, int], Any]:
+    def make(a: int, b: int) -> Any:
+        return Seq2SeqTargets(lm.model, step, target_ids[a:b], contrast_id, n_encoder)
+
+    return make
+
+
+def _at_layer(
+    lm: LoadedModel,
+    layer: int,
+    inputs: torch.Tensor,
+    baselines: torch.Tensor,
+    target_fn: Any,
+    make_targets: Callable[[int, int], Any] | None,
+) -> tuple[int, torch.Tensor, torch.Tensor, Any, Callable[[int, int], Any] | None]:
+    """The problem moved to block ``layer``'s output (:mod:`.layers`): h(x), h(x′) and the target
+    functions of those activations."""
+    index, block = resolve_layer(lm.model, layer)
+    h_inputs, h_baselines = layer_activations(target_fn, block, inputs, baselines)
+    wrapped = LayerTargets(target_fn, block, inputs)
+    if make_targets is None:
+        return index, h_inputs, h_baselines, wrapped, None
+    inner_make = make_targets
+
+    def make(a: int, b: int) -> Any:
+        return LayerTargets(inner_make(a, b), block, inputs)
+
+    return index, h_inputs, h_baselines, wrapped, make
 
 
 def _causal_targets(
@@ -167,18 +253,54 @@ def baseline_embeddings(
     return vectors.detach()
 
 
-def _contrast_id(step: StepFunction, contrast_token: str | None, lm: LoadedModel) -> int | None:
+def _contrast_id(step: StepFunction, options: dict[str, Any], lm: LoadedModel) -> int | None:
+    """The contrast token's id for a same-sequence contrast; None otherwise (after checking that the
+    contrast options given fit the step function)."""
+    from .step_functions import list_step_functions
+
+    contrast_token = options["contrast_token"]
+    sequence = [name for name in ("contrast_prompt", "contrast_text") if options.get(name) is not None]
+    by_token = " / ".join(s.id for s in list_step_functions() if s.needs_contrast and not s.needs_sequence)
+    by_sequence = " / ".join(s.id for s in list_step_functions() if s.pair is not None)
     if not step.needs_contrast:
         if contrast_token is not None:
             raise InputError(
-                f"a contrast token only applies to logit_diff / probability_diff, not {step.id!r}; "
+                f"a contrast token only applies to {by_token}, not {step.id!r}; "
+                "drop it or choose a contrastive step function"
+            )
+        if sequence:
+            raise InputError(
+                f"a {sequence[0].replace('_', ' ')} only applies to {by_sequence}, not {step.id!r}; "
                 "drop it or choose a contrastive step function"
             )
         return None
     if lm.kind == SEQUENCE_CLASSIFIER:
-        raise InputError(f"{step.id} compares two tokens and needs a causal language model")
+        raise InputError(f"{step.id} compares two predictions and needs a causal language model")
+    if lm.kind == SEQ2SEQ_LM and sequence:
+        raise InputError(
+            "a contrast prompt or text is not supported for encoder-decoder models yet; use a contrast token"
+        )
+    if contrast_token is not None and sequence:
+        raise InputError(
+            f"give either a contrast token or a {sequence[0].replace('_', ' ')}, not both: a contrast token is "
+            "one alternative in the same sequence, a contrast prompt / text another sequence"
+        )
+    if sequence:
+        if step.pair is None:
+            raise InputError(
+                f"{step.id} compares tokens in one sequence; use a contrast token, or one of {by_sequence}"
+            )
+        return None
+    if step.needs_sequence:
+        raise InputError(
+            f"{step.id} compares two next-token distributions: give a contrast prompt (--contrast-prompt) "
+            "or a contrast text (--contrast-text)"
+        )
     if contrast_token is None:
-        raise InputError(f"{step.id} needs a contrast token: the alternative to explain against (--contrast-token)")
+        raise InputError(
+            f"{step.id} needs a contrast token: the alternative to explain against (--contrast-token), "
+            "or a contrast prompt / text (--contrast-prompt, --contrast-text)"
+        )
     return single_token_id(lm.tokenizer, contrast_token, what="contrast token")
 
 

@@ -190,6 +190,7 @@ class Attribution:
             "contrastToken": self.contrast_token,
             "sourceTokens": [
                 {"text": t.text, "id": t.id, "start": t.start, "end": t.end, "special": t.special, **_label(t)}
+                | ({} if t.side is None else {"side": t.side})
                 for t in self.source_tokens
             ],
             "targetTokens": [

@@ -31,6 +31,7 @@ class Token:
         label (str | None): how to show a token whose own bytes are not whole characters (a byte
             piece of a multi-byte character): ``<0xE2>``, or ``<0xE2><0x86>`` for two pieces' worth,
             decodable bytes as themselves (``<0xE2>v``). None when ``text`` shows the token as is.
+        side (str | None): for encoder-decoder models, ``"encoder"`` or ``"decoder"``; None otherwise.
     """
 
     text: str
@@ -40,6 +41,7 @@ class Token:
     special: bool
     probability: float | None = None
     label: str | None = None
+    side: str | None = None
 
 
 _BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")

@@ -11,6 +11,7 @@ reads these messages, and the daemon must never crash on them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -236,6 +237,19 @@ def parse_options(raw: Any) -> AttributeOptions:
     return parsed
 
 
+def refuse_code_references(options: Mapping[str, Any]) -> None:
+    """A ``module:function`` step function makes the daemon import and run code: the CLI and the
+    Python API accept it (the user runs their own code), the language server does not (a client,
+    perhaps remote, must not pick modules to import). Registered ids, entry points included, pass."""
+    step = options.get("step_function")
+    if isinstance(step, str) and ":" in step:
+        raise invalid_params(
+            f"{ATTRIBUTE}: options.stepFunction {step!r} names code to import, which the daemon does not do for a "
+            "client: install it as an entry point in group tokenlight.step_functions and use its name, or run it "
+            "from the CLI (tokenlight attribute --step-function) or the Python API"
+        )
+
+
 def parse_load_model(raw: Any) -> LoadModelParams:
     obj = _object(raw, LOAD_MODEL)
     if "model" not in obj:
@@ -373,6 +387,7 @@ def attribute_result(stored: StoredResult, index: TextIndex, elapsed_ms: float) 
         "target": {"kind": stored.kind, "text": data.continuation},
         "sourceTokens": [
             {"text": t.text, "range": place(anchor.start, t.start, t.end), "special": t.special, **_label(t)}
+            | ({} if t.side is None else {"side": t.side})
             for t in data.source_tokens
         ],
         "targetTokens": [

@@ -20,6 +20,7 @@ class TokenData:
     special: bool
     probability: float | None = None
     label: str | None = None  # <0xNN> for byte pieces that are not whole characters (Token.label)
+    side: str | None = None  # encoder-decoder models: "encoder" or "decoder"
 
     @property
     def shown(self) -> str:

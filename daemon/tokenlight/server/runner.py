@@ -243,7 +243,9 @@ class Runner:
             prompt=res.prompt,
             continuation=res.continuation,
             target_kind=res.target_kind,
-            source_tokens=[TokenData(t.text, t.start, t.end, t.special, label=t.label) for t in res.source_tokens],
+            source_tokens=[
+                TokenData(t.text, t.start, t.end, t.special, label=t.label, side=t.side) for t in res.source_tokens
+            ],
             target_tokens=[
                 TokenData(t.text, t.start, t.end, t.special, t.probability, t.label) for t in res.target_tokens
             ],

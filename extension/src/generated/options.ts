@@ -12,13 +12,19 @@ export interface AttributeOptions {
     tolerance?: number;
     /** The reference input: zero (embedding), unk, pad, eos, mask, or token:<text>. Default: zero. */
     baseline?: string;
-    /** What is attributed for each target: its logit, probability, log-probability, or a difference against the contrast token. Default: logit. */
-    stepFunction?: "logit" | "probability" | "log_probability" | "logit_diff" | "probability_diff";
+    /** What is attributed for each target: its logit, probability, log-probability, the next-token entropy, a difference against the contrast token / prompt / text, or a registered or module:function one. Default: logit. */
+    stepFunction?: "logit" | "probability" | "log_probability" | "logit_diff" | "probability_diff" | "entropy" | "kl_divergence";
     /** The alternative token for logit_diff / probability_diff ("why X rather than this"). */
     contrastToken?: string;
+    /** Contrast against another context: the target under this prompt instead (logit_diff, probability_diff, kl_divergence). */
+    contrastPrompt?: string;
+    /** A multi-token alternative ("why X rather than Y"): contrast token t is aligned with target t, after contrast tokens < t. */
+    contrastText?: string;
+    /** Attribute to the residual stream after this block (0-based, negative from the end): layer Integrated Gradients and the other methods that support it. Unset: the input embeddings. Default: the input embeddings. */
+    layer?: number;
     /** Guided IG: how far (in α) the path may stray from IG's straight line; 0 is IG, 1 the unbounded variant. Range 0–1. Default: 0.02. */
     maxDist?: number;
-    /** Guided IG: the share of features (lowest |gradient| first) moved in each step. Range > 0 and ≤ 1. Default: 0.25. */
+    /** Guided IG: the share of features (lowest |gradient| first) moved in each step; Greedy PIG: the share of tokens fixed per round. Range > 0 and ≤ 1. Default: 0.25. */
     fraction?: number;
     /** Samples for the stochastic methods (GradientSHAP, DeepLiftSHAP, KernelSHAP, LIME). Range 1–100000. Default: the method's own. */
     nSamples?: number;
@@ -26,7 +32,7 @@ export interface AttributeOptions {
     seed?: number;
     /** Discretized IG: how anchor words are chosen. Default: greedy. */
     strategy?: "greedy" | "maxcount";
-    /** attention: the last layer, or the mean over all layers (heads are averaged). Default: last. */
+    /** attention, value_zeroing: the last layer, or the mean over all layers (attention: heads are averaged). Default: last. */
     layers?: "last" | "mean";
     /** token, or word: subword scores summed into the tokenizer's words (source tokens only). Default: token. */
     aggregate?: "token" | "word";
@@ -68,8 +74,8 @@ export interface DaemonSettings {
 export const SETTING_DEFAULTS = {"method": "integrated_gradients", "nSteps": null, "baseline": "zero", "stepFunction": "logit", "context": "selection", "granularity": "token", "maxNewTokens": 8} as const;
 
 /** The accepted values of every option that takes one of a fixed set of names. */
-export const OPTION_CHOICES = {"integration": ["auto", "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"], "stepFunction": ["logit", "probability", "log_probability", "logit_diff", "probability_diff"], "strategy": ["greedy", "maxcount"], "layers": ["last", "mean"], "aggregate": ["token", "word"], "context": ["selection", "document"], "granularity": ["token", "word", "line", "block", "symbol"], "ablation": ["replace", "remove"]} as const;
+export const OPTION_CHOICES = {"integration": ["auto", "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"], "stepFunction": ["logit", "probability", "log_probability", "logit_diff", "probability_diff", "entropy", "kl_divergence"], "strategy": ["greedy", "maxcount"], "layers": ["last", "mean"], "aggregate": ["token", "word"], "context": ["selection", "document"], "granularity": ["token", "word", "line", "block", "symbol"], "ablation": ["replace", "remove"]} as const;
 export type StepFunction = (typeof OPTION_CHOICES.stepFunction)[number];
 
 /** Every method id the daemon registers, in the order it lists them. */
-export const METHOD_IDS = ["saliency", "input_x_gradient", "integrated_gradients", "discretized_integrated_gradients", "sequential_integrated_gradients", "guided_integrated_gradients", "gradient_shap", "deeplift", "deeplift_shap", "lrp", "attnlrp", "occlusion", "span_occlusion", "context_ablation", "kernel_shap", "lime", "attention"] as const;
+export const METHOD_IDS = ["saliency", "input_x_gradient", "integrated_gradients", "discretized_integrated_gradients", "sequential_integrated_gradients", "guided_integrated_gradients", "gradient_shap", "deeplift", "deeplift_shap", "lrp", "attnlrp", "occlusion", "span_occlusion", "context_ablation", "kernel_shap", "lime", "attention", "value_zeroing", "guided_backprop", "deconvolution", "greedy_pig"] as const;

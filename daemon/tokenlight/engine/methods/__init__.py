@@ -17,6 +17,9 @@ from . import (  # noqa: F401
     context_ablation,
     surrogates,
     attention,
+    value_zeroing,
+    guided_backprop,
+    greedy_pig,
 )
 
 # isort: on

@@ -137,6 +137,10 @@ class AttributionMethod(ABC):
             return "steps"
         return None
 
+    # needs only target_fn, inputs and baselines, so it also attributes to a layer's activations
+    # (engine/layers.py); methods that read the model, the ids or the vocabulary do not
+    supports_layer: ClassVar[bool] = False
+
     def attribute(self, problem: AttributionProblem) -> MethodOutput:
         """Compute (captum's public/private split; the options were validated by the engine, once)."""
         return self._attribute(problem)
@@ -200,6 +204,7 @@ class AttributionMethod(ABC):
             "budget": cls.budget(),
             "usesStepFunction": cls.uses_step_function,
             "caveat": cls.caveat,
+            "supportsLayer": cls.supports_layer,
         }
 
 

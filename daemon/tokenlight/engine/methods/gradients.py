@@ -38,6 +38,7 @@ class GradientAtInput(AttributionMethod):
     family = "gradient"
     recomputable = True
     parameters = ("internal_batch_size",)
+    supports_layer = True
 
     @abstractmethod
     def _reduce(self, problem: AttributionProblem) -> ReduceFn: ...

@@ -53,6 +53,7 @@ class IntegratedGradients(AttributionMethod):
     # the lever of issue 19 (benchmarks/bench_adaptive_stopping.py measures it against False, the
     # earlier rule: every target continues until all have converged)
     per_target_stopping: ClassVar[bool] = True
+    supports_layer = True
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         rule = problem.options.get("integration", "auto")

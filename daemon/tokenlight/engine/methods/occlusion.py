@@ -35,6 +35,7 @@ class Occlusion(AttributionMethod):
     family = "perturbation"
     uses_baseline = True
     parameters = ("baseline", "internal_batch_size")
+    supports_layer = True
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
         inputs, baselines = problem.inputs, problem.baselines

@@ -46,6 +46,7 @@ async def attribute(ls: Session, params: Any) -> dict[str, Any]:
         raise rpc_error(UnknownMethodError(method, ids))
     target = _resolve_target(p.target, settings.options["max_new_tokens"], index.source[end:])
     options = settings.request_options(p.options)
+    proto.refuse_code_references(options)
     selection_start = None
     if options.get("context") == "document":  # the document from its start to the selection's end
         start, selection_start = 0, start

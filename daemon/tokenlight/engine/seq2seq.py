@@ -1,0 +1,167 @@
+"""Encoder-decoder models (``AutoModelForSeq2SeqLM``: BART, T5, Marian, mBART).
+
+The source is the encoder's input; the targets are decoder tokens, generated or forced. The
+attributed sequence is the encoder tokens, then the decoder's start token(s), then every target but
+the last: ``[S_enc + n_start + T − 1, d]`` embeddings, so ``scores`` keeps its ``[T, S + T]`` shape
+with ``S = S_enc + n_start`` (row t: the encoder tokens, the decoder start, the targets before t),
+each source token marked ``side="encoder"`` or ``"decoder"``.
+
+The decoder is causal and every decoder position sees the whole encoder, so target t depends exactly
+on the positions before its own in that layout, as for a causal LM: one encoder + decoder forward
+per chunk of path points serves all targets, and the batched kernel, the target groups and the
+causal cut in ``attribution.py`` apply unchanged. Path methods interpolate encoder and decoder
+inputs together from the baseline (one path over the concatenated embeddings), so completeness
+holds over both: Σ scores = f(x) − f(x′).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from .errors import InputError
+from .placement import input_device
+from .seeding import seeded
+from .step_functions import StepFunction
+from .tokens import Token, continuation_tokens, tokenize_with_spans
+
+ENCODER, DECODER = "encoder", "decoder"
+
+
+class Seq2SeqTargets:
+    """``target_fn(emb [n, S_enc + n_start + k' , d])`` -> the T target values ``[n]`` each: the
+    first ``n_encoder`` positions go to the encoder, the rest to the decoder, whose last T positions
+    predict the targets."""
+
+    def __init__(
+        self, model: Any, step: StepFunction, target_ids: list[int], contrast_id: int | None, n_encoder: int
+    ) -> None:
+        self.model, self.step, self.contrast_id, self.n_encoder = model, step, contrast_id, n_encoder
+        self.n_targets = len(target_ids)
+        self.target_ids = torch.tensor(target_ids, device=input_device(model))
+
+    def logits(self, emb: torch.Tensor) -> torch.Tensor:
+        """``[n, T, V]`` at the positions that predict the targets."""
+        encoder, decoder = emb[:, : self.n_encoder], emb[:, self.n_encoder :]
+        out = self.model(inputs_embeds=encoder, decoder_inputs_embeds=decoder, use_cache=False)
+        logits: torch.Tensor = out.logits[:, -self.n_targets :]
+        return logits
+
+    def __call__(self, emb: torch.Tensor, unchanged_prefix: int = 0) -> list[torch.Tensor]:
+        # no prefix reuse: the bidirectional encoder's every position sees a perturbed one
+        return list(self.step.fn(self.logits(emb), self.target_ids, self.contrast_id).unbind(1))
+
+    @torch.no_grad()
+    def evaluate_with_probabilities(self, *embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.logits(torch.stack(embeddings))
+        values = self.step.fn(logits, self.target_ids, self.contrast_id).to(torch.float64)
+        probabilities = logits[0].float().softmax(-1).gather(1, self.target_ids.view(-1, 1))[:, 0]
+        return values, probabilities
+
+
+@torch.no_grad()
+def encoder_input_scale(model: Any) -> float:
+    """The factor between ``get_input_embeddings()(ids)`` and what the encoder adds positions to.
+
+    Some encoders scale the token embedding by √d only when given ids (Marian: ``embed_tokens(ids) *
+    embed_scale``, while ``inputs_embeds`` are taken as they are), others inside the embedding
+    module (BART's scaled embedding) or not at all. Checked numerically on a probe, once per call:
+    the attributed inputs must be what the model itself computes from the ids."""
+    encoder = model.get_encoder()
+    probe = torch.arange(1, 6, device=input_device(model)).view(1, -1)
+    reference = encoder(input_ids=probe).last_hidden_state
+    embedded = model.get_input_embeddings()(probe)
+    candidates = [1.0, float(getattr(encoder, "embed_scale", 1.0) or 1.0)]
+    for scale in candidates:
+        got = encoder(inputs_embeds=embedded * scale).last_hidden_state
+        if torch.allclose(got, reference, rtol=1e-4, atol=1e-5):
+            return scale
+    raise InputError(
+        f"{type(model).__name__}'s encoder computes something from its embeddings that Tokenlight cannot "
+        "reproduce from input embeddings; it cannot be attributed"
+    )
+
+
+def decoder_start_ids(model: Any, tokenizer: Any) -> list[int]:
+    """The token(s) the decoder starts from (``decoder_start_token_id``; BART: EOS, T5: PAD)."""
+    config = model.config
+    start = getattr(config, "decoder_start_token_id", None)
+    if start is None:
+        generation = getattr(model, "generation_config", None)
+        start = getattr(generation, "decoder_start_token_id", None)
+    if start is None:
+        start = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.bos_token_id
+    if start is None:
+        raise InputError("this encoder-decoder model names no decoder start token (decoder_start_token_id)")
+    return [int(start)]
+
+
+def seq2seq_targets(
+    lm: Any,
+    text: str,
+    options: dict[str, Any],
+    target_text: str | None,
+    max_target_tokens: int | None,
+) -> tuple[list[Token], list[Token], str, str, int]:
+    """(sources: encoder tokens then the decoder start, targets, continuation, kind, S_enc)."""
+    tokenizer = lm.tokenizer
+    encoder = [
+        replace(t, side=ENCODER) for t in tokenize_with_spans(tokenizer, text, add_special_tokens=True, add_bos=False)
+    ]
+    if not encoder:
+        raise InputError("the source text is empty; an encoder-decoder model needs a source to translate or rewrite")
+    start = [
+        Token(tokenizer.convert_ids_to_tokens(i), i, None, None, True, side=DECODER)
+        for i in decoder_start_ids(lm.model, tokenizer)
+    ]
+    if target_text is not None:
+        if target_text == "":
+            raise InputError("the target text is empty; give the text to force-decode")
+        targets = tokenize_with_spans(tokenizer, target_text, add_special_tokens=False, add_bos=False)
+        continuation = target_text
+        if max_target_tokens is not None:
+            if max_target_tokens < 1:
+                raise InputError(f"max_target_tokens must be at least 1 (got {max_target_tokens})")
+            targets = targets[:max_target_tokens]
+            continuation = target_text[: max((t.end or 0) for t in targets)]
+        kind = "text"
+    else:
+        continuation, targets = continuation_tokens(tokenizer, _generate(lm, [t.id for t in encoder], options, start))
+        kind = "generate"
+    if not targets:
+        raise InputError("nothing to attribute: the model generated no target tokens")
+    return encoder + start, [replace(t, side=DECODER) for t in targets], continuation, kind, len(encoder)
+
+
+def _generate(lm: Any, encoder_ids: list[int], options: dict[str, Any], start: list[Token]) -> list[int]:
+    from transformers import GenerationConfig
+
+    tok = lm.tokenizer
+    sample = options["sample"]
+    config = GenerationConfig(  # type: ignore[no-untyped-call]  # transformers leaves __init__ unannotated
+        max_new_tokens=options["max_new_tokens"],
+        do_sample=sample,
+        temperature=options["temperature"] if sample else None,
+        top_k=options["top_k"] if sample else None,
+        top_p=options["top_p"] if sample else None,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+        decoder_start_token_id=start[0].id,
+    )
+    ids = torch.tensor([encoder_ids], device=lm.device)
+    with seeded(options["seed"], lm.device), torch.no_grad():
+        out = lm.model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config)
+    generated: list[int] = out[0, len(start) :].tolist()  # the output begins with the decoder start
+    return generated
+
+
+# Methods whose rules read one stack of blocks, or a decoder-only forward, and so cannot apply here:
+# refused by name with what to use (attribution.py).
+UNSUPPORTED_METHODS = {
+    "lrp": "its rules are written for decoder-only GPT-2 and Llama-style blocks",
+    "attnlrp": "its rules are written for decoder-only GPT-2 and Llama-style blocks",
+    "attention": "it reads one stack's self-attention; an encoder-decoder has three kinds of attention",
+    "value_zeroing": "it zeroes values in one stack's self-attention; an encoder-decoder has three kinds of attention",
+}
