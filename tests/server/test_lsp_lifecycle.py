@@ -25,7 +25,7 @@ def test_methods_are_describe_dicts(daemon):
     assert ig["label"] == "Integrated Gradients" and ig["convergenceDelta"] is True and ig["usesBaseline"] is True
     assert set(ig) == {
         "id", "label", "summary", "description", "family", "convergenceDelta", "usesBaseline", "parameters",
-        "budget", "usesStepFunction", "caveat", "spans",
+        "budget", "usesStepFunction", "caveat", "spans", "supportsLayer",
     }  # fmt: skip
     assert (
         ig["budget"] == "steps"

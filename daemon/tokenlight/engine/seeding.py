@@ -20,6 +20,7 @@ POSITION_STREAM = 2  # noise on one input position (GradientSHAP / DeepLiftSHAP 
 SHARED_STREAM = 3  # numbers every target shares (GradientSHAP's points on the path)
 ORDER_STREAM = 4  # a target's random removal orders (faithfulness.py's "better than random")
 SANITY_STREAM = 5  # the re-initialised weights of the model-randomisation check (sanity.py)
+MASK_STREAM = 6  # a span's keep/drop bits in context_ablation's random masks
 
 
 def keyed_seed(seed: int, *key: int) -> int:

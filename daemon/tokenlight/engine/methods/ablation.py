@@ -42,12 +42,15 @@ def removable(problem: AttributionProblem) -> int:
     return int(problem.target_positions[0]) + 1
 
 
-def ablated_values(problem: AttributionProblem, keep: torch.Tensor, ablation: str, what: str) -> torch.Tensor:
+def ablated_values(
+    problem: AttributionProblem, keep: torch.Tensor, ablation: str, what: str, *, reuse_prefix: bool = True
+) -> torch.Tensor:
     """Every target's value with each row's left-out positions ablated: float64 ``[n, T]``.
 
     ``keep`` is ``[n, L]`` bool. Rows go through ``target_fn`` in chunks; each forward is told how
-    many leading positions are unchanged in all its rows (``unchanged_prefix``), so a cache of the
-    unchanged prefix may be reused. Progress and cancellation between chunks.
+    many leading positions are unchanged in all its rows (``unchanged_prefix``; 0 without
+    ``reuse_prefix``), so a cache of the unchanged prefix may be reused. Progress and cancellation
+    between chunks.
     """
     inputs, baselines = problem.inputs, problem.baselines
     n = keep.shape[0]
@@ -59,7 +62,7 @@ def ablated_values(problem: AttributionProblem, keep: torch.Tensor, ablation: st
         out = torch.empty(stop - start, problem.n_targets, dtype=torch.float64, device=inputs.device)
         with torch.no_grad():
             for index, batch, prefix in _batches(rows, inputs, baselines, ablation, limit):
-                values = problem.target_fn(batch, unchanged_prefix=prefix)
+                values = problem.target_fn(batch, unchanged_prefix=prefix if reuse_prefix else 0)
                 out[index] = torch.stack(values, dim=1).to(torch.float64)
         problem.hooks.report(stop, n, f"{what} {stop} of {n}")
         return out
