@@ -34,20 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="attribute a continuation of a prompt to its tokens",
         description="Generate (or force) a continuation and attribute every target token to every token before it.",
     )
-    att.add_argument("text", nargs="?", default=None, help="the prompt (empty: continue from BOS)")
-    att.add_argument("--file", type=Path, help="read the prompt from a UTF-8 file")
-    att.add_argument("--start", type=int, help="with --file: first character (code point) of the prompt")
-    att.add_argument("--end", type=int, help="with --file: character after the prompt's last")
+    _add_prompt_flags(att)
     att.add_argument("--model", help="model folder or cached Hugging Face id (default: embedded tokenlight-tiny-py)")
     att.add_argument("--method", default=DEFAULT_METHOD, help="attribution method id (tokenlight methods)")
     att.add_argument("--target-text", help="force-decode this text instead of generating")
     att.add_argument("--target-class", help="sequence classifiers: class index or label (default: predicted)")
     add_option_flags(att)
-    att.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
-    att.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
-    att.add_argument("--device-map", choices=("auto",), help="spread the model over all visible GPUs (accelerate)")
-    att.add_argument("--allow-download", action="store_true", help="fetch the model from the Hub if not cached")
-    att.add_argument("--trust-remote-code", action="store_true", help="run the model repository's own code")
+    _add_model_flags(att)
     att.add_argument("--format", choices=FORMATS, default="term")
     att.add_argument("--output", type=Path, help="write the result here instead of standard output")
     att.add_argument("--focus", type=int, help="term format: colour the prompt for this target index only")
@@ -72,10 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Attribute the prompt with each method, evaluate its faithfulness on this prompt (deletion "
         "and insertion AUCs against random orders), their rank agreement, and say which explains it best.",
     )
-    cmp.add_argument("text", nargs="?", default=None, help="the prompt (empty: continue from BOS)")
-    cmp.add_argument("--file", type=Path, help="read the prompt from a UTF-8 file")
-    cmp.add_argument("--start", type=int, help="with --file: first character (code point) of the prompt")
-    cmp.add_argument("--end", type=int, help="with --file: character after the prompt's last")
+    _add_prompt_flags(cmp)
     cmp.add_argument(
         "--methods",
         help="comma-separated method ids (default: saliency,input_x_gradient,integrated_gradients,occlusion)",
@@ -84,11 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--target-text", help="force-decode this text instead of generating")
     cmp.add_argument("--target-class", help="sequence classifiers: class index or label (default: predicted)")
     add_option_flags(cmp)
-    cmp.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
-    cmp.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
-    cmp.add_argument("--device-map", choices=("auto",), help="spread the model over all visible GPUs (accelerate)")
-    cmp.add_argument("--allow-download", action="store_true", help="fetch the model from the Hub if not cached")
-    cmp.add_argument("--trust-remote-code", action="store_true", help="run the model repository's own code")
+    _add_model_flags(cmp)
     cmp.add_argument("--format", choices=("term", "json"), default="term")
 
     # `serve` is dispatched in main() before parsing, so that its own parser (and no torch) runs
@@ -151,6 +137,22 @@ def _value_parser(option: Option) -> Any:
 
 def _kind_name(kind: type) -> str:
     return {int: "a whole number", float: "a number"}.get(kind, "a string")
+
+
+def _add_prompt_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("text", nargs="?", default=None, help="the prompt (empty: continue from BOS)")
+    parser.add_argument("--file", type=Path, help="read the prompt from a UTF-8 file")
+    parser.add_argument("--start", type=int, help="with --file: first character (code point) of the prompt")
+    parser.add_argument("--end", type=int, help="with --file: character after the prompt's last")
+
+
+def _add_model_flags(parser: argparse.ArgumentParser) -> None:
+    """Where and how the model loads (what :func:`_load` reads)."""
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
+    parser.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
+    parser.add_argument("--device-map", choices=("auto",), help="spread the model over all visible GPUs (accelerate)")
+    parser.add_argument("--allow-download", action="store_true", help="fetch the model from the Hub if not cached")
+    parser.add_argument("--trust-remote-code", action="store_true", help="run the model repository's own code")
 
 
 def main(argv: list[str] | None = None) -> int:

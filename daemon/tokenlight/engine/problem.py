@@ -25,7 +25,7 @@ from .models import SEQ2SEQ_LM, SEQUENCE_CLASSIFIER, LoadedModel
 from .seeding import seeded
 from .seq2seq import Seq2SeqTargets, encoder_input_scale, seq2seq_targets
 from .step_functions import StepFunction, get_step_function
-from .tokens import Token, continuation_tokens, tokenize_with_spans
+from .tokens import Token, continuation_tokens, forced_targets, tokenize_with_spans
 
 
 @dataclass
@@ -225,15 +225,7 @@ def _causal_targets(
 
     fitted = fit(0)
     if target_text is not None:
-        if target_text == "":
-            raise InputError("the target text is empty; give the text to force-decode")
-        targets = tokenize_with_spans(tokenizer, target_text, add_special_tokens=False, add_bos=False)
-        continuation = target_text
-        if max_target_tokens is not None:
-            if max_target_tokens < 1:
-                raise InputError(f"max_target_tokens must be at least 1 (got {max_target_tokens})")
-            targets = targets[:max_target_tokens]
-            continuation = target_text[: max((t.end or 0) for t in targets)]
+        continuation, targets = forced_targets(tokenizer, target_text, max_target_tokens)
         fitted = fit(len(targets))
         return fitted.sources, targets, continuation, "text", fitted
     fitted = fit(options["max_new_tokens"])

@@ -25,7 +25,7 @@ from .errors import InputError
 from .placement import input_device
 from .seeding import seeded
 from .step_functions import StepFunction
-from .tokens import Token, continuation_tokens, tokenize_with_spans
+from .tokens import Token, continuation_tokens, forced_targets, tokenize_with_spans
 
 ENCODER, DECODER = "encoder", "decoder"
 
@@ -117,15 +117,7 @@ def seq2seq_targets(
         for i in decoder_start_ids(lm.model, tokenizer)
     ]
     if target_text is not None:
-        if target_text == "":
-            raise InputError("the target text is empty; give the text to force-decode")
-        targets = tokenize_with_spans(tokenizer, target_text, add_special_tokens=False, add_bos=False)
-        continuation = target_text
-        if max_target_tokens is not None:
-            if max_target_tokens < 1:
-                raise InputError(f"max_target_tokens must be at least 1 (got {max_target_tokens})")
-            targets = targets[:max_target_tokens]
-            continuation = target_text[: max((t.end or 0) for t in targets)]
+        continuation, targets = forced_targets(tokenizer, target_text, max_target_tokens)
         kind = "text"
     else:
         continuation, targets = continuation_tokens(tokenizer, _generate(lm, [t.id for t in encoder], options, start))

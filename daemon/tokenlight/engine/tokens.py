@@ -154,3 +154,18 @@ def continuation_tokens(tokenizer: Tokenizer, ids: list[int]) -> tuple[str, list
         text = stable
         tokens.append(Token(text[start:], tid, start, len(text), False, label=byte_label(tokenizer, tid)))
     return text, tokens
+
+
+def forced_targets(tokenizer: Tokenizer, target_text: str, max_target_tokens: int | None) -> tuple[str, list[Token]]:
+    """The continuation and its tokens for a forced ``target_text`` (its first ``max_target_tokens``
+    tokens when given, the continuation cut to them)."""
+    if target_text == "":
+        raise InputError("the target text is empty; give the text to force-decode")
+    targets = tokenize_with_spans(tokenizer, target_text, add_special_tokens=False, add_bos=False)
+    continuation = target_text
+    if max_target_tokens is not None:
+        if max_target_tokens < 1:
+            raise InputError(f"max_target_tokens must be at least 1 (got {max_target_tokens})")
+        targets = targets[:max_target_tokens]
+        continuation = target_text[: max((t.end or 0) for t in targets)]
+    return continuation, targets
