@@ -73,6 +73,10 @@ def _attention_weights(model: Any, ids: torch.Tensor) -> list[torch.Tensor]:
             model.set_attn_implementation("eager")
         with torch.no_grad():
             out = model(input_ids=ids.unsqueeze(0), output_attentions=True, use_cache=False)
+    except TypeError as exc:  # a model whose forward takes no ids or attention flags (hand-written)
+        raise InputError(
+            f"{type(model).__name__} cannot return attention weights ({exc}); use a gradient method instead"
+        ) from None
     finally:
         if switch:
             model.set_attn_implementation(previous)
