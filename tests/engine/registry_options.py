@@ -8,7 +8,7 @@ from typing import Any
 FAST = {"n_steps": 4, "n_samples": 8}
 # a surrogate fit with fewer samples than tokens is underdetermined, and then amplifies float
 # rounding (not randomness) into large differences: give those enough samples to be well posed
-SURROGATE_SAMPLES = {"kernel_shap": 48, "lime": 48}
+SURROGATE_SAMPLES = {"kernel_shap": 48, "lime": 48, "context_ablation": 48}
 
 
 def fast_options(method: str) -> dict[str, Any]:

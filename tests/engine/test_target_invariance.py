@@ -24,7 +24,9 @@ K = 20  # a target in a later group of the default plan, so grouping is exercise
 # occlusion's score is f(x) − f(x̃), a difference of two float32 forward values: their rounding
 # (~1e-7 of |f|) is relative to |f|, which is several times the largest score here (measured
 # 1.09e-6 of it for the 30-target batch, on main before any lever)
-TOLERANCE = {"value_zeroing": 1e-5, "occlusion": 5e-6, "span_occlusion": 5e-6}
+# KernelSHAP and LIME fit a least-squares model to such forward values and carry their rounding
+# too (measured 1.02e-6 for KernelSHAP with the prefix cache on, in a clean-clone run)
+TOLERANCE = {"value_zeroing": 1e-5, "occlusion": 5e-6, "span_occlusion": 5e-6, "kernel_shap": 5e-6, "lime": 5e-6}
 
 
 def _start(k: int) -> int:
