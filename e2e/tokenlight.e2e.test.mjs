@@ -781,10 +781,24 @@ stage("kill -9 of the daemon: restarted, said once, dead colours cleared, Attrib
     assert.ok(pid !== undefined && others.length === 0, `one daemon of this code-server, got ${[pid, ...others]}`);
     const killedAt = Date.now();
     process.kill(pid, "SIGKILL");
-    const notice = page.locator(".notification-toast").filter({ hasText: "the daemon stopped unexpectedly and was restarted" });
-    await notice.first().waitFor({ timeout: 30_000 });
+    const crashed = "the daemon stopped unexpectedly and was restarted";
+    // The warning is a toast, except when the workbench files it straight into the notification
+    // centre (seen in about half the clean-clone runs right after the reopen stage, the extension's
+    // log showing the warning sent): then the user finds it behind the bell, and so does the test.
+    let notice = page.locator(".notification-toast").filter({ hasText: crashed });
+    let where = "toast";
+    try {
+        await notice.first().waitFor({ timeout: 15_000 });
+    } catch {
+        where = "notification centre";
+        await runCommand("Notifications: Show Notifications");
+        notice = page.locator(".notifications-center .notification-list-item").filter({ hasText: crashed });
+        await notice.first().waitFor({ timeout: 15_000 });
+    }
     const text = await notice.first().locator(".notification-list-item-message").innerText();
-    console.log(`notification ${((Date.now() - killedAt) / 1000).toFixed(1)} s after kill -9 ${pid}: ${JSON.stringify(text)}`);
+    console.log(
+        `notification (${where}) ${((Date.now() - killedAt) / 1000).toFixed(1)} s after kill -9 ${pid}: ${JSON.stringify(text)}`,
+    );
     // The results died with the daemon: their colours and ghost text go.
     await waitForLine(SIG_CENTROID, (s) => s.boxes.length === 0 && s.text === SIG_CENTROID, 30_000, "centroid's colours and ghost text gone");
     await waitForLine(SIG_AREA, (s) => s.boxes.length === 0 && s.text === SIG_AREA, 30_000, "polygon_area's colours and ghost text gone");
@@ -798,6 +812,9 @@ stage("kill -9 of the daemon: restarted, said once, dead colours cleared, Attrib
     await page.waitForTimeout(2_000);
     assert.equal(await notice.count(), 1, "the user is told once");
     await shot("09-after-kill");
+    if (where !== "toast") {
+        await runCommand("Notifications: Hide Notifications");
+    }
 
     // The next Attribute Continuation works (the model reloads in the new daemon; the result comes
     // from the results cache), and its colours are the engine's.
