@@ -17,9 +17,10 @@ import numpy as np
 
 from .attribution import attribute
 from .errors import InputError
+from .generation import generate
 from .models import SEQUENCE_CLASSIFIER, LoadedModel
 from .options import resolve
-from .problem import check_context, generate
+from .problem import check_context
 from .result import Attribution
 from .tokens import continuation_tokens, tokenize_with_spans
 

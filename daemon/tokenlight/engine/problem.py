@@ -18,11 +18,11 @@ from .baselines import Baseline, resolve_baseline, single_token_id
 from .context import FittedContext, fit_document
 from .contrast import ContrastSequence, ContrastTargets, contrast_sequence
 from .errors import ContextLengthError, InputError
+from .generation import generate
 from .heads import CausalTargets
 from .kernel import TargetFn, evaluate_targets
 from .layers import LayerTargets, layer_activations, resolve_layer
 from .models import SEQ2SEQ_LM, SEQUENCE_CLASSIFIER, LoadedModel
-from .seeding import seeded
 from .seq2seq import Seq2SeqTargets, encoder_input_scale, seq2seq_targets
 from .step_functions import StepFunction, get_step_function
 from .tokens import Token, continuation_tokens, forced_targets, tokenize_with_spans
@@ -301,28 +301,6 @@ def check_context(lm: LoadedModel, n_sources: int, n_new: int) -> None:
     if limit is None or n_sources + n_new <= limit:
         return
     raise ContextLengthError(lm.name, limit, n_sources, n_new)
-
-
-def generate(lm: LoadedModel, prompt_ids: list[int], options: dict[str, Any]) -> list[int]:
-    """Greedy (default, deterministic) or seeded sampling; stops after EOS, which is kept."""
-    from transformers import GenerationConfig
-
-    tok = lm.tokenizer
-    sample = options["sample"]
-    config = GenerationConfig(  # type: ignore[no-untyped-call]  # transformers leaves __init__ unannotated
-        max_new_tokens=options["max_new_tokens"],
-        do_sample=sample,
-        temperature=options["temperature"] if sample else None,
-        top_k=options["top_k"] if sample else None,
-        top_p=options["top_p"] if sample else None,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
-    )
-    ids = torch.tensor([prompt_ids], device=lm.device)
-    with seeded(options["seed"], lm.device), torch.no_grad():
-        out = lm.model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config)
-    generated: list[int] = out[0, len(prompt_ids) :].tolist()
-    return generated
 
 
 def _classifier_problem(

@@ -22,8 +22,8 @@ from typing import Any
 import torch
 
 from .errors import InputError
+from .generation import generate
 from .placement import input_device
-from .seeding import seeded
 from .step_functions import StepFunction
 from .tokens import Token, continuation_tokens, forced_targets, tokenize_with_spans
 
@@ -120,33 +120,13 @@ def seq2seq_targets(
         continuation, targets = forced_targets(tokenizer, target_text, max_target_tokens)
         kind = "text"
     else:
-        continuation, targets = continuation_tokens(tokenizer, _generate(lm, [t.id for t in encoder], options, start))
+        continuation, targets = continuation_tokens(
+            tokenizer, generate(lm, [t.id for t in encoder], options, skip=len(start), decoder_start_id=start[0].id)
+        )
         kind = "generate"
     if not targets:
         raise InputError("nothing to attribute: the model generated no target tokens")
     return encoder + start, [replace(t, side=DECODER) for t in targets], continuation, kind, len(encoder)
-
-
-def _generate(lm: Any, encoder_ids: list[int], options: dict[str, Any], start: list[Token]) -> list[int]:
-    from transformers import GenerationConfig
-
-    tok = lm.tokenizer
-    sample = options["sample"]
-    config = GenerationConfig(  # type: ignore[no-untyped-call]  # transformers leaves __init__ unannotated
-        max_new_tokens=options["max_new_tokens"],
-        do_sample=sample,
-        temperature=options["temperature"] if sample else None,
-        top_k=options["top_k"] if sample else None,
-        top_p=options["top_p"] if sample else None,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
-        decoder_start_token_id=start[0].id,
-    )
-    ids = torch.tensor([encoder_ids], device=lm.device)
-    with seeded(options["seed"], lm.device), torch.no_grad():
-        out = lm.model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config)
-    generated: list[int] = out[0, len(start) :].tolist()  # the output begins with the decoder start
-    return generated
 
 
 # Methods whose rules read one stack of blocks, or a decoder-only forward, and so cannot apply here:
