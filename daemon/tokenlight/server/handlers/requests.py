@@ -33,12 +33,7 @@ async def attribute(ls: Session, params: Any) -> dict[str, Any]:
     """``tokenlight/attribute``: attribute the selection's continuation (queued on the worker)."""
     started = time.perf_counter()
     p = proto.parse_attribute(params)
-    doc = ls.document(p.uri, proto.ATTRIBUTE)
-    index = TextIndex(doc)
-    try:
-        start, end = index.selection(p.range)
-    except PositionError as exc:
-        raise invalid_params(f"{proto.ATTRIBUTE}: range: {exc}") from None
+    index, start, end = _selection(ls, p.uri, p.range, proto.ATTRIBUTE)
     settings = ls.settings
     method = p.method or settings.method
     if ls.methods is not None and method not in (ids := [m["id"] for m in ls.methods]):
@@ -102,12 +97,7 @@ async def compare(ls: Session, params: Any) -> dict[str, Any]:
     started = time.perf_counter()
     c = proto.parse_compare(params)
     p = c.attribute
-    doc = ls.document(p.uri, proto.COMPARE)
-    index = TextIndex(doc)
-    try:
-        start, end = index.selection(p.range)
-    except PositionError as exc:
-        raise invalid_params(f"{proto.COMPARE}: range: {exc}") from None
+    index, start, end = _selection(ls, p.uri, p.range, proto.COMPARE)
     settings = ls.settings
     target = _resolve_target(p.target, settings.options["max_new_tokens"], index.source[end:])
     job = AttributionJob(
@@ -271,6 +261,17 @@ def _symbols(
         if a < b:
             out.append((a - start, b - start, symbol.kind, symbol.name))
     return tuple(out)
+
+
+def _selection(ls: Session, uri: str, rng: types.Range, request: str) -> tuple[TextIndex, int, int]:
+    """The open document's text index and the range as code points ``[start, end)``; a range that
+    is not in the document is invalid params naming ``request``."""
+    index = TextIndex(ls.document(uri, request))
+    try:
+        start, end = index.selection(rng)
+    except PositionError as exc:
+        raise invalid_params(f"{request}: range: {exc}") from None
+    return index, start, end
 
 
 def _resolve_target(spec: proto.TargetSpec | None, default_tokens: int, rest: str) -> proto.TargetSpec:
