@@ -171,15 +171,43 @@ def test_progress_and_cancellation(tiny_gpt2):
 
 
 def test_clenshaw_curtis_is_exact_for_polynomials_and_nested():
-    from tokenlight.engine.quadrature import ADAPTIVE_LEVELS, clenshaw_curtis
+    from tokenlight.engine.quadrature import clenshaw_curtis
 
-    for n_points in ADAPTIVE_LEVELS[:5]:
+    for n_points in (5, 9, 17, 33, 65):
         alphas, weights = clenshaw_curtis(n_points)
         for degree in range(n_points):
             assert float(weights @ alphas**degree) == pytest.approx(1 / (degree + 1), abs=1e-12)
     coarse, _ = clenshaw_curtis(9)
     fine, _ = clenshaw_curtis(17)
     np.testing.assert_allclose(fine[0::2], coarse, atol=1e-15)
+
+
+def test_gauss_kronrod_pair_is_exact_nested_and_its_weights_follow_from_its_nodes():
+    from tokenlight.engine.quadrature import ADAPTIVE_LEVELS, adaptive_rule, gauss_kronrod
+
+    gauss, gauss_w = gauss_kronrod(7)
+    kronrod, kronrod_w = gauss_kronrod(15)
+
+    # exactness, on [−1, 1] where the error constants are not scaled away: Gauss with 7 points to
+    # degree 13, its Kronrod extension to degree 23 (3·7 + 1, and the next odd degree by symmetry)
+    def error(alphas: np.ndarray, weights: np.ndarray, degree: int) -> float:
+        exact = 2 / (degree + 1) if degree % 2 == 0 else 0.0
+        return float((2 * weights) @ (2 * alphas - 1) ** degree - exact)
+
+    assert max(abs(error(gauss, gauss_w, d)) for d in range(14)) < 1e-14
+    assert abs(error(gauss, gauss_w, 14)) > 1e-5
+    assert max(abs(error(kronrod, kronrod_w, d)) for d in range(24)) < 1e-14
+    assert abs(error(kronrod, kronrod_w, 24)) > 1e-10
+    # the Gauss nodes are numpy's Gauss-Legendre nodes, and are Kronrod nodes (nesting)
+    np.testing.assert_allclose(gauss, (np.polynomial.legendre.leggauss(7)[0] + 1) / 2, atol=1e-15)
+    assert set(np.round(gauss, 14)) <= set(np.round(kronrod, 14))
+    # the weights are the unique ones that integrate P_0, ..., P_14 (Legendre: a well-conditioned
+    # basis) exactly at these 15 nodes: ∫ P_0 = 2 on [−1, 1], the others 0
+    basis = np.polynomial.legendre.legvander(2 * kronrod - 1, 14).T
+    solved = np.linalg.solve(basis, np.eye(15)[0] * 2) / 2
+    np.testing.assert_allclose(solved, kronrod_w, rtol=0, atol=1e-14)
+    assert ADAPTIVE_LEVELS[:2] == (7, 15)
+    np.testing.assert_array_equal(adaptive_rule(15)[0], kronrod)
 
 
 def test_adaptive_default_meets_its_tolerance_and_reports_points(lm):

@@ -20,7 +20,7 @@ from .aggregate import aggregate as aggregate_scores
 from .aggregate import rows_in, word_groups
 from .errors import InputError, OutOfMemoryAtOnePoint
 from .faithfulness import evaluate_faithfulness
-from .grouping import group_hooks, plan_target_groups, stream_group_size
+from .grouping import group_hooks, plan_target_groups, stream_first_group_size, stream_group_size
 from .heads import CausalTargets
 from .kernel import MAX_POINTS_PER_PASS_GPU, Hooks, default_chunk_size, evaluate_targets
 from .memory import bytes_per_point, memory_budget, recomputed_layers
@@ -311,7 +311,15 @@ def _attribute_in_groups(
     """Run the method once per target group (causal truncation) and stitch the rows together;
     ``stream(a, output)`` gets each group's output as soon as it is done."""
     n_sources, n_targets = len(p.sources), len(p.targets)
-    groups = plan_target_groups(n_sources, n_targets, max_size=None if stream is None else stream_group_size(n_targets))
+    if stream is None:
+        groups = plan_target_groups(n_sources, n_targets)
+    else:
+        groups = plan_target_groups(
+            n_sources,
+            n_targets,
+            max_size=stream_group_size(n_targets),
+            first_size=stream_first_group_size(n_targets),
+        )
     hooks_for = group_hooks(hooks, groups, n_targets)
     scores = torch.zeros(n_targets, p.inputs.shape[0], dtype=torch.float64, device=lm.device)
     deltas: list[torch.Tensor] = []

@@ -15,9 +15,70 @@ import numpy as np
 from .errors import InputError
 from .options import INTEGRATION_RULES as RULES
 
-# Nested Clenshaw-Curtis levels for adaptive integration: level k+1 = level k's points + the
-# midpoints (in angle) between them, so every gradient already computed is reused.
-ADAPTIVE_LEVELS = (5, 9, 17, 33, 65, 129, 257)
+# The adaptive levels of Integrated Gradients (points per level). The first two are the classical
+# Gauss-Kronrod pair: 7 Gauss-Legendre points (exact to degree 13), then the 15 Kronrod points that
+# contain them (exact to degree 22), so the second level costs 8 new points. On IG's smooth
+# integrands a Gauss rule needs about half the points of Clenshaw-Curtis for the same error: at
+# GPT-2-small geometry (benchmarks/bench_adaptive_rule.py) every target met 1e-3 at 10-15 Gauss
+# points where the nested Clenshaw-Curtis levels 5, 9, 17 needed 17. A target still above its
+# tolerance after 15 continues on nested Clenshaw-Curtis levels from 33 (level k+1 = level k's
+# points + the midpoints in angle between them), so every gradient already computed is reused from
+# there on; the middle point α = ½ is common to both families and reused too.
+ADAPTIVE_LEVELS = (7, 15, 33, 65, 129, 257)
+# the levels before (nested Clenshaw-Curtis from 5 points), kept for benchmarks/bench_adaptive_rule.py
+CLENSHAW_CURTIS_LEVELS = (5, 9, 17, 33, 65, 129, 257)
+
+# Gauss-Kronrod 7/15 on [−1, 1]: the non-negative Kronrod nodes, descending (the odd-indexed ones are
+# the Gauss-Legendre nodes), their Kronrod weights, and the Gauss weights of the odd-indexed nodes.
+# The classical constants; tests/engine/test_integrated_gradients.py rederives the weights from the
+# nodes and checks both rules' exactness, so a wrong digit cannot pass unnoticed.
+_KRONROD_15_NODES = (
+    0.991455371120812639206854697526329,
+    0.949107912342758524526189684047851,
+    0.864864423359769072789712788640926,
+    0.741531185599394439863864773280788,
+    0.586087235467691130294144845693013,
+    0.405845151377397166906606412076961,
+    0.207784955007898467600689403773245,
+    0.0,
+)
+_KRONROD_15_WEIGHTS = (
+    0.022935322010529224963732008058970,
+    0.063092092629978553290700663189204,
+    0.104790010322250183839876322541518,
+    0.140653259715525918745189590510238,
+    0.169004726639267902826583426598550,
+    0.190350578064785409913256402421014,
+    0.204432940075298892414161999234649,
+    0.209482141084727828012999174891714,
+)
+_GAUSS_7_WEIGHTS = (
+    0.129484966168869693270611432679082,
+    0.279705391489276667901467771423780,
+    0.381830050505118944950369775488975,
+    0.417959183673469387755102040816327,
+)
+
+
+def gauss_kronrod(n_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """The Gauss (7) or Kronrod (15) rule of the 7/15 pair, on [0, 1], ascending (float64)."""
+    half = np.asarray(_KRONROD_15_NODES)
+    if n_points == 15:
+        nodes, weights = half, np.asarray(_KRONROD_15_WEIGHTS)
+    elif n_points == 7:
+        nodes, weights = half[1::2], np.asarray(_GAUSS_7_WEIGHTS)
+    else:
+        raise InputError("the Gauss-Kronrod pair has 7 and 15 points")
+    x = np.concatenate([-nodes[:-1], nodes[::-1]])  # ascending, 0 once
+    w = np.concatenate([weights[:-1], weights[::-1]])
+    return (x + 1.0) / 2.0, w / 2.0
+
+
+def adaptive_rule(n_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """The points and weights of one of the :data:`ADAPTIVE_LEVELS` (or :data:`CLENSHAW_CURTIS_LEVELS`)."""
+    if n_points in (7, 15):
+        return gauss_kronrod(n_points)
+    return clenshaw_curtis(n_points)
 
 
 def clenshaw_curtis(n_points: int) -> tuple[np.ndarray, np.ndarray]:

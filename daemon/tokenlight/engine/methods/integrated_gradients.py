@@ -6,11 +6,12 @@ quadrature (for the sum), known for free since the engine computes f(x) and f(x�
 
 Two modes:
 
-* adaptive (default, ``n_steps`` not given): nested Clenshaw-Curtis rules of 5, 9, 17, ... points;
-  each level adds only the new midpoints and re-weights the gradients already computed. Each target
-  stops as soon as its own |delta| ≤ tolerance · |f(x) − f(x′)|: it keeps that level's scores and
-  gets no backward passes at the next (they are 2T of the 1 + 2T passes per point). Easy prompts
-  stop at 9 or 17 points instead of a fixed 50.
+* adaptive (default, ``n_steps`` not given): the levels of ``quadrature.ADAPTIVE_LEVELS``: 7 Gauss
+  points, the 15 Kronrod points that contain them, then nested Clenshaw-Curtis rules of 33, 65, ...;
+  each level computes only the points no earlier level had and re-weights the gradients already
+  computed. Each target stops as soon as its own |delta| ≤ tolerance · |f(x) − f(x′)|: it keeps
+  that level's scores and gets no backward passes at the next (they are T of the 1 + T passes per
+  point). Typical prompts stop at 7 or 15 points instead of a fixed 50.
 * fixed (``n_steps`` given): Gauss-Legendre (or a captum Riemann rule) with exactly that many points.
 
 All T targets share each chunk's forward pass (kernel.py).
@@ -25,7 +26,7 @@ import torch
 
 from ..kernel import accumulate_path_gradients, path_gradient_terms
 from ..options import DEFAULT_TOLERANCE
-from ..quadrature import ADAPTIVE_LEVELS, clenshaw_curtis, quadrature
+from ..quadrature import ADAPTIVE_LEVELS, adaptive_rule, quadrature
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 from .gradients import dot_with
 
@@ -53,6 +54,8 @@ class IntegratedGradients(AttributionMethod):
     # the lever of issue 19 (benchmarks/bench_adaptive_stopping.py measures it against False, the
     # earlier rule: every target continues until all have converged)
     per_target_stopping: ClassVar[bool] = True
+    # the lever of benchmarks/bench_adaptive_rule.py (against quadrature.CLENSHAW_CURTIS_LEVELS)
+    adaptive_levels: ClassVar[tuple[int, ...]] = ADAPTIVE_LEVELS
     supports_layer = True
 
     def _attribute(self, problem: AttributionProblem) -> MethodOutput:
@@ -83,35 +86,36 @@ class IntegratedGradients(AttributionMethod):
         change = (problem.target_scores - problem.baseline_scores).abs()
         reduce = dot_with(problem.inputs - problem.baselines)
         n_targets = problem.n_targets
-        terms: torch.Tensor | None = None  # [points of the current level, T, L]; stale rows for finished targets
+        # every point's terms [T, L], keyed by its α (rounded: the two rule families compute the
+        # shared middle point α = ½ in different floating-point ways); rows of targets that had
+        # stopped when the point was computed stay zero and are never read
+        known: dict[float, torch.Tensor] = {}
         scores = torch.zeros(n_targets, problem.inputs.shape[0], dtype=torch.float64, device=problem.inputs.device)
         deltas = torch.zeros(n_targets, dtype=torch.float64, device=problem.inputs.device)
         active = list(range(n_targets))
-        level = ADAPTIVE_LEVELS[0]
-        for level in ADAPTIVE_LEVELS:
-            alphas, weights = clenshaw_curtis(level)
-            # the previous level's points are this level's even-indexed ones: compute the odd ones only
-            new = np.arange(level) if terms is None else np.arange(1, level, 2)
-            fresh = path_gradient_terms(
-                problem.target_fn,
-                problem.inputs,
-                problem.baselines,
-                torch.from_numpy(alphas[new]),
-                reduce,
-                n_targets=n_targets,
-                chunk_size=problem.chunk_size(len(new)),
-                hooks=problem.hooks,
-                targets=active if self.per_target_stopping else None,
-            )
+        level = self.adaptive_levels[0]
+        for level in self.adaptive_levels:
+            alphas, weights = adaptive_rule(level)
+            keys = [round(float(a), 12) for a in alphas]
+            new = np.array([i for i, key in enumerate(keys) if key not in known], dtype=np.int64)
             rows = active if self.per_target_stopping else list(range(n_targets))
-            if terms is None:
-                terms = torch.zeros((level, n_targets, fresh.shape[-1]), dtype=fresh.dtype, device=fresh.device)
-                terms[:, rows] = fresh
-            else:
-                merged = torch.zeros((level, *terms.shape[1:]), dtype=terms.dtype, device=terms.device)
-                merged[0::2] = terms
-                merged[1::2, rows] = fresh
-                terms = merged
+            if len(new):
+                fresh = path_gradient_terms(
+                    problem.target_fn,
+                    problem.inputs,
+                    problem.baselines,
+                    torch.from_numpy(alphas[new]),
+                    reduce,
+                    n_targets=n_targets,
+                    chunk_size=problem.chunk_size(len(new)),
+                    hooks=problem.hooks,
+                    targets=active if self.per_target_stopping else None,
+                )  # [len(new), len(rows), L]
+                for j, i in enumerate(new.tolist()):
+                    point = torch.zeros((n_targets, fresh.shape[-1]), dtype=fresh.dtype, device=fresh.device)
+                    point[rows] = fresh[j]
+                    known[keys[i]] = point
+            terms = torch.stack([known[key] for key in keys])  # [level, T, L]
             w = torch.from_numpy(weights).to(terms.device)
             level_scores = (w.view(-1, 1, 1) * terms[:, active]).sum(0)
             level_deltas = level_scores.sum(dim=1) - (problem.target_scores - problem.baseline_scores)[active]
