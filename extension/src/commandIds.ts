@@ -13,6 +13,8 @@ export const COMMAND_IDS = {
     switchSpans: "tokenlight.switchSpans",
     focusTarget: FOCUS_TARGET_COMMAND,
     showMatrix: "tokenlight.showMatrix",
+    drillDown: "tokenlight.drillDown",
+    showSpans: "tokenlight.showSpans",
     compareMethods: "tokenlight.compareMethods",
     compareSelections: "tokenlight.compareSelections",
     evaluateFaithfulness: "tokenlight.evaluateFaithfulness",

@@ -16,6 +16,7 @@ import * as proto from "./protocol";
 import { applyTokenInput } from "./remoteToken";
 import type { Range, StoredResult } from "./results";
 import { SECTION, settingsTarget } from "./settings";
+import { drilledSpan, shareLabel, showsSpans, spanAt, spanShares, spanTokensScored } from "./spanView";
 
 type Handler = (...args: unknown[]) => unknown;
 type Factory = (ctx: Ctx) => Handler;
@@ -425,6 +426,72 @@ export const showMatrix: Factory = (ctx) => () => {
     ctx.matrix.show(stored);
 };
 
+interface SpanItem extends vscode.QuickPickItem {
+    index: number;
+}
+
+/** The span a palette drill-down acts on: the one under the cursor, else one picked by share. */
+async function pickSpan(stored: StoredResult): Promise<number | undefined> {
+    const editor = vscode.window.activeTextEditor;
+    if (editor !== undefined && editor.document.uri.toString() === stored.uri) {
+        const under = spanAt(stored, editor.selection.active.line, editor.selection.active.character);
+        if (under !== undefined) {
+            return under;
+        }
+    }
+    const spans = stored.result.spans ?? [];
+    const shares = spanShares(spans, stored.focus);
+    const items: SpanItem[] = spans
+        .map((span, index) => ({ label: shareLabel(span, shares[index]), description: span.kind, index }))
+        .filter((item) => spans[item.index].range !== null)
+        .sort((a, b) => shares[b.index] - shares[a.index] || a.index - b.index);
+    const picked = await vscode.window.showQuickPick(items, { title: "Tokenlight: show the tokens of a span" });
+    return picked?.index;
+}
+
+/**
+ * Drill down into a span (args `[resultId, spanIndex]` from its CodeLens or hover; from the
+ * palette, the span under the cursor): its tokens' colours from the result's token matrix, and
+ * nothing else coloured. Drilling into the span already shown goes back to the span view.
+ */
+export const drillDown: Factory = (ctx) => async (resultId?: unknown, index?: unknown) => {
+    const stored = typeof resultId === "string" ? ctx.store.byId(resultId) : currentResult(ctx);
+    if (stored === undefined || !showsSpans(stored)) {
+        void vscode.window.showInformationMessage(
+            stored === undefined
+                ? "Tokenlight: that attribution is no longer shown; run it again."
+                : "Tokenlight: this attribution has no spans; run it with a granularity other than token (Switch Context and Granularity).",
+        );
+        return;
+    }
+    const span = typeof index === "number" && Number.isInteger(index) ? index : await pickSpan(stored);
+    if (span === undefined || span < 0 || span >= (stored.result.spans ?? []).length) {
+        return;
+    }
+    if (drilledSpan(stored) === span) {
+        ctx.store.setDrill(stored.result.id, null);
+    } else {
+        if (!spanTokensScored(stored, span)) {
+            void vscode.window.showInformationMessage(
+                `Tokenlight: ${stored.result.method} did not score the tokens of ${(stored.result.spans ?? [])[span].label} ` +
+                    "one by one (only the top spans' tokens are; raise the drillDown option to score more).",
+            );
+        }
+        ctx.store.setDrill(stored.result.id, span);
+    }
+    render(ctx, stored.uri);
+};
+
+/** Back from a drill-down to the span view (args `[resultId]`, or the current result). */
+export const showSpans: Factory = (ctx) => (resultId?: unknown) => {
+    const stored = typeof resultId === "string" ? ctx.store.byId(resultId) : currentResult(ctx);
+    if (stored === undefined || drilledSpan(stored) === undefined) {
+        return;
+    }
+    ctx.store.setDrill(stored.result.id, null);
+    render(ctx, stored.uri);
+};
+
 /**
  * Clear every attribution, in every document, here and in the daemon (colours, ghost text,
  * hovers, diagnostics). The active document is cleared in the daemon too even when nothing is
@@ -710,6 +777,8 @@ export const COMMANDS: Readonly<Record<CommandName, Factory>> = {
     switchSpans,
     focusTarget,
     showMatrix,
+    drillDown,
+    showSpans,
     compareMethods,
     compareSelections,
     evaluateFaithfulness,

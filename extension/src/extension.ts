@@ -67,6 +67,7 @@ export function activate(context: vscode.ExtensionContext): void {
     context.subscriptions.push(log, daemon, decorations, spans, status, matrix, resultsView, compare);
     context.subscriptions.push(
         vscode.languages.registerHoverProvider({ pattern: "**" }, { provideHover: (d, p) => spans.provideHover(d, p) }),
+        vscode.languages.registerCodeLensProvider({ pattern: "**" }, spans),
     );
 
     for (const name of Object.keys(COMMAND_IDS) as CommandName[]) {

@@ -92,6 +92,11 @@ export interface StoredResult {
     /** The focused target index, or null for the sum over all targets. */
     focus: number | null;
     /**
+     * For a result shown as spans: the span whose tokens are coloured (a drill-down), or
+     * null/absent for the span view.
+     */
+    drill?: number | null;
+    /**
      * Set when the daemon has since switched to another model: the name of that model. The result
      * still shows (it is what the old model said) but is marked as stale everywhere it appears.
      */
@@ -265,6 +270,18 @@ export class ResultStore {
             return undefined;
         }
         const updated = { ...stored, focus };
+        this.replaceInPlace(stored, updated);
+        this.touch(id);
+        return updated;
+    }
+
+    /** Drill down into span `span` of a result (null: back to the span view); undefined if it is gone. */
+    setDrill(id: string, span: number | null): StoredResult | undefined {
+        const stored = this.byId(id);
+        if (stored === undefined) {
+            return undefined;
+        }
+        const updated = { ...stored, drill: span };
         this.replaceInPlace(stored, updated);
         this.touch(id);
         return updated;

@@ -207,6 +207,20 @@ describe("ResultStore", () => {
         assert.equal(store.current("file:///a.py")?.result.id, "r1");
         assert.equal(store.setFocus("gone", 0), undefined);
     });
+    it("a drill-down is kept per result, through edits before it, and a new result starts in the span view", () => {
+        const store = new ResultStore();
+        store.add(at("r1", r(2, 0, 2, 10)));
+        store.add(at("r2", r(5, 0, 5, 10)));
+        assert.equal(store.setDrill("r1", 3)?.drill, 3);
+        assert.equal(store.byId("r2")?.drill, undefined);
+        store.applyChanges("file:///a.py", [change(r(0, 0, 0, 0), "x\n")]);
+        assert.equal(store.byId("r1")?.drill, 3);
+        assert.equal(store.setDrill("r1", null)?.drill, null);
+        store.setDrill("r1", 1);
+        store.add(at("r3", r(2, 0, 2, 10)));
+        assert.equal(store.byId("r3")?.drill, undefined);
+        assert.equal(store.setDrill("gone", 0), undefined);
+    });
     it("an edit drops only the results whose text it touches, and shifts the ones after it", () => {
         const store = new ResultStore();
         store.add(at("r1", r(0, 0, 0, 10)));
