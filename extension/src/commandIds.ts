@@ -9,6 +9,7 @@ export const COMMAND_IDS = {
     attributeContinuation: "tokenlight.attributeContinuation",
     attributeFollowing: "tokenlight.attributeFollowing",
     switchMethod: "tokenlight.switchMethod",
+    switchStepFunction: "tokenlight.switchStepFunction",
     switchModel: "tokenlight.switchModel",
     switchSpans: "tokenlight.switchSpans",
     focusTarget: FOCUS_TARGET_COMMAND,

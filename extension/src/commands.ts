@@ -257,6 +257,57 @@ export const switchMethod: Factory = (ctx) => async () => {
     }
 };
 
+interface StepItem extends vscode.QuickPickItem {
+    id: string;
+}
+
+/**
+ * Pick a step function from the daemon's list (`tokenlight/stepFunctions`: the built-ins and every
+ * installed entry point), make it the setting, and re-run the current attribution with it.
+ */
+export const switchStepFunction: Factory = (ctx) => async () => {
+    const client = await requireClient(ctx);
+    if (client === undefined) {
+        return;
+    }
+    let steps: proto.StepFunctionInfo[];
+    try {
+        steps = await ctx.status.track(client.sendRequest(proto.stepFunctions, {}));
+    } catch (error) {
+        void ctx.log.notifyError(`Tokenlight: could not list the step functions: ${describeError(error)}`);
+        return;
+    }
+    const current = ctx.settings.stepFunction;
+    const items: StepItem[] = steps.map((step) => ({
+        label: `${step.id === current ? "$(check) " : ""}${step.id}`,
+        description: [
+            step.origin === "builtin" ? undefined : step.origin === "entryPoint" ? "installed package" : "registered",
+            step.needsSequence ? "needs a contrast prompt or text" : step.needsContrast ? "needs a contrast" : undefined,
+        ]
+            .filter((part) => part !== undefined)
+            .join(" · "),
+        detail: step.description,
+        id: step.id,
+    }));
+    const picked = await vscode.window.showQuickPick(items, {
+        title: "Tokenlight: step function (what each target's attribution explains)",
+        placeHolder: `Current: ${current}`,
+        matchOnDescription: true,
+        matchOnDetail: true,
+    });
+    if (picked === undefined) {
+        return;
+    }
+    await updateSetting("stepFunction", picked.id);
+    const stored = currentResult(ctx);
+    if (stored !== undefined && stored.result.stepFunction !== picked.id) {
+        await runAttribution(ctx, stored.uri, stored.selection, {
+            ...stored.request,
+            options: { ...stored.request.options, stepFunction: picked.id },
+        });
+    }
+};
+
 interface ModelItem extends vscode.QuickPickItem {
     /** null: the embedded default model. */
     model: string | null;
@@ -689,6 +740,7 @@ export const showActions: Factory = (ctx) => async () => {
         { label: "$(lightbulb) Attribute Continuation", description: "Ctrl+Alt+A · the selection", command: "attributeContinuation" },
         { label: "$(arrow-down) Attribute Following Text", description: "the text after the selection", command: "attributeFollowing" },
         { label: "$(symbol-method) Switch Attribution Method", description: `now ${ctx.settings.method}`, command: "switchMethod" },
+        { label: "$(symbol-function) Switch Step Function", description: `now ${ctx.settings.stepFunction}`, command: "switchStepFunction" },
         { label: "$(server) Switch Model", description: `now ${ctx.status.modelName}`, command: "switchModel" },
         { label: "", kind: vscode.QuickPickItemKind.Separator },
         { label: "$(target) Focus Target Token", description: on, command: "focusTarget" },
@@ -773,6 +825,7 @@ export const COMMANDS: Readonly<Record<CommandName, Factory>> = {
     attributeContinuation,
     attributeFollowing,
     switchMethod,
+    switchStepFunction,
     switchModel,
     switchSpans,
     focusTarget,

@@ -275,6 +275,18 @@ export interface MethodInfo {
     caveat?: string | null;
 }
 
+/** One step function the daemon accepts in `options.stepFunction` (`tokenlight/stepFunctions`). */
+export interface StepFunctionInfo {
+    id: string;
+    description: string;
+    /** A difference against something: the contrast token, prompt or text must be given. */
+    needsContrast: boolean;
+    /** Only against a contrast prompt or text (a contrast token is not enough). */
+    needsSequence: boolean;
+    /** Shipped with Tokenlight, an installed package's entry point, or registered in the daemon's process. */
+    origin: "builtin" | "entryPoint" | "registered";
+}
+
 export interface LoadModelParams extends WorkDoneProgressParams {
     /** A model folder, a cached Hugging Face id, or null for the embedded tokenlight-tiny-py. */
     model: string | null;
@@ -354,6 +366,7 @@ export interface AttributePartial {
 }
 export const attributePartial = new ProgressType<AttributePartial>();
 export const methods = new RequestType<Record<string, never>, MethodInfo[], void>("tokenlight/methods");
+export const stepFunctions = new RequestType<Record<string, never>, StepFunctionInfo[], void>("tokenlight/stepFunctions");
 export const loadModel = new RequestType<LoadModelParams, LoadModelResult, void>("tokenlight/loadModel");
 export const status = new RequestType<Record<string, never>, StatusResult, void>("tokenlight/status");
 export const clear = new RequestType<ClearParams, null, void>("tokenlight/clear");

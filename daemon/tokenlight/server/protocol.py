@@ -37,6 +37,7 @@ CLEAR = "tokenlight/clear"
 FOCUS = "tokenlight/focus"
 COMPARE = "tokenlight/compare"
 AGAINST = "tokenlight/against"
+STEP_FUNCTIONS = "tokenlight/stepFunctions"
 MAX_COMPARE_METHODS = 32
 # server -> client notification: {uri, ids, reason}; the client drops those results too
 RESULTS_DROPPED = "tokenlight/resultsDropped"

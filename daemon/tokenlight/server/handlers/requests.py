@@ -1,4 +1,5 @@
-"""The ``tokenlight/*`` requests: attribute, methods, loadModel, status, clear and focus."""
+"""The ``tokenlight/*`` requests: attribute, compare, against, methods, stepFunctions, loadModel,
+status, clear and focus."""
 
 from __future__ import annotations
 
@@ -150,6 +151,14 @@ async def methods(ls: Session, params: Any) -> list[dict[str, Any]]:
         return list(await asyncio.shield(ls.ensure_methods()))
     except Exception as exc:
         raise rpc_error(exc) from None
+
+
+async def step_functions(ls: Session, params: Any) -> list[dict[str, Any]]:
+    """``tokenlight/stepFunctions``: every step function a client may name in
+    ``options.stepFunction`` (built-ins, registered ones, installed entry points), each with its
+    description and whether it needs a contrast; listed on the worker (the engine is imported there)."""
+    value, _ = await _run(ls, "step functions", lambda _ctx: ls.runner.step_functions(), None)
+    return list(value)
 
 
 async def load_model(ls: Session, params: Any) -> dict[str, Any]:
