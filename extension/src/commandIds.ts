@@ -18,6 +18,7 @@ export const COMMAND_IDS = {
     showSpans: "tokenlight.showSpans",
     compareMethods: "tokenlight.compareMethods",
     compareSelections: "tokenlight.compareSelections",
+    compareWithPrevious: "tokenlight.compareWithPrevious",
     evaluateFaithfulness: "tokenlight.evaluateFaithfulness",
     clear: "tokenlight.clear",
     restartDaemon: "tokenlight.restartDaemon",

@@ -14,7 +14,7 @@ import { PartialAssembly } from "./partial";
 import { withRequestProgress } from "./progress";
 import * as proto from "./protocol";
 import { applyTokenInput } from "./remoteToken";
-import type { Range, StoredResult } from "./results";
+import { PROVISIONAL_PREFIX, type Range, type StoredResult } from "./results";
 import { SECTION, settingsTarget } from "./settings";
 import { drilledSpan, shareLabel, showsSpans, spanAt, spanShares, spanTokensScored } from "./spanView";
 
@@ -88,7 +88,7 @@ async function runAttribution(
     // Colours as targets finish: each streamed part updates a provisional result that the
     // answer replaces (same selection) and a failure removes.
     const partialResultToken = `tokenlight-partial-${randomUUID()}`;
-    const assembly = new PartialAssembly(`partial-${partialResultToken}`, method);
+    const assembly = new PartialAssembly(`${PROVISIONAL_PREFIX}${partialResultToken}`, method);
     const streaming = client.onProgress(proto.attributePartial, partialResultToken, (part) => {
         const provisional = assembly.add(part);
         if (provisional !== undefined) {
@@ -677,6 +677,47 @@ export const compareSelections: Factory = (ctx) => async () => {
 };
 
 /**
+ * Compare With Previous: the current result (under the cursor) against the previous result of the
+ * same range (the one its re-attribution replaced, or that an edit of the selection dropped). The
+ * difference is the daemon's (`tokenlight/diff`, aligned by token text; tokens in one result only
+ * listed); the panel shows it.
+ */
+export const compareWithPrevious: Factory = (ctx) => async () => {
+    const stored = currentResult(ctx);
+    if (stored === undefined) {
+        void vscode.window.showInformationMessage("Tokenlight: no attribution to compare; run Attribute Continuation first.");
+        return;
+    }
+    const previous = ctx.store.previous(stored);
+    if (previous === undefined) {
+        void vscode.window.showInformationMessage(
+            "Tokenlight: this range has no previous attribution; edit the selection (or switch the method) and attribute it again, then compare.",
+        );
+        return;
+    }
+    const client = await requireClient(ctx);
+    if (client === undefined) {
+        return;
+    }
+    const side = (r: proto.AttributeResult): proto.DiffSide => ({
+        sourceTokens: r.sourceTokens,
+        targetTokens: r.targetTokens,
+        scores: r.scores,
+        method: r.method,
+        ...(r.stepFunction === undefined ? {} : { stepFunction: r.stepFunction }),
+    });
+    try {
+        const d = await ctx.status.track(client.sendRequest(proto.diff, { a: side(previous.result), b: side(stored.result) }));
+        const name = vscode.Uri.parse(stored.uri).path.split("/").pop() ?? stored.uri;
+        const lines = `${stored.selection.start.line + 1}–${stored.selection.end.line + 1}`;
+        ctx.diff.show(d, previous.result, stored.result, `${name}, lines ${lines}`);
+    } catch (error) {
+        ctx.log.error("tokenlight/diff failed", error);
+        void vscode.window.showErrorMessage(`Tokenlight: ${describeError(error)}`);
+    }
+};
+
+/**
  * Evaluate the current result's faithfulness (re-run with `evaluate` on; the figures then show in
  * its hovers), or with no result yet, attribute the selection with it.
  */
@@ -834,6 +875,7 @@ export const COMMANDS: Readonly<Record<CommandName, Factory>> = {
     showSpans,
     compareMethods,
     compareSelections,
+    compareWithPrevious,
     evaluateFaithfulness,
     clear,
     restartDaemon,

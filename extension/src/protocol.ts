@@ -256,6 +256,40 @@ export interface AgainstResult {
     elapsedMs: number;
 }
 
+/** `tokenlight/diff`: two results the client holds (as `tokenlight/attribute` answered them). */
+export interface DiffParams {
+    a: DiffSide;
+    b: DiffSide;
+}
+
+/** The parts of a result the daemon aligns (a whole AttributeResult satisfies it). */
+export interface DiffSide {
+    sourceTokens: { text: string }[];
+    targetTokens: { text: string }[];
+    scores: (number | null)[][];
+    method?: string;
+    stepFunction?: string;
+}
+
+export interface DiffToken {
+    text: string;
+    indexA: number;
+    indexB: number;
+}
+
+export interface DiffResult {
+    a: { method: string | null; stepFunction: string | null };
+    b: { method: string | null; stepFunction: string | null };
+    /** The aligned source tokens (text equal on both sides), in order. */
+    sourceTokens: DiffToken[];
+    targetTokens: DiffToken[];
+    /** `[T'][S' + T']`: B − A for each aligned target and aligned column (sources, then targets); null past the causal boundary. */
+    scores: (number | null)[][];
+    onlyInA: { sources: { text: string; index: number }[]; targets: { text: string; index: number }[] };
+    onlyInB: { sources: { text: string; index: number }[]; targets: { text: string; index: number }[] };
+    maxAbsDifference: number;
+}
+
 export interface MethodInfo {
     id: string;
     label: string;
@@ -373,6 +407,7 @@ export const clear = new RequestType<ClearParams, null, void>("tokenlight/clear"
 export const focus = new RequestType<FocusParams, null, void>("tokenlight/focus");
 export const compare = new RequestType<CompareParams, CompareResult, void>("tokenlight/compare");
 export const against = new RequestType<AgainstParams, AgainstResult, void>("tokenlight/against");
+export const diff = new RequestType<DiffParams, DiffResult, void>("tokenlight/diff");
 
 /** The daemon dropped these results (their text was edited, a newer attribution replaced them, the
  * document was cleared, closed or reopened): their colours go too. */

@@ -47,4 +47,5 @@ def build_server(
     ls.feature(proto.FOCUS)(requests.focus)
     ls.feature(proto.COMPARE)(requests.compare)
     ls.feature(proto.AGAINST)(requests.against)
+    ls.feature(proto.DIFF)(requests.diff)
     return ls

@@ -249,6 +249,14 @@ class Runner:
                 "Your own: install it as an entry point in group tokenlight.step_functions and restart the daemon"
             ) from None
 
+    @staticmethod
+    def diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        """B − A of two results (``tokenlight.diff``: the alignment the CLI's ``tokenlight diff``
+        uses). Pure and stateless, so unlike the rest of the runner it may run on any thread."""
+        from ..diff import diff_results
+
+        return diff_results(a, b)
+
     # ------------------------------------------------------------------------------------------
     def memory_bytes(self) -> int | None:
         """Bytes in use: allocated GPU memory when the model is on CUDA, else this process's RSS."""

@@ -1,5 +1,5 @@
-"""The ``tokenlight/*`` requests: attribute, compare, against, methods, stepFunctions, loadModel,
-status, clear and focus."""
+"""The ``tokenlight/*`` requests: attribute, compare, against, diff, methods, stepFunctions,
+loadModel, status, clear and focus."""
 
 from __future__ import annotations
 
@@ -140,6 +140,14 @@ async def against(ls: Session, params: Any) -> dict[str, Any]:
     other = index.source[other_start:other_end]
     report, queued = await _run(ls, "against", lambda ctx: ls.runner.against(job, other, ctx.report), p.work_done_token)
     return {**report, "elapsedMs": round((time.perf_counter() - started) * 1000, 3), "job": _job_times(ls, queued)}
+
+
+async def diff(ls: Session, params: Any) -> dict[str, Any]:
+    """``tokenlight/diff``: the difference B − A of two results the client holds (its "Compare With
+    Previous"), aligned by token text; tokens present in one only are listed. No model is needed:
+    it runs beside the worker's queue (on a thread, the loop stays free), never behind a long job."""
+    a, b = proto.parse_diff(params)
+    return await asyncio.to_thread(ls.runner.diff, a, b)
 
 
 async def methods(ls: Session, params: Any) -> list[dict[str, Any]]:

@@ -1,8 +1,9 @@
 /**
  * The editor features that work on a result the daemon sent, against the REAL daemon (as
  * daemon.test.ts): the span view's drill-down draws exactly the tokens of the chosen span with the
- * scores of the result's token matrix. Skipped, saying why, only where the repository's .venv does
- * not exist (run `make setup`).
+ * scores of the result's token matrix; Compare With Previous finds the result an edit dropped and
+ * shows the daemon's `tokenlight/diff` of it and the new one; the daemon's step functions. Skipped,
+ * saying why, only where the repository's .venv does not exist (run `make setup`).
  */
 import assert from "node:assert/strict";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
@@ -10,6 +11,7 @@ import * as fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 import {
     createProtocolConnection,
+    DidChangeTextDocumentNotification,
     DidOpenTextDocumentNotification,
     ExitNotification,
     InitializedNotification,
@@ -19,6 +21,8 @@ import {
     StreamMessageWriter,
     type ProtocolConnection,
 } from "vscode-languageserver-protocol/node";
+import { changedTokens } from "../../diffHtml";
+import { OPTION_CHOICES } from "../../generated/options";
 import { colourRanges } from "../../palette";
 import * as proto from "../../protocol";
 import { ResultStore, type Range, type StoredResult } from "../../results";
@@ -133,5 +137,73 @@ describe("editor features against the real daemon", { skip: SKIP, timeout: 300_0
 
         const back = store.setDrill(result.id, null);
         assert.ok(back !== undefined && tokenView(back) === undefined, "back to the span view");
+    });
+
+    it("Compare With Previous: the result an edit dropped against the new one, diffed by the daemon", async () => {
+        const uri = "file:///tmp/tokenlight-integration/previous.py";
+        const before = "def area(w, h):\n    return w * h\n";
+        await connection.sendNotification(DidOpenTextDocumentNotification.type, {
+            textDocument: { uri, languageId: "python", version: 1, text: before },
+        });
+        const run = (end: number): Promise<proto.AttributeResult> =>
+            connection.sendRequest(proto.attribute, {
+                textDocument: { uri },
+                range: { start: { line: 0, character: 0 }, end: { line: 0, character: end } },
+                target: { kind: "text", text: "\n    return" },
+                method: "saliency",
+            });
+        const store = new ResultStore();
+        const a = await run(15);
+        const selectionA = { start: { line: 0, character: 0 }, end: { line: 0, character: 15 } };
+        store.add({ uri, result: a, selection: selectionA, request: { target: { kind: "generate" } }, focus: null });
+        // the user edits the selection ("h" -> "h, d"), as VS Code reports it to both sides
+        const change = { range: { start: { line: 0, character: 13 }, end: { line: 0, character: 13 } }, text: ", d" };
+        await connection.sendNotification(DidChangeTextDocumentNotification.type, {
+            textDocument: { uri, version: 2 },
+            contentChanges: [change],
+        });
+        assert.deepEqual(store.applyChanges(uri, [change]).dropped.map((d) => d.result.id), [a.id]);
+        const b = await run(18);
+        const selectionB = { start: { line: 0, character: 0 }, end: { line: 0, character: 18 } };
+        const current: StoredResult = { uri, result: b, selection: selectionB, request: { target: { kind: "generate" } }, focus: null };
+        store.add(current);
+        const previous = store.previous(current);
+        assert.equal(previous?.result.id, a.id, "the dropped result is the range's previous one");
+
+        const d = await connection.sendRequest(proto.diff, { a: a, b: b });
+        assert.ok(d.onlyInB.sources.map((t) => t.text).join("").includes("d"), JSON.stringify(d.onlyInB));
+        assert.deepEqual(d.onlyInA.sources, []);
+        assert.equal(d.targetTokens.length, b.targetTokens.length);
+        // what the panel lists is B − A as the two results say it
+        const rows = changedTokens(d, a, b, Infinity);
+        assert.ok(rows.flat().length > 0, "some score changed");
+        for (const row of rows.flat()) {
+            assert.ok(row.a !== null && row.b !== null);
+            assert.ok(Math.abs(row.b - row.a - row.difference) < 1e-9, JSON.stringify(row));
+        }
+        // a result against itself: nothing changed
+        const same = await connection.sendRequest(proto.diff, { a: b, b: b });
+        assert.equal(same.maxAbsDifference, 0);
+        assert.deepEqual(changedTokens(same, b, b).flat(), []);
+    });
+
+    it("lists the step functions the setting suggests, and an unknown one is the daemon's clear error", async () => {
+        const steps = await connection.sendRequest(proto.stepFunctions, {});
+        const builtins = steps.filter((s) => s.origin === "builtin").map((s) => s.id);
+        assert.deepEqual(builtins, [...OPTION_CHOICES.stepFunction]);
+        await assert.rejects(
+            connection.sendRequest(proto.attribute, {
+                textDocument: { uri: URI },
+                range: CURSOR,
+                method: "saliency",
+                options: { stepFunction: "vibes" },
+            }),
+            (error: unknown) => {
+                const message = error instanceof Error ? error.message : String(error);
+                assert.match(message, /unknown step function 'vibes'; the daemon has: logit, /);
+                assert.match(message, /entry point in group tokenlight\.step_functions/);
+                return true;
+            },
+        );
     });
 });
