@@ -173,7 +173,9 @@ def _default_cell(o: Option) -> str:
 def _values_cell(o: Option) -> str:
     choices = o.choice_list()
     if choices is not None:
-        return ", ".join(f"`{c}`" for c in choices)
+        listed = ", ".join(f"`{c}`" for c in choices)
+        # a registry that grows at run time: these are the built-ins, not every accepted id
+        return f"{listed}, or a registered id" if callable(o.choices) else listed
     rng = o.describe_range()
     kind = {int: "integer", float: "number", str: "text", bool: "flag"}[o.kind]
     return f"{kind} {rng}".strip()
