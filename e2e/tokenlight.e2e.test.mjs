@@ -872,12 +872,87 @@ stage("context document, granularity line: the heat strip, a span hover, and a d
         await page.waitForTimeout(250);
     }
 
+});
+
+/** The text of the webview page titled `title` (code-server nests it in two iframes), or null. */
+async function webviewText(title) {
+    for (const frame of page.frames()) {
+        try {
+            const text = await frame.evaluate((t) => (document.title === t ? document.body.innerText : null), title);
+            if (text !== null) {
+                return text;
+            }
+        } catch {
+            // a frame that went away, or one not yet loaded
+        }
+    }
+    return null;
+}
+
+stage("Compare With Previous: edit the selection, attribute it again, and the panel shows the difference", async () => {
+    // a line after the span result's context (lines 1–23), so nothing else is drawn on it
+    const LINE = "    n = int(args[1]) if len(args) > 1 else 10";
+    const EDITED = "    n = int(args[1]) if len(args) > 1 else 2*10";
+    const lines = readFileSync(path.join(TL_WORKSPACE, "textstats.py"), "utf8").split("\n");
+    workspaceSettings({ "tokenlight.method": "saliency" });
+    await statusItem("saliency").waitFor({ timeout: 30_000 });
+    await page.waitForTimeout(1_500);
+    await page.keyboard.press("Control+P");
+    const input = page.locator(".quick-input-widget .quick-input-box input");
+    await input.waitFor({ state: "visible" });
+    await input.fill(`:${lines.indexOf(LINE) + 1}`);
+    await page.keyboard.press("Enter");
+    await input.waitFor({ state: "hidden" });
+    await page.keyboard.press("End");
+    await page.keyboard.press("Shift+Home");
+    // the final result: colours and the ghost text (streamed provisional colours come without it)
+    const coloured = (prefix) =>
+        waitForLine(prefix, (st) => st.boxes.length > 0 && st.text.length > prefix.length, LONG, `the colours and ghost text of ${prefix}`);
+    await runCommand("Tokenlight: Attribute Continuation");
+    await coloured(LINE);
+    // An edit inside the selection drops its colours and ghost text; then it is attributed again.
+    await page.keyboard.press("End");
+    await page.keyboard.press("ArrowLeft");
+    await page.keyboard.press("ArrowLeft");
+    await page.keyboard.type("2*");
+    await waitForLine(EDITED, (st) => st.boxes.length === 0 && st.text === EDITED, 15_000, "the edited line without colours");
+    await page.keyboard.press("End");
+    await page.keyboard.press("Shift+Home");
+    await runCommand("Tokenlight: Attribute Continuation");
+    await coloured(EDITED);
+    await runCommand("Tokenlight: Compare With Previous");
+    const deadline = Date.now() + 30_000;
+    let text = null;
+    while ((text = await webviewText("Compare With Previous")) === null || !text.includes("Only in the current result")) {
+        if (Date.now() > deadline) {
+            throw new Error(`no Compare With Previous page: ${JSON.stringify(text)}`);
+        }
+        await page.waitForTimeout(250);
+    }
+    const only = text.split("\n").find((l) => l.startsWith("Only in the current result")) ?? "";
+    assert.match(only, /\*/, `the tokens the edit added are listed: ${JSON.stringify(only)}`);
+    assert.match(text, /previous result \(A: saliency \/ logit\) → now \(B: saliency \/ logit\)/, text);
+    assert.match(text, /B − A/, text);
+    console.log(`Compare With Previous: ${JSON.stringify(text.split("\n").slice(0, 3).join(" / "))}`);
+    await shot("08f-compare-with-previous");
+
+    // Undo the edit (the file is clean again), close the panel and the file, restore the settings.
+    await viewLine(EDITED).click();
+    for (let i = 0; i < 5 && (await viewLine(EDITED).count()) > 0; i++) {
+        await page.keyboard.press("Control+Z");
+        await page.waitForTimeout(200);
+    }
+    await viewLine(LINE).waitFor({ timeout: 10_000 });
+    const panelTab = page.locator(".tabs-container .tab").filter({ hasText: "Compare With Previous" }).first();
+    await panelTab.click({ button: "middle" });
+    await panelTab.waitFor({ state: "detached", timeout: 10_000 });
+
     // Leave the settings and the editor as the next stages expect them.
     workspaceSettings({ "tokenlight.method": "integrated_gradients" });
     await statusItem("integrated_gradients").waitFor({ timeout: 30_000 });
-    await page.locator(".editor-instance .view-lines").first().click();
+    await viewLine(LINE).click();
     await page.keyboard.press("Control+W");
-    await viewLine(MAIN).waitFor({ state: "detached", timeout: 15_000 });
+    await viewLine(LINE).waitFor({ state: "detached", timeout: 15_000 });
     if ((await viewLine(SIG_AREA).count()) === 0) {
         await page.locator(".explorer-folders-view .monaco-list-row").filter({ hasText: "geometry.py" }).first().dblclick();
     }

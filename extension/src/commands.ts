@@ -688,6 +688,10 @@ export const compareWithPrevious: Factory = (ctx) => async () => {
         void vscode.window.showInformationMessage("Tokenlight: no attribution to compare; run Attribute Continuation first.");
         return;
     }
+    if (stored.result.id.startsWith(PROVISIONAL_PREFIX)) {
+        void vscode.window.showInformationMessage("Tokenlight: this attribution is still running; compare when it has finished.");
+        return;
+    }
     const previous = ctx.store.previous(stored);
     if (previous === undefined) {
         void vscode.window.showInformationMessage(
@@ -786,6 +790,7 @@ export const showActions: Factory = (ctx) => async () => {
         { label: "", kind: vscode.QuickPickItemKind.Separator },
         { label: "$(target) Focus Target Token", description: on, command: "focusTarget" },
         { label: "$(table) Show Attribution Matrix", description: on, command: "showMatrix" },
+        { label: "$(diff) Compare With Previous", description: "the range's previous result", command: "compareWithPrevious" },
         { label: "$(clear-all) Clear Attributions", command: "clear" },
         { label: "", kind: vscode.QuickPickItemKind.Separator },
         { label: "$(output) Show Daemon Log", command: "showLog" },

@@ -111,7 +111,7 @@ code { white-space: pre; }
 </head>
 <body>
 <p>${escapeHtml(where)}: previous result (A: ${side(d.a)}) → now (B: ${side(d.b)}).
-${d.sourceTokens.length} source and ${d.targetTokens.length} target tokens aligned by their text; largest |B − A| = ${signed(d.maxAbsDifference)}.</p>
+${d.sourceTokens.length} source and ${d.targetTokens.length} target tokens aligned by their text; largest |B − A| = ${Number.isFinite(d.maxAbsDifference) ? d.maxAbsDifference.toPrecision(4) : "—"}.</p>
 <p>Only in the previous result: sources ${tokenList(d.onlyInA.sources)}; targets ${tokenList(d.onlyInA.targets)}.<br>
 Only in the current result: sources ${tokenList(d.onlyInB.sources)}; targets ${tokenList(d.onlyInB.targets)}.</p>
 ${sections}

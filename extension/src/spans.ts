@@ -95,9 +95,13 @@ export class SpanDecorations implements vscode.Disposable, vscode.CodeLensProvid
             const spans = stored.result.spans ?? [];
             const id = stored.result.id;
             const drilled = drilledSpan(stored);
+            // a lens sits above the span's first line
             const at = (i: number): vscode.Range | undefined => {
                 const lines = spanLines(spans[i]);
-                return lines === undefined || lines[0] >= document.lineCount ? undefined : new vscode.Range(lines[0], 0, lines[0], 0);
+                if (lines === undefined || lines[0] >= document.lineCount) {
+                    return undefined;
+                }
+                return new vscode.Range(lines[0], 0, lines[0], 0);
             };
             if (drilled !== undefined) {
                 const range = at(drilled);

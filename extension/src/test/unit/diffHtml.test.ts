@@ -73,7 +73,7 @@ describe("Compare With Previous", () => {
         assert.match(html, /Only in the current result: sources <code>·&lt;script&gt;<\/code>/);
         assert.match(html, /Only in the previous result: sources none; targets none/);
         assert.match(html, /default-src 'none'; style-src vscode-resource: 'nonce-n0';/);
-        assert.match(html, /largest \|B − A\| = \+1\.000/);
+        assert.match(html, /largest \|B − A\| = 1\.000\./);
         assert.equal((html.match(/<h2>/g) ?? []).length, 2);
     });
 });
