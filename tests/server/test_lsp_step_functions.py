@@ -92,3 +92,17 @@ def test_an_unknown_id_names_the_ids_and_where_they_come_from(plugin_daemon, new
     assert "margin" in message and "logit" in message and "tokenlight/stepFunctions" in message
     assert "module:function" not in message  # the server refuses those: never offered
     assert plugin_daemon.call("tokenlight/status", {})["busy"] is False
+
+
+@pytest.mark.parametrize("request_name", ["tokenlight/compare", "tokenlight/against"])
+def test_compare_and_against_refuse_an_unknown_id_the_same_way(plugin_daemon, new_uri, request_name):
+    uri = new_uri()
+    plugin_daemon.open(uri, TEXT)
+    rng = lsp_range((0, 0), (0, 14))
+    params = {"textDocument": {"uri": uri}, "range": rng, "options": {"stepFunction": "vibes"}}
+    if request_name == "tokenlight/against":
+        params["otherRange"] = rng
+    with pytest.raises(JsonRpcException) as info:
+        plugin_daemon.call(request_name, params)
+    assert info.value.code == INVALID_PARAMS
+    assert "unknown step function 'vibes'; the daemon has: " in info.value.message

@@ -192,6 +192,7 @@ class Runner:
         from ..engine.compare import compare
         from ..engine.errors import ContextLengthError, InputError
 
+        self._check_step_function(job.options.get("step_function"))
         self.load(job.model, report)
         lm = self.lm
         assert lm is not None
@@ -216,6 +217,7 @@ class Runner:
         from ..engine.against import attribute_against
         from ..engine.errors import ContextLengthError, InputError
 
+        self._check_step_function(job.options.get("step_function"))
         self.load(job.model, report)
         lm = self.lm
         assert lm is not None
