@@ -711,6 +711,254 @@ stage("Switch Model marks the old model's colours stale, naming the model they c
     await page.locator(".notification-toast .codicon-notifications-clear").first().click().catch(() => undefined);
 });
 
+/**
+ * The span view's marks on the line of the active editor that starts with `prefix`: whether its
+ * whole-line heat strip is drawn (a 4px left border of a decoration), the share written after it,
+ * and its token colour boxes (decorations with a background).
+ */
+function spanLineState(prefix) {
+    return page.evaluate(
+        ({ prefix, decoration }) => {
+            const editor = document.querySelector(".editor-instance .monaco-editor");
+            const lines = editor === null ? [] : [...editor.querySelectorAll(".view-lines .view-line")];
+            const line = lines.find((l) => l.textContent.replace(/\u00a0/g, " ").startsWith(prefix));
+            if (line === undefined) {
+                return null;
+            }
+            const overlays = [...editor.querySelectorAll(".view-overlays > div")].find((d) => d.style.top === line.style.top);
+            const decorations = overlays ? [...overlays.querySelectorAll(decoration)] : [];
+            const strip = decorations.find((d) => getComputedStyle(d).borderLeftWidth === "4px");
+            const tokens = decorations.filter((d) => {
+                const m = getComputedStyle(d).backgroundColor.match(/[\d.]+/g) ?? [];
+                return m.length === 4 ? Number(m[3]) > 0 : m.length === 3;
+            });
+            const share = [...line.querySelectorAll("span")]
+                .map((el) => getComputedStyle(el, "::after").content)
+                .find((c) => c && /\d+%/.test(c));
+            const r = line.getBoundingClientRect();
+            return {
+                strip: strip === undefined ? null : getComputedStyle(strip).borderLeftColor,
+                share: share ?? null,
+                tokens: tokens.length,
+                x: r.left + 40,
+                y: r.top + r.height / 2,
+            };
+        },
+        { prefix, decoration: DECORATION },
+    );
+}
+
+/** Non-transparent pixels in the left third of the overview ruler (its left lane holds the span heat). */
+function overviewLeftPixels() {
+    return page.evaluate(() => {
+        const canvas = document.querySelector(".editor-instance .monaco-editor canvas.decorationsOverviewRuler");
+        if (canvas === null || canvas.width === 0) {
+            return -1;
+        }
+        const data = canvas.getContext("2d").getImageData(0, 0, Math.max(1, Math.floor(canvas.width / 3)), canvas.height).data;
+        let n = 0;
+        for (let i = 3; i < data.length; i += 4) {
+            n += data[i] > 0 ? 1 : 0;
+        }
+        return n;
+    });
+}
+
+stage("context document, granularity line: the heat strip, a span hover, and a drill-down to that span's tokens", async () => {
+    // input × gradient: fast on a whole file, and additive (span score = its tokens' sum)
+    workspaceSettings({ "tokenlight.method": "input_x_gradient", "tokenlight.context": "document", "tokenlight.granularity": "line" });
+    await statusItem("input_x_gradient").waitFor({ timeout: 30_000 });
+    await page.waitForTimeout(1_500);
+    const row = page.locator(".explorer-folders-view .monaco-list-row").filter({ hasText: "textstats.py" }).first();
+    await row.dblclick();
+    const MAIN = "def main(argv=None):";
+    await viewLine(MAIN).waitFor({ timeout: 30_000 });
+    const lines = readFileSync(path.join(TL_WORKSPACE, "textstats.py"), "utf8").split("\n");
+    await page.keyboard.press("Control+P");
+    const input = page.locator(".quick-input-widget .quick-input-box input");
+    await input.waitFor({ state: "visible" });
+    await input.fill(`:${lines.indexOf(MAIN) + 1}`);
+    await page.keyboard.press("Enter");
+    await input.waitFor({ state: "hidden" });
+    await page.keyboard.press("End"); // the cursor after the line: the model sees the file up to here
+    const before = await overviewLeftPixels();
+    await runCommand("Tokenlight: Attribute Continuation");
+
+    // Every line of the context gets a heat strip; the lines above the cursor are all in it.
+    // (the lines in view with the cursor on line 23: the top of the file is scrolled off)
+    const shown = ["def read_words(path", "    with open(path", "def most_common(words", "    return collections.Counter", MAIN];
+    const deadline = Date.now() + LONG;
+    let states = [];
+    for (;;) {
+        states = await Promise.all(shown.map((p) => spanLineState(p)));
+        if (states.every((st) => st !== null && st.strip !== null)) {
+            break;
+        }
+        if (Date.now() > deadline) {
+            throw new Error(`no heat strip on every context line: ${JSON.stringify(states)}`);
+        }
+        await page.waitForTimeout(250);
+    }
+    await page.keyboard.press("Escape");
+    await page.mouse.move(5, VIEWPORT.height - 100);
+    const strips = new Set(states.map((st) => st.strip));
+    console.log(`heat strips on ${shown.length} lines, ${strips.size} colours: ${[...strips].join(", ")}`);
+    // The overview ruler's left lane has the same heat.
+    await page.waitForTimeout(500);
+    const after = await overviewLeftPixels();
+    assert.ok(after > before, `the overview ruler's left lane gained the heat (${before} -> ${after} pixels)`);
+    // The span view colours no token one by one.
+    assert.ok(states.every((st) => st.tokens === 0), `no token colours in the span view: ${JSON.stringify(states)}`);
+
+    // The top spans carry their share at the end of their first line.
+    const all = (await Promise.all(lines.slice(0, lines.indexOf(MAIN) + 1).filter((l) => l.trim() !== "").map((l) => spanLineState(l))))
+        .filter((st) => st !== null);
+    const shares = all.filter((st) => st.share !== null);
+    assert.ok(shares.length >= 1 && shares.length <= 3, `1 to 3 shares on show: ${JSON.stringify(shares.map((st) => st.share))}`);
+    assert.match(shares[0].share, /lines? \d+.* — \d+%/);
+    console.log(`shares: ${shares.map((st) => st.share).join(" ")}`);
+    await shot("08c-span-heat");
+
+    // A span hover: its share and its top tokens.
+    const top = shares[0];
+    const text = await hoverUntil(top.x, top.y, "of the attribution");
+    assert.match(text, /\d+% of the attribution \(summed over targets\)/, text);
+    assert.match(text, /top tokens: /, text);
+    assert.match(text, /Show tokens in this span/, text);
+    console.log(`span hover: ${JSON.stringify(text.split("\n").filter((l) => /attribution|top tokens/.test(l)).join(" / "))}`);
+    await shot("08d-span-hover");
+    await page.mouse.move(5, VIEWPORT.height - 100);
+    await page.keyboard.press("Escape");
+
+    // Drill-down: the top span's CodeLens colours that span's tokens, and no other line's.
+    const lenses = page.locator(".contentWidgets .codelens-decoration a").filter({ hasText: "Show tokens" });
+    await lenses.first().waitFor({ timeout: 30_000 });
+    // a top span on a line with text (a blank line's span holds only its newline)
+    let lens = null;
+    let lensText = "";
+    let drilledLine = "";
+    for (let i = 0; i < (await lenses.count()); i++) {
+        const text = await lenses.nth(i).innerText();
+        const m = text.match(/line (\d+)/);
+        if (m !== null && lines[Number(m[1]) - 1].trim() !== "") {
+            [lens, lensText, drilledLine] = [lenses.nth(i), text, lines[Number(m[1]) - 1]];
+            break;
+        }
+    }
+    assert.ok(lens !== null, `a lens on a line with text among ${await lenses.count()}`);
+    await lens.click();
+    const drilledPrefix = drilledLine.trimEnd();
+    const deadline2 = Date.now() + 30_000;
+    let drilled = null;
+    while ((drilled = await spanLineState(drilledPrefix)) === null || drilled.tokens === 0) {
+        if (Date.now() > deadline2) {
+            throw new Error(`no token colours on ${JSON.stringify(drilledPrefix)} after the drill-down: ${JSON.stringify(drilled)}`);
+        }
+        await page.waitForTimeout(250);
+    }
+    const others = (await Promise.all(shown.filter((p) => !drilledPrefix.startsWith(p)).map((p) => spanLineState(p)))).filter((st) => st !== null);
+    assert.ok(others.every((st) => st.tokens === 0), `only the drilled span's tokens are coloured: ${JSON.stringify(others)}`);
+    console.log(`drill-down via ${JSON.stringify(lensText)}: ${drilled.tokens} coloured token boxes on ${JSON.stringify(drilledPrefix)}, none elsewhere`);
+    await shot("08e-span-drill-down");
+    // And back to the span view.
+    const back = page.locator(".contentWidgets .codelens-decoration a").filter({ hasText: "Back to the span view" }).first();
+    await back.waitFor({ timeout: 15_000 });
+    await back.click();
+    const deadline3 = Date.now() + 15_000;
+    while ((await spanLineState(drilledPrefix)).tokens !== 0) {
+        if (Date.now() > deadline3) {
+            throw new Error("the token colours stayed after Back to the span view");
+        }
+        await page.waitForTimeout(250);
+    }
+
+});
+
+/** The text of the webview page titled `title` (code-server nests it in two iframes), or null. */
+async function webviewText(title) {
+    for (const frame of page.frames()) {
+        try {
+            const text = await frame.evaluate((t) => (document.title === t ? document.body.innerText : null), title);
+            if (text !== null) {
+                return text;
+            }
+        } catch {
+            // a frame that went away, or one not yet loaded
+        }
+    }
+    return null;
+}
+
+stage("Compare With Previous: edit the selection, attribute it again, and the panel shows the difference", async () => {
+    // a line after the span result's context (lines 1–23), so nothing else is drawn on it
+    const LINE = "    n = int(args[1]) if len(args) > 1 else 10";
+    const EDITED = "    n = int(args[1]) if len(args) > 1 else 2*10";
+    const lines = readFileSync(path.join(TL_WORKSPACE, "textstats.py"), "utf8").split("\n");
+    workspaceSettings({ "tokenlight.method": "saliency" });
+    await statusItem("saliency").waitFor({ timeout: 30_000 });
+    await page.waitForTimeout(1_500);
+    await page.keyboard.press("Control+P");
+    const input = page.locator(".quick-input-widget .quick-input-box input");
+    await input.waitFor({ state: "visible" });
+    await input.fill(`:${lines.indexOf(LINE) + 1}`);
+    await page.keyboard.press("Enter");
+    await input.waitFor({ state: "hidden" });
+    await page.keyboard.press("End");
+    await page.keyboard.press("Shift+Home");
+    // the final result: colours and the ghost text (streamed provisional colours come without it)
+    const coloured = (prefix) =>
+        waitForLine(prefix, (st) => st.boxes.length > 0 && st.text.length > prefix.length, LONG, `the colours and ghost text of ${prefix}`);
+    await runCommand("Tokenlight: Attribute Continuation");
+    await coloured(LINE);
+    // An edit inside the selection drops its colours and ghost text; then it is attributed again.
+    await page.keyboard.press("End");
+    await page.keyboard.press("ArrowLeft");
+    await page.keyboard.press("ArrowLeft");
+    await page.keyboard.type("2*");
+    await waitForLine(EDITED, (st) => st.boxes.length === 0 && st.text === EDITED, 15_000, "the edited line without colours");
+    await page.keyboard.press("End");
+    await page.keyboard.press("Shift+Home");
+    await runCommand("Tokenlight: Attribute Continuation");
+    await coloured(EDITED);
+    await runCommand("Tokenlight: Compare With Previous");
+    const deadline = Date.now() + 30_000;
+    let text = null;
+    while ((text = await webviewText("Compare With Previous")) === null || !text.includes("Only in the current result")) {
+        if (Date.now() > deadline) {
+            throw new Error(`no Compare With Previous page: ${JSON.stringify(text)}`);
+        }
+        await page.waitForTimeout(250);
+    }
+    const only = text.split("\n").find((l) => l.startsWith("Only in the current result")) ?? "";
+    assert.match(only, /\*/, `the tokens the edit added are listed: ${JSON.stringify(only)}`);
+    assert.match(text, /previous result \(A: saliency \/ logit\) → now \(B: saliency \/ logit\)/, text);
+    assert.match(text, /B − A/, text);
+    console.log(`Compare With Previous: ${JSON.stringify(text.split("\n").slice(0, 3).join(" / "))}`);
+    await shot("08f-compare-with-previous");
+
+    // Undo the edit (the file is clean again), close the panel and the file, restore the settings.
+    await viewLine(EDITED).click();
+    for (let i = 0; i < 5 && (await viewLine(EDITED).count()) > 0; i++) {
+        await page.keyboard.press("Control+Z");
+        await page.waitForTimeout(200);
+    }
+    await viewLine(LINE).waitFor({ timeout: 10_000 });
+    const panelTab = page.locator(".tabs-container .tab").filter({ hasText: "Compare With Previous" }).first();
+    await panelTab.click({ button: "middle" });
+    await panelTab.waitFor({ state: "detached", timeout: 10_000 });
+
+    // Leave the settings and the editor as the next stages expect them.
+    workspaceSettings({ "tokenlight.method": "integrated_gradients" });
+    await statusItem("integrated_gradients").waitFor({ timeout: 30_000 });
+    await viewLine(LINE).click();
+    await page.keyboard.press("Control+W");
+    await viewLine(LINE).waitFor({ state: "detached", timeout: 15_000 });
+    if ((await viewLine(SIG_AREA).count()) === 0) {
+        await page.locator(".explorer-folders-view .monaco-list-row").filter({ hasText: "geometry.py" }).first().dblclick();
+    }
+    await viewLine(SIG_AREA).waitFor({ timeout: 30_000 });
+});
+
 stage("a long run is cancelled from its notification and the daemon answers the next request", async () => {
     workspaceSettings({ "tokenlight.method": "integrated_gradients", "tokenlight.nSteps": 4096 });
     // the settings file watcher: on a loaded machine 1.5 s was once too short, and the long run then

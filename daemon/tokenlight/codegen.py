@@ -43,6 +43,10 @@ def _methods_using(option: Option, methods: list[dict[str, Any]]) -> list[str]:
 
 
 def _ts_type(option: Option) -> str:
+    if callable(option.choices):
+        # a registry that grows at run time (step functions: entry points, registered ones): the
+        # built-ins are OPTION_CHOICES, but any id the daemon has registered is accepted
+        return "string"
     choices = option.choice_list()
     if choices is not None:
         return " | ".join(json.dumps(c) for c in choices)
@@ -111,6 +115,7 @@ def package_json(text: str) -> str:
     """``extension/package.json`` with the method enum, step-function enum and option bounds taken
     from the registries and the spec (the descriptions users read in the Settings UI)."""
     from .engine import list_step_functions
+    from .engine.step_functions import BUILTIN_STEP_FUNCTIONS
 
     manifest = json.loads(text)
     props = manifest["contributes"]["configuration"]["properties"]
@@ -118,9 +123,25 @@ def package_json(text: str) -> str:
     method = props["tokenlight.method"]
     method["enum"] = [m["id"] for m in methods]
     method["enumDescriptions"] = [m["summary"] for m in methods]
+    # Not an enum: the daemon accepts any step function registered with it (an entry point in group
+    # tokenlight.step_functions), so the setting suggests the built-ins and takes any other id.
+    # ``module:function`` is refused by the language server (it would import code for a client).
     steps = props["tokenlight.stepFunction"]
-    steps["enum"] = [s.id for s in list_step_functions()]
-    steps["enumDescriptions"] = [s.description for s in list_step_functions()]
+    builtins = [s for s in list_step_functions() if s.id in BUILTIN_STEP_FUNCTIONS]
+    steps.pop("enum", None)
+    steps.pop("enumDescriptions", None)
+    steps["examples"] = [s.id for s in builtins]
+    steps["pattern"] = "^[^:]*$"
+    steps["patternErrorMessage"] = (
+        "a step function id the daemon has registered; module:function is accepted by the CLI only "
+        "(install it as an entry point in group tokenlight.step_functions)"
+    )
+    steps["markdownDescription"] = (
+        "What is attributed for each target token: a built-in, or the id of a step function the daemon "
+        "has registered (an installed package's entry point in group `tokenlight.step_functions`; "
+        "**Tokenlight: Switch Step Function** lists them). Built-ins:\n\n"
+        + "\n".join(f"- `{s.id}`: {s.description}" for s in builtins)
+    )
     kinds = {int: "integer", float: "number", str: "string", bool: "boolean"}
     for wire, o in setting_options().items():
         prop = props.get(f"tokenlight.{wire}")
@@ -152,7 +173,9 @@ def _default_cell(o: Option) -> str:
 def _values_cell(o: Option) -> str:
     choices = o.choice_list()
     if choices is not None:
-        return ", ".join(f"`{c}`" for c in choices)
+        listed = ", ".join(f"`{c}`" for c in choices)
+        # a registry that grows at run time: these are the built-ins, not every accepted id
+        return f"{listed}, or a registered id" if callable(o.choices) else listed
     rng = o.describe_range()
     kind = {int: "integer", float: "number", str: "text", bool: "flag"}[o.kind]
     return f"{kind} {rng}".strip()

@@ -14,8 +14,9 @@ import { PartialAssembly } from "./partial";
 import { withRequestProgress } from "./progress";
 import * as proto from "./protocol";
 import { applyTokenInput } from "./remoteToken";
-import type { Range, StoredResult } from "./results";
+import { PROVISIONAL_PREFIX, type Range, type StoredResult } from "./results";
 import { SECTION, settingsTarget } from "./settings";
+import { drilledSpan, shareLabel, showsSpans, spanAt, spanShares, spanTokensScored } from "./spanView";
 
 type Handler = (...args: unknown[]) => unknown;
 type Factory = (ctx: Ctx) => Handler;
@@ -87,7 +88,7 @@ async function runAttribution(
     // Colours as targets finish: each streamed part updates a provisional result that the
     // answer replaces (same selection) and a failure removes.
     const partialResultToken = `tokenlight-partial-${randomUUID()}`;
-    const assembly = new PartialAssembly(`partial-${partialResultToken}`, method);
+    const assembly = new PartialAssembly(`${PROVISIONAL_PREFIX}${partialResultToken}`, method);
     const streaming = client.onProgress(proto.attributePartial, partialResultToken, (part) => {
         const provisional = assembly.add(part);
         if (provisional !== undefined) {
@@ -253,6 +254,57 @@ export const switchMethod: Factory = (ctx) => async () => {
     const stored = currentResult(ctx);
     if (stored !== undefined && stored.result.method !== id) {
         await runAttribution(ctx, stored.uri, stored.selection, { ...stored.request, method: id });
+    }
+};
+
+interface StepItem extends vscode.QuickPickItem {
+    id: string;
+}
+
+/**
+ * Pick a step function from the daemon's list (`tokenlight/stepFunctions`: the built-ins and every
+ * installed entry point), make it the setting, and re-run the current attribution with it.
+ */
+export const switchStepFunction: Factory = (ctx) => async () => {
+    const client = await requireClient(ctx);
+    if (client === undefined) {
+        return;
+    }
+    let steps: proto.StepFunctionInfo[];
+    try {
+        steps = await ctx.status.track(client.sendRequest(proto.stepFunctions, {}));
+    } catch (error) {
+        void ctx.log.notifyError(`Tokenlight: could not list the step functions: ${describeError(error)}`);
+        return;
+    }
+    const current = ctx.settings.stepFunction;
+    const items: StepItem[] = steps.map((step) => ({
+        label: `${step.id === current ? "$(check) " : ""}${step.id}`,
+        description: [
+            step.origin === "builtin" ? undefined : step.origin === "entryPoint" ? "installed package" : "registered",
+            step.needsSequence ? "needs a contrast prompt or text" : step.needsContrast ? "needs a contrast" : undefined,
+        ]
+            .filter((part) => part !== undefined)
+            .join(" · "),
+        detail: step.description,
+        id: step.id,
+    }));
+    const picked = await vscode.window.showQuickPick(items, {
+        title: "Tokenlight: step function (what each target's attribution explains)",
+        placeHolder: `Current: ${current}`,
+        matchOnDescription: true,
+        matchOnDetail: true,
+    });
+    if (picked === undefined) {
+        return;
+    }
+    await updateSetting("stepFunction", picked.id);
+    const stored = currentResult(ctx);
+    if (stored !== undefined && stored.result.stepFunction !== picked.id) {
+        await runAttribution(ctx, stored.uri, stored.selection, {
+            ...stored.request,
+            options: { ...stored.request.options, stepFunction: picked.id },
+        });
     }
 };
 
@@ -425,6 +477,72 @@ export const showMatrix: Factory = (ctx) => () => {
     ctx.matrix.show(stored);
 };
 
+interface SpanItem extends vscode.QuickPickItem {
+    index: number;
+}
+
+/** The span a palette drill-down acts on: the one under the cursor, else one picked by share. */
+async function pickSpan(stored: StoredResult): Promise<number | undefined> {
+    const editor = vscode.window.activeTextEditor;
+    if (editor !== undefined && editor.document.uri.toString() === stored.uri) {
+        const under = spanAt(stored, editor.selection.active.line, editor.selection.active.character);
+        if (under !== undefined) {
+            return under;
+        }
+    }
+    const spans = stored.result.spans ?? [];
+    const shares = spanShares(spans, stored.focus);
+    const items: SpanItem[] = spans
+        .map((span, index) => ({ label: shareLabel(span, shares[index]), description: span.kind, index }))
+        .filter((item) => spans[item.index].range !== null)
+        .sort((a, b) => shares[b.index] - shares[a.index] || a.index - b.index);
+    const picked = await vscode.window.showQuickPick(items, { title: "Tokenlight: show the tokens of a span" });
+    return picked?.index;
+}
+
+/**
+ * Drill down into a span (args `[resultId, spanIndex]` from its CodeLens or hover; from the
+ * palette, the span under the cursor): its tokens' colours from the result's token matrix, and
+ * nothing else coloured. Drilling into the span already shown goes back to the span view.
+ */
+export const drillDown: Factory = (ctx) => async (resultId?: unknown, index?: unknown) => {
+    const stored = typeof resultId === "string" ? ctx.store.byId(resultId) : currentResult(ctx);
+    if (stored === undefined || !showsSpans(stored)) {
+        void vscode.window.showInformationMessage(
+            stored === undefined
+                ? "Tokenlight: that attribution is no longer shown; run it again."
+                : "Tokenlight: this attribution has no spans; run it with a granularity other than token (Switch Context and Granularity).",
+        );
+        return;
+    }
+    const span = typeof index === "number" && Number.isInteger(index) ? index : await pickSpan(stored);
+    if (span === undefined || span < 0 || span >= (stored.result.spans ?? []).length) {
+        return;
+    }
+    if (drilledSpan(stored) === span) {
+        ctx.store.setDrill(stored.result.id, null);
+    } else {
+        if (!spanTokensScored(stored, span)) {
+            void vscode.window.showInformationMessage(
+                `Tokenlight: ${stored.result.method} did not score the tokens of ${(stored.result.spans ?? [])[span].label} ` +
+                    "one by one (only the top spans' tokens are; raise the drillDown option to score more).",
+            );
+        }
+        ctx.store.setDrill(stored.result.id, span);
+    }
+    render(ctx, stored.uri);
+};
+
+/** Back from a drill-down to the span view (args `[resultId]`, or the current result). */
+export const showSpans: Factory = (ctx) => (resultId?: unknown) => {
+    const stored = typeof resultId === "string" ? ctx.store.byId(resultId) : currentResult(ctx);
+    if (stored === undefined || drilledSpan(stored) === undefined) {
+        return;
+    }
+    ctx.store.setDrill(stored.result.id, null);
+    render(ctx, stored.uri);
+};
+
 /**
  * Clear every attribution, in every document, here and in the daemon (colours, ghost text,
  * hovers, diagnostics). The active document is cleared in the daemon too even when nothing is
@@ -559,6 +677,51 @@ export const compareSelections: Factory = (ctx) => async () => {
 };
 
 /**
+ * Compare With Previous: the current result (under the cursor) against the previous result of the
+ * same range (the one its re-attribution replaced, or that an edit of the selection dropped). The
+ * difference is the daemon's (`tokenlight/diff`, aligned by token text; tokens in one result only
+ * listed); the panel shows it.
+ */
+export const compareWithPrevious: Factory = (ctx) => async () => {
+    const stored = currentResult(ctx);
+    if (stored === undefined) {
+        void vscode.window.showInformationMessage("Tokenlight: no attribution to compare; run Attribute Continuation first.");
+        return;
+    }
+    if (stored.result.id.startsWith(PROVISIONAL_PREFIX)) {
+        void vscode.window.showInformationMessage("Tokenlight: this attribution is still running; compare when it has finished.");
+        return;
+    }
+    const previous = ctx.store.previous(stored);
+    if (previous === undefined) {
+        void vscode.window.showInformationMessage(
+            "Tokenlight: this range has no previous attribution; edit the selection (or switch the method) and attribute it again, then compare.",
+        );
+        return;
+    }
+    const client = await requireClient(ctx);
+    if (client === undefined) {
+        return;
+    }
+    const side = (r: proto.AttributeResult): proto.DiffSide => ({
+        sourceTokens: r.sourceTokens,
+        targetTokens: r.targetTokens,
+        scores: r.scores,
+        method: r.method,
+        ...(r.stepFunction === undefined ? {} : { stepFunction: r.stepFunction }),
+    });
+    try {
+        const d = await ctx.status.track(client.sendRequest(proto.diff, { a: side(previous.result), b: side(stored.result) }));
+        const name = vscode.Uri.parse(stored.uri).path.split("/").pop() ?? stored.uri;
+        const lines = `${stored.selection.start.line + 1}–${stored.selection.end.line + 1}`;
+        ctx.diff.show(d, previous.result, stored.result, `${name}, lines ${lines}`);
+    } catch (error) {
+        ctx.log.error("tokenlight/diff failed", error);
+        void vscode.window.showErrorMessage(`Tokenlight: ${describeError(error)}`);
+    }
+};
+
+/**
  * Evaluate the current result's faithfulness (re-run with `evaluate` on; the figures then show in
  * its hovers), or with no result yet, attribute the selection with it.
  */
@@ -622,10 +785,12 @@ export const showActions: Factory = (ctx) => async () => {
         { label: "$(lightbulb) Attribute Continuation", description: "Ctrl+Alt+A · the selection", command: "attributeContinuation" },
         { label: "$(arrow-down) Attribute Following Text", description: "the text after the selection", command: "attributeFollowing" },
         { label: "$(symbol-method) Switch Attribution Method", description: `now ${ctx.settings.method}`, command: "switchMethod" },
+        { label: "$(symbol-function) Switch Step Function", description: `now ${ctx.settings.stepFunction}`, command: "switchStepFunction" },
         { label: "$(server) Switch Model", description: `now ${ctx.status.modelName}`, command: "switchModel" },
         { label: "", kind: vscode.QuickPickItemKind.Separator },
         { label: "$(target) Focus Target Token", description: on, command: "focusTarget" },
         { label: "$(table) Show Attribution Matrix", description: on, command: "showMatrix" },
+        { label: "$(diff) Compare With Previous", description: "the range's previous result", command: "compareWithPrevious" },
         { label: "$(clear-all) Clear Attributions", command: "clear" },
         { label: "", kind: vscode.QuickPickItemKind.Separator },
         { label: "$(output) Show Daemon Log", command: "showLog" },
@@ -706,12 +871,16 @@ export const COMMANDS: Readonly<Record<CommandName, Factory>> = {
     attributeContinuation,
     attributeFollowing,
     switchMethod,
+    switchStepFunction,
     switchModel,
     switchSpans,
     focusTarget,
     showMatrix,
+    drillDown,
+    showSpans,
     compareMethods,
     compareSelections,
+    compareWithPrevious,
     evaluateFaithfulness,
     clear,
     restartDaemon,

@@ -7,6 +7,7 @@ import type { LanguageClient } from "vscode-languageclient/node";
 import type { DaemonClient } from "./client";
 import type { Decorations } from "./decorations";
 import type { ComparePanel } from "./compare";
+import type { DiffPanel } from "./diffView";
 import type { Log } from "./log";
 import type { MatrixPanel } from "./matrix";
 import type { ResultStore, StoredResult } from "./results";
@@ -27,6 +28,7 @@ export interface Ctx {
     readonly matrix: MatrixPanel;
     readonly resultsView: ResultsView;
     readonly compare: ComparePanel;
+    readonly diff: DiffPanel;
 }
 
 export function activeUri(): string | undefined {

@@ -7,6 +7,7 @@ import * as vscode from "vscode";
 import { colourRanges, LEVELS, levelStyle, PALETTES, type Sign, type ThemeKind } from "./palette";
 import type { Range, ResultStore, StoredResult } from "./results";
 import type { Settings } from "./settings";
+import { tokenView } from "./spanView";
 
 const SIGNS: readonly Sign[] = ["negative", "positive"];
 
@@ -98,18 +99,23 @@ export class Decorations implements vscode.Disposable {
         // Every live result of the document, each normalised on its own (their texts never overlap:
         // a new result replaces the ones it overlaps).
         for (const stored of this.store.forUri(editor.document.uri.toString())) {
+            const label = staleLabel(stored);
+            if (label !== undefined) {
+                stale.push({ range: toVscodeRange(stored.selection), renderOptions: { after: { contentText: label } } });
+            }
+            // A result shown as spans colours its tokens only after a drill-down, inside that span.
+            const view = tokenView(stored);
+            if (view === undefined) {
+                continue;
+            }
             const coloured = colourRanges(
-                stored,
+                view,
                 this.settings.normalization,
                 this.settings.normalizationScale,
                 rangeKey,
                 LEVELS,
                 this.settings.specialTokensInScale,
             );
-            const label = staleLabel(stored);
-            if (label !== undefined) {
-                stale.push({ range: toVscodeRange(stored.selection), renderOptions: { after: { contentText: label } } });
-            }
             for (const { range, colour } of coloured) {
                 const key = poolKey(colour.sign, colour.level);
                 const list = buckets.get(key) ?? [];

@@ -15,6 +15,7 @@ import { SpanDecorations } from "./spans";
 import { reportLegacyToken } from "./legacyToken";
 import { Log, describeError } from "./log";
 import { ComparePanel } from "./compare";
+import { DiffPanel } from "./diffView";
 import { MatrixPanel } from "./matrix";
 import * as proto from "./protocol";
 import { onDidChangeInterpreter } from "./pythonExtension";
@@ -63,10 +64,12 @@ export function activate(context: vscode.ExtensionContext): void {
     const resultsView = new ResultsView(store);
     // the callback runs on a click, long after ctx exists
     const compare = new ComparePanel((method, origin) => void applyComparedMethod(ctx, method, origin));
-    const ctx: Ctx = { extension: context, settings, log, daemon, store, decorations, spans, status, matrix, resultsView, compare };
-    context.subscriptions.push(log, daemon, decorations, spans, status, matrix, resultsView, compare);
+    const diff = new DiffPanel();
+    const ctx: Ctx = { extension: context, settings, log, daemon, store, decorations, spans, status, matrix, resultsView, compare, diff };
+    context.subscriptions.push(log, daemon, decorations, spans, status, matrix, resultsView, compare, diff);
     context.subscriptions.push(
         vscode.languages.registerHoverProvider({ pattern: "**" }, { provideHover: (d, p) => spans.provideHover(d, p) }),
+        vscode.languages.registerCodeLensProvider({ pattern: "**" }, spans),
     );
 
     for (const name of Object.keys(COMMAND_IDS) as CommandName[]) {

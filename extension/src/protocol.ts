@@ -256,6 +256,40 @@ export interface AgainstResult {
     elapsedMs: number;
 }
 
+/** `tokenlight/diff`: two results the client holds (as `tokenlight/attribute` answered them). */
+export interface DiffParams {
+    a: DiffSide;
+    b: DiffSide;
+}
+
+/** The parts of a result the daemon aligns (a whole AttributeResult satisfies it). */
+export interface DiffSide {
+    sourceTokens: { text: string }[];
+    targetTokens: { text: string }[];
+    scores: (number | null)[][];
+    method?: string;
+    stepFunction?: string;
+}
+
+export interface DiffToken {
+    text: string;
+    indexA: number;
+    indexB: number;
+}
+
+export interface DiffResult {
+    a: { method: string | null; stepFunction: string | null };
+    b: { method: string | null; stepFunction: string | null };
+    /** The aligned source tokens (text equal on both sides), in order. */
+    sourceTokens: DiffToken[];
+    targetTokens: DiffToken[];
+    /** `[T'][S' + T']`: B − A for each aligned target and aligned column (sources, then targets); null past the causal boundary. */
+    scores: (number | null)[][];
+    onlyInA: { sources: { text: string; index: number }[]; targets: { text: string; index: number }[] };
+    onlyInB: { sources: { text: string; index: number }[]; targets: { text: string; index: number }[] };
+    maxAbsDifference: number;
+}
+
 export interface MethodInfo {
     id: string;
     label: string;
@@ -273,6 +307,18 @@ export interface MethodInfo {
     usesStepFunction?: boolean;
     /** A warning to show beside the method in pickers (DeepLift on transformers, attention). */
     caveat?: string | null;
+}
+
+/** One step function the daemon accepts in `options.stepFunction` (`tokenlight/stepFunctions`). */
+export interface StepFunctionInfo {
+    id: string;
+    description: string;
+    /** A difference against something: the contrast token, prompt or text must be given. */
+    needsContrast: boolean;
+    /** Only against a contrast prompt or text (a contrast token is not enough). */
+    needsSequence: boolean;
+    /** Shipped with Tokenlight, an installed package's entry point, or registered in the daemon's process. */
+    origin: "builtin" | "entryPoint" | "registered";
 }
 
 export interface LoadModelParams extends WorkDoneProgressParams {
@@ -354,12 +400,14 @@ export interface AttributePartial {
 }
 export const attributePartial = new ProgressType<AttributePartial>();
 export const methods = new RequestType<Record<string, never>, MethodInfo[], void>("tokenlight/methods");
+export const stepFunctions = new RequestType<Record<string, never>, StepFunctionInfo[], void>("tokenlight/stepFunctions");
 export const loadModel = new RequestType<LoadModelParams, LoadModelResult, void>("tokenlight/loadModel");
 export const status = new RequestType<Record<string, never>, StatusResult, void>("tokenlight/status");
 export const clear = new RequestType<ClearParams, null, void>("tokenlight/clear");
 export const focus = new RequestType<FocusParams, null, void>("tokenlight/focus");
 export const compare = new RequestType<CompareParams, CompareResult, void>("tokenlight/compare");
 export const against = new RequestType<AgainstParams, AgainstResult, void>("tokenlight/against");
+export const diff = new RequestType<DiffParams, DiffResult, void>("tokenlight/diff");
 
 /** The daemon dropped these results (their text was edited, a newer attribution replaced them, the
  * document was cleared, closed or reopened): their colours go too. */

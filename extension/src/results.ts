@@ -15,6 +15,9 @@
  */
 import type { AttributeOptions, AttributeResult, AttributeTarget } from "./protocol";
 
+/** The id prefix of a provisional result assembled from streamed parts (partial.ts): never a previous result. */
+export const PROVISIONAL_PREFIX = "partial-";
+
 /** How many source tokens the Tokenlight view lists per target: the strongest by |score|. */
 export const TOP_TOKENS = 5;
 
@@ -91,6 +94,11 @@ export interface StoredResult {
     request: { target: AttributeTarget; method?: string; options?: AttributeOptions };
     /** The focused target index, or null for the sum over all targets. */
     focus: number | null;
+    /**
+     * For a result shown as spans: the span whose tokens are coloured (a drill-down), or
+     * null/absent for the span view.
+     */
+    drill?: number | null;
     /**
      * Set when the daemon has since switched to another model: the name of that model. The result
      * still shows (it is what the old model said) but is marked as stale everywhere it appears.
@@ -182,6 +190,22 @@ export function contains(stored: StoredResult, position: Position): boolean {
     return comparePositions(extent.start, position) <= 0 && comparePositions(position, extent.end) <= 0;
 }
 
+/** Whether two ranges share a line (how "the same range" is told after its text was edited). */
+export function sharesLines(a: Range, b: Range): boolean {
+    return a.start.line <= b.end.line && b.start.line <= a.end.line;
+}
+
+/** A result no longer on show (its text was edited, or a newer one replaced it), kept for Compare With Previous. */
+export interface PreviousResult {
+    uri: string;
+    /** Its selection, moved by later edits before it (an edit inside it leaves it where it was). */
+    selection: Range;
+    result: AttributeResult;
+}
+
+/** How many results each document keeps for Compare With Previous. */
+export const MAX_PREVIOUS = 16;
+
 /** What one edit did to a document's results. */
 export interface EditOutcome {
     /** The results the edit touched: gone here, as in the daemon. */
@@ -201,6 +225,8 @@ export class ResultStore {
     private readonly byUri = new Map<string, StoredResult[]>();
     /** Result ids, least recently added or focused first. */
     private recency: string[] = [];
+    /** Per document, the results that left it (oldest first), for Compare With Previous. */
+    private readonly gone = new Map<string, PreviousResult[]>();
 
     /** Add a result; returns the results of the same document it replaced. */
     add(stored: StoredResult): StoredResult[] {
@@ -208,8 +234,25 @@ export class ResultStore {
         const replaced = results.filter((old) => old.result.id === stored.result.id || replaces(stored, old));
         this.byUri.set(stored.uri, [...results.filter((old) => !replaced.includes(old)), stored]);
         this.forget(replaced);
+        this.remember(replaced.filter((old) => old.result.id !== stored.result.id));
         this.touch(stored.result.id);
         return replaced;
+    }
+
+    /**
+     * The result that was on show for the same range before `stored` (the most recent that left
+     * the document and shares a line with its selection), if any: what Compare With Previous
+     * compares with.
+     */
+    previous(stored: StoredResult): PreviousResult | undefined {
+        const candidates = this.gone.get(stored.uri) ?? [];
+        for (let i = candidates.length - 1; i >= 0; i--) {
+            const old = candidates[i];
+            if (old.result.id !== stored.result.id && sharesLines(old.selection, stored.selection)) {
+                return old;
+            }
+        }
+        return undefined;
     }
 
     /** The document's results, oldest first. */
@@ -270,6 +313,18 @@ export class ResultStore {
         return updated;
     }
 
+    /** Drill down into span `span` of a result (null: back to the span view); undefined if it is gone. */
+    setDrill(id: string, span: number | null): StoredResult | undefined {
+        const stored = this.byId(id);
+        if (stored === undefined) {
+            return undefined;
+        }
+        const updated = { ...stored, drill: span };
+        this.replaceInPlace(stored, updated);
+        this.touch(id);
+        return updated;
+    }
+
     /**
      * The daemon now holds `model`: every result computed by another model is marked stale (one
      * computed by `model` again loses the mark). Returns the results whose mark changed.
@@ -311,21 +366,24 @@ export class ResultStore {
             this.byUri.delete(stored.uri);
         }
         this.forget([stored]);
+        this.remember([stored]);
         return stored;
     }
 
-    /** Drop every result of a document (closed, cleared); returns them. */
+    /** Drop every result of a document (closed, cleared), and what it kept for comparing; returns them. */
     deleteUri(uri: string): StoredResult[] {
         const results = [...this.forUri(uri)];
         this.byUri.delete(uri);
+        this.gone.delete(uri);
         this.forget(results);
         return results;
     }
 
-    /** Drop everything (the daemon restarted: its result ids mean nothing any more); returns it. */
+    /** Drop everything (Clear, or a restarted daemon), previous results too; returns what was on show. */
     clear(): StoredResult[] {
         const all = [...this.byUri.values()].flat();
         this.byUri.clear();
+        this.gone.clear();
         this.recency = [];
         return all;
     }
@@ -333,6 +391,7 @@ export class ResultStore {
     /** Follow an edit of `uri`: each result shifts, stays, or is dropped, on its own. */
     applyChanges(uri: string, changes: readonly ContentChange[]): EditOutcome {
         const outcome: EditOutcome = { dropped: [], shifted: false };
+        this.shiftPrevious(uri, changes);
         const results = this.byUri.get(uri);
         if (results === undefined) {
             return outcome;
@@ -353,7 +412,35 @@ export class ResultStore {
             this.byUri.delete(uri);
         }
         this.forget(outcome.dropped);
+        this.remember(outcome.dropped);
         return outcome;
+    }
+
+    /** Results that left the document keep their place: shifted by edits before them, else left. */
+    private shiftPrevious(uri: string, changes: readonly ContentChange[]): void {
+        const kept = this.gone.get(uri);
+        if (kept === undefined) {
+            return;
+        }
+        for (const old of kept) {
+            for (const change of changes) {
+                if (classifyChange(old.selection, change) === "before") {
+                    old.selection = shiftRange(old.selection, change);
+                }
+            }
+        }
+    }
+
+    /** Keep results that left the document for Compare With Previous (not the streamed provisional ones). */
+    private remember(results: readonly StoredResult[]): void {
+        for (const stored of results) {
+            if (stored.result.id.startsWith(PROVISIONAL_PREFIX)) {
+                continue;
+            }
+            const kept = (this.gone.get(stored.uri) ?? []).filter((old) => old.result.id !== stored.result.id);
+            kept.push({ uri: stored.uri, selection: stored.selection, result: stored.result });
+            this.gone.set(stored.uri, kept.slice(-MAX_PREVIOUS));
+        }
     }
 
     /** The documents that have results. */

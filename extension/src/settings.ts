@@ -3,7 +3,7 @@
  * default for each, values checked rather than cast). No `vscode` import: the class reads through
  * a `ConfigReader`, which `vscode.WorkspaceConfiguration` satisfies, so tests pass a plain map.
  */
-import { OPTION_CHOICES, SETTING_DEFAULTS, type StepFunction } from "./generated/options";
+import { OPTION_CHOICES, SETTING_DEFAULTS } from "./generated/options";
 
 type Context = (typeof OPTION_CHOICES.context)[number];
 type Granularity = (typeof OPTION_CHOICES.granularity)[number];
@@ -106,10 +106,13 @@ export class Settings {
         return this.string("baseline") ?? SETTING_DEFAULTS.baseline;
     }
 
-    /** A step function the daemon knows (the generated list), else the default. */
-    get stepFunction(): StepFunction {
-        const value = this.string("stepFunction");
-        return OPTION_CHOICES.stepFunction.find((s) => s === value) ?? SETTING_DEFAULTS.stepFunction;
+    /**
+     * The step function's id: a built-in or any id the daemon has registered (an installed
+     * package's entry point), so it is not narrowed to the built-ins here. The daemon is the
+     * authority: an id it does not know is its clear error, shown to the user.
+     */
+    get stepFunction(): string {
+        return this.string("stepFunction") ?? SETTING_DEFAULTS.stepFunction;
     }
 
     /** What the model sees: the selection, or the document up to the selection's end. */

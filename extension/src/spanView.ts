@@ -2,6 +2,7 @@
  * What the editor draws for spans, as pure functions (no vscode import, so unit tests run them in
  * plain Node): each span's value and share, the top spans, the heat of each line, span hovers.
  */
+import { COMMAND_IDS } from "./commandIds";
 import type { Span } from "./protocol";
 import type { StoredResult } from "./results";
 
@@ -82,6 +83,69 @@ export function spanAt(stored: StoredResult, line: number, character: number): n
     return undefined;
 }
 
+/**
+ * Whether a result is shown as spans (lines, blocks, symbols, words): then the editor draws the
+ * heat strip and the shares, and token colours only inside the span the user drilled down into
+ * (a 2,000-token context coloured token by token is unreadable: that is what spans are for).
+ */
+export function showsSpans(stored: StoredResult): boolean {
+    return (stored.result.spans ?? []).some((s) => s.kind !== "token" && s.kind !== "special");
+}
+
+/** The span a result is drilled down into, if any (an index that no longer exists counts as none). */
+export function drilledSpan(stored: StoredResult): number | undefined {
+    const drill = stored.drill;
+    return drill !== undefined && drill !== null && drill >= 0 && drill < (stored.result.spans ?? []).length
+        ? drill
+        : undefined;
+}
+
+/**
+ * What the token colours are drawn from: the result itself when it is not shown as spans; nothing
+ * in the span view; after a drill-down, the result with every token outside the span taken out of
+ * view and out of the colour scale (range null, not special: the palette leaves those out of both),
+ * so the span's own tokens use the whole scale. The scores are the result's token matrix, as the
+ * daemon sent them: nothing is recomputed here.
+ */
+export function tokenView(stored: StoredResult): StoredResult | undefined {
+    if (!showsSpans(stored)) {
+        return stored;
+    }
+    const drill = drilledSpan(stored);
+    if (drill === undefined) {
+        return undefined;
+    }
+    const [first, last] = (stored.result.spans ?? [])[drill].tokens;
+    return {
+        ...stored,
+        result: {
+            ...stored.result,
+            sourceTokens: stored.result.sourceTokens.map((t, i) =>
+                i >= first && i <= last ? t : { ...t, range: null, special: false },
+            ),
+            targetTokens: stored.result.targetTokens.map((t) => ({ ...t, range: null, special: false })),
+        },
+    };
+}
+
+/**
+ * Whether the tokens of span `index` were scored one by one for the focused target (or for any
+ * target, with the sum shown). Token methods score every token; span methods only inside each
+ * target's top spans (option drillDown), which `drilled` records.
+ */
+export function spanTokensScored(stored: StoredResult, index: number): boolean {
+    const drilled = (stored.result.spans ?? [])[index]?.drilled;
+    if (drilled === null || drilled === undefined) {
+        return true;
+    }
+    return stored.focus !== null ? drilled[stored.focus] === true : drilled.some((d) => d);
+}
+
+/** A `command:` link for trusted markdown (hovers): the command id and its JSON arguments. */
+export function commandLink(title: string, command: string, args: readonly unknown[]): string {
+    return `[${title}](command:${command}?${encodeURIComponent(JSON.stringify(args))})`;
+}
+
 /** Markdown for a span's hover: label, share, score and its three largest tokens. */
 export function spanHoverMarkdown(stored: StoredResult, index: number): string {
     const spans = stored.result.spans ?? [];
@@ -119,6 +183,15 @@ export function spanHoverMarkdown(stored: StoredResult, index: number): string {
     if (fit !== undefined && fit !== null) {
         const worst = Math.min(...fit);
         lines.push("", `surrogate fit on held-out masks: R² ≥ ${worst.toFixed(2)}`);
+    }
+    if (showsSpans(stored)) {
+        const id = stored.result.id;
+        lines.push(
+            "",
+            drilledSpan(stored) === index
+                ? commandLink("Back to the span view", COMMAND_IDS.showSpans, [id])
+                : commandLink("Show tokens in this span", COMMAND_IDS.drillDown, [id, index]),
+        );
     }
     return lines.join("\n");
 }

@@ -1,14 +1,28 @@
 /**
  * Spans in the editor: a heat strip for every line of a result with spans (a coloured left border
  * and the overview ruler), the share of the top spans at the end of their first line
- * ("def parse_args — 31%"), and a hover on any span with its share and its top tokens.
+ * ("def parse_args — 31%"), and a hover on any span with its share and its top tokens. A click on
+ * a span's CodeLens (or the hover's "Show tokens in this span") drills down: the token colours of
+ * that span only (decorations.ts, through spanView's tokenView); its lens then leads back.
  *
  * The numbers come from the daemon (`spans` of `tokenlight/attribute`); this file only decides
  * what to draw. The pure functions are in spanView.ts (unit-tested); this class applies them. Colours
  * reuse the palette's levels (one pooled decoration type per sign × level, as decorations.ts).
  */
 import * as vscode from "vscode";
-import { lineHeat, shareLabel, spanAt, spanHoverMarkdown, spanLines, spanShares, TOP_SPANS, topSpans } from "./spanView";
+import { COMMAND_IDS } from "./commandIds";
+import {
+    drilledSpan,
+    lineHeat,
+    shareLabel,
+    showsSpans,
+    spanAt,
+    spanHoverMarkdown,
+    spanLines,
+    spanShares,
+    TOP_SPANS,
+    topSpans,
+} from "./spanView";
 import { LEVELS, levelStyle, PALETTES, quantise, type Sign } from "./palette";
 import { themeKind } from "./decorations";
 import type { ResultStore } from "./results";
@@ -19,9 +33,11 @@ function poolKey(sign: Sign, level: number): string {
 }
 
 /** Draws spans in every visible editor from the store. */
-export class SpanDecorations implements vscode.Disposable {
+export class SpanDecorations implements vscode.Disposable, vscode.CodeLensProvider {
     private pool = new Map<string, vscode.TextEditorDecorationType>();
     private readonly shares: vscode.TextEditorDecorationType;
+    private readonly lensesChanged = new vscode.EventEmitter<void>();
+    readonly onDidChangeCodeLenses = this.lensesChanged.event;
 
     constructor(
         private readonly settings: Settings,
@@ -63,6 +79,58 @@ export class SpanDecorations implements vscode.Disposable {
                 this.apply(editor);
             }
         }
+        this.lensesChanged.fire();
+    }
+
+    /**
+     * The clickable part of the span view: above each top span's first line, "Show tokens" (the
+     * drill-down); on a drilled span, the way back to the span view.
+     */
+    provideCodeLenses(document: vscode.TextDocument): vscode.CodeLens[] {
+        const lenses: vscode.CodeLens[] = [];
+        for (const stored of this.store.forUri(document.uri.toString())) {
+            if (!showsSpans(stored)) {
+                continue;
+            }
+            const spans = stored.result.spans ?? [];
+            const id = stored.result.id;
+            const drilled = drilledSpan(stored);
+            // a lens sits above the span's first line
+            const at = (i: number): vscode.Range | undefined => {
+                const lines = spanLines(spans[i]);
+                if (lines === undefined || lines[0] >= document.lineCount) {
+                    return undefined;
+                }
+                return new vscode.Range(lines[0], 0, lines[0], 0);
+            };
+            if (drilled !== undefined) {
+                const range = at(drilled);
+                if (range !== undefined) {
+                    lenses.push(
+                        new vscode.CodeLens(range, {
+                            title: `$(arrow-left) Back to the span view (tokens of ${spans[drilled].label})`,
+                            command: COMMAND_IDS.showSpans,
+                            arguments: [id],
+                        }),
+                    );
+                }
+                continue;
+            }
+            const shares = spanShares(spans, stored.focus);
+            for (const i of topSpans(spans, stored.focus, TOP_SPANS)) {
+                const range = at(i);
+                if (range !== undefined) {
+                    lenses.push(
+                        new vscode.CodeLens(range, {
+                            title: `$(search) Show tokens: ${shareLabel(spans[i], shares[i])}`,
+                            command: COMMAND_IDS.drillDown,
+                            arguments: [id, i],
+                        }),
+                    );
+                }
+            }
+        }
+        return lenses;
     }
 
     private apply(editor: vscode.TextEditor): void {
@@ -113,7 +181,10 @@ export class SpanDecorations implements vscode.Disposable {
                 if (span.kind === "token" || span.kind === "special") {
                     return undefined;
                 }
-                return new vscode.Hover(new vscode.MarkdownString(spanHoverMarkdown(stored, index)));
+                const markdown = new vscode.MarkdownString(spanHoverMarkdown(stored, index));
+                // only the drill-down links may run, nothing else a label could smuggle in
+                markdown.isTrusted = { enabledCommands: [COMMAND_IDS.drillDown, COMMAND_IDS.showSpans] };
+                return new vscode.Hover(markdown);
             }
         }
         return undefined;
@@ -129,5 +200,6 @@ export class SpanDecorations implements vscode.Disposable {
     dispose(): void {
         this.disposePool();
         this.shares.dispose();
+        this.lensesChanged.dispose();
     }
 }

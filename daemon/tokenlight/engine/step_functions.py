@@ -101,6 +101,11 @@ def list_step_functions() -> list[StepFunction]:
     return list(_REGISTRY.values())
 
 
+def entry_point_names() -> list[str]:
+    """The step functions installed packages offer (entry-point group ``tokenlight.step_functions``)."""
+    return sorted(_entry_points())
+
+
 def _entry_points() -> dict[str, object]:
     from importlib.metadata import entry_points
 
@@ -286,3 +291,6 @@ for _step in (
     ),
 ):
     register_step_function(_step)
+
+# the ids shipped with Tokenlight (what the editor's setting lists; plugins and registered ones come after)
+BUILTIN_STEP_FUNCTIONS: tuple[str, ...] = tuple(_REGISTRY)

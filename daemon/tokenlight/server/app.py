@@ -40,10 +40,12 @@ def build_server(
     ls.feature(types.TEXT_DOCUMENT_INLAY_HINT, types.InlayHintOptions(resolve_provider=False))(text_document.inlay_hint)
     ls.feature(proto.ATTRIBUTE)(requests.attribute)
     ls.feature(proto.METHODS)(requests.methods)
+    ls.feature(proto.STEP_FUNCTIONS)(requests.step_functions)
     ls.feature(proto.LOAD_MODEL)(requests.load_model)
     ls.feature(proto.STATUS)(requests.status)
     ls.feature(proto.CLEAR)(requests.clear)
     ls.feature(proto.FOCUS)(requests.focus)
     ls.feature(proto.COMPARE)(requests.compare)
     ls.feature(proto.AGAINST)(requests.against)
+    ls.feature(proto.DIFF)(requests.diff)
     return ls

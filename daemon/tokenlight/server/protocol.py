@@ -37,6 +37,10 @@ CLEAR = "tokenlight/clear"
 FOCUS = "tokenlight/focus"
 COMPARE = "tokenlight/compare"
 AGAINST = "tokenlight/against"
+STEP_FUNCTIONS = "tokenlight/stepFunctions"
+DIFF = "tokenlight/diff"
+# tokenlight/diff: the largest results it aligns (cells of one scores matrix): past it, an error
+MAX_DIFF_CELLS = 4_000_000
 MAX_COMPARE_METHODS = 32
 # server -> client notification: {uri, ids, reason}; the client drops those results too
 RESULTS_DROPPED = "tokenlight/resultsDropped"
@@ -211,6 +215,48 @@ def parse_against(raw: Any) -> AgainstParams:
         raise invalid_params(f"{AGAINST}: 'otherRange' is required: the second input as an LSP Range")
     other = parse_range(obj.pop("otherRange"), f"{AGAINST}: otherRange")
     return AgainstParams(parse_attribute(obj), other)
+
+
+def parse_diff(raw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``tokenlight/diff``: ``{a, b}``, two ``tokenlight/attribute`` results (as the client got them:
+    ``sourceTokens`` and ``targetTokens`` with ``text``, ``scores`` ``[T][S+T]`` with null after the
+    causal boundary; ``method`` and ``stepFunction`` optional). Returns them checked, as the plain
+    dicts ``tokenlight.diff.diff_results`` aligns."""
+    obj = _object(raw, DIFF)
+    return _diff_side(obj.get("a"), "a"), _diff_side(obj.get("b"), "b")
+
+
+def _diff_side(raw: Any, name: str) -> dict[str, Any]:
+    where = f"{DIFF}: {name}"
+    if not isinstance(raw, dict):
+        raise invalid_params(f"{where} must be a tokenlight/attribute result (an object), got {type(raw).__name__}")
+    sides = {}
+    for key in ("sourceTokens", "targetTokens"):
+        tokens = raw.get(key)
+        if not isinstance(tokens, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("text"), str) for t in tokens
+        ):
+            raise invalid_params(f"{where}.{key} must be a list of tokens, each with its 'text' (a string)")
+        sides[key] = [{"text": t["text"]} for t in tokens]
+    n_source, n_target = len(sides["sourceTokens"]), len(sides["targetTokens"])
+    scores = raw.get("scores")
+    width = n_source + n_target
+    if not isinstance(scores, list) or len(scores) != n_target:
+        raise invalid_params(f"{where}.scores must have one row per target token ({n_target})")
+    if n_target * width > MAX_DIFF_CELLS:
+        raise invalid_params(f"{where}: {n_target} × {width} scores is more than {MAX_DIFF_CELLS:,} cells")
+    for t, row in enumerate(scores):
+        if not isinstance(row, list) or len(row) != width:
+            raise invalid_params(f"{where}.scores[{t}] must have {width} values (source then target tokens)")
+        if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in row):
+            raise invalid_params(f"{where}.scores[{t}]: every value must be a number or null")
+    out: dict[str, Any] = {**sides, "scores": scores}
+    for key in ("method", "stepFunction"):
+        value = raw.get(key)
+        if value is not None and not isinstance(value, str):
+            raise invalid_params(f"{where}.{key} must be a string")
+        out[key] = value
+    return out
 
 
 def parse_options(raw: Any) -> AttributeOptions:

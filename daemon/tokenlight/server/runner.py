@@ -58,6 +58,30 @@ class Runner:
         self._described = {m["id"]: m for m in described}
         return described
 
+    def step_functions(self) -> list[dict[str, Any]]:
+        """Every step function a client may name: the built-ins, those registered in this process
+        and the installed packages' entry points (loaded now; a broken one is left out and fails by
+        name when asked for). ``module:function`` ids are left out: the server refuses them."""
+        from ..engine import list_step_functions
+        from ..engine.step_functions import BUILTIN_STEP_FUNCTIONS, entry_point_names
+
+        plugins = set(entry_point_names())
+        return [
+            {
+                "id": s.id,
+                "description": s.description,
+                "needsContrast": s.needs_contrast,
+                "needsSequence": s.needs_sequence,
+                "origin": "builtin"
+                if s.id in BUILTIN_STEP_FUNCTIONS
+                else "entryPoint"
+                if s.id in plugins
+                else "registered",
+            }
+            for s in list_step_functions()
+            if ":" not in s.id
+        ]
+
     def load(self, request: ModelRequest, report: Report) -> LoadedInfo:
         """Make ``request`` the resident model (no-op when it already is and its files on disk are
         the ones it was loaded from; rewritten files are loaded again)."""
@@ -111,6 +135,7 @@ class Runner:
         from ..engine.errors import ContextLengthError, InputError
 
         get_method(job.method)  # an unknown method fails here, before a model is loaded for it
+        self._check_step_function(job.options.get("step_function"))
 
         self.load(job.model, report)
         lm = self.lm
@@ -167,6 +192,7 @@ class Runner:
         from ..engine.compare import compare
         from ..engine.errors import ContextLengthError, InputError
 
+        self._check_step_function(job.options.get("step_function"))
         self.load(job.model, report)
         lm = self.lm
         assert lm is not None
@@ -191,6 +217,7 @@ class Runner:
         from ..engine.against import attribute_against
         from ..engine.errors import ContextLengthError, InputError
 
+        self._check_step_function(job.options.get("step_function"))
         self.load(job.model, report)
         lm = self.lm
         assert lm is not None
@@ -204,6 +231,33 @@ class Runner:
             return attribute_against(lm, job.prompt, other, method=job.method, **kwargs)
         except ContextLengthError as exc:
             raise InputError(exc.advise("select less text", "ask for fewer tokens")) from None
+
+    def _check_step_function(self, step: Any) -> None:
+        """An unknown step function fails before a model is loaded, with what a client can do (the
+        engine's own message also offers ``module:function``, which the server refuses)."""
+        if not isinstance(step, str):
+            return
+        from ..engine.errors import InputError
+        from ..engine.step_functions import get_step_function
+
+        try:
+            get_step_function(step)
+        except InputError as exc:
+            if not str(exc).startswith("unknown step function"):
+                raise  # a plugin that failed to load: its own message names it
+            known = ", ".join(s["id"] for s in self.step_functions())
+            raise InputError(
+                f"unknown step function {step!r}; the daemon has: {known} (tokenlight/stepFunctions). "
+                "Your own: install it as an entry point in group tokenlight.step_functions and restart the daemon"
+            ) from None
+
+    @staticmethod
+    def diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        """B − A of two results (``tokenlight.diff``: the alignment the CLI's ``tokenlight diff``
+        uses). Pure and stateless, so unlike the rest of the runner it may run on any thread."""
+        from ..diff import diff_results
+
+        return diff_results(a, b)
 
     # ------------------------------------------------------------------------------------------
     def memory_bytes(self) -> int | None:

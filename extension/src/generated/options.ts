@@ -13,7 +13,7 @@ export interface AttributeOptions {
     /** The reference input: zero (embedding), unk, pad, eos, mask, or token:<text>. Default: zero. */
     baseline?: string;
     /** What is attributed for each target: its logit, probability, log-probability, the next-token entropy, a difference against the contrast token / prompt / text, or a registered or module:function one. Default: logit. */
-    stepFunction?: "logit" | "probability" | "log_probability" | "logit_diff" | "probability_diff" | "entropy" | "kl_divergence";
+    stepFunction?: string;
     /** The alternative token for logit_diff / probability_diff ("why X rather than this"). */
     contrastToken?: string;
     /** Contrast against another context: the target under this prompt instead (logit_diff, probability_diff, kl_divergence). */

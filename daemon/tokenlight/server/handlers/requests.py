@@ -1,4 +1,5 @@
-"""The ``tokenlight/*`` requests: attribute, methods, loadModel, status, clear and focus."""
+"""The ``tokenlight/*`` requests: attribute, compare, against, diff, methods, stepFunctions,
+loadModel, status, clear and focus."""
 
 from __future__ import annotations
 
@@ -141,6 +142,14 @@ async def against(ls: Session, params: Any) -> dict[str, Any]:
     return {**report, "elapsedMs": round((time.perf_counter() - started) * 1000, 3), "job": _job_times(ls, queued)}
 
 
+async def diff(ls: Session, params: Any) -> dict[str, Any]:
+    """``tokenlight/diff``: the difference B − A of two results the client holds (its "Compare With
+    Previous"), aligned by token text; tokens present in one only are listed. No model is needed:
+    it runs beside the worker's queue (on a thread, the loop stays free), never behind a long job."""
+    a, b = proto.parse_diff(params)
+    return await asyncio.to_thread(ls.runner.diff, a, b)
+
+
 async def methods(ls: Session, params: Any) -> list[dict[str, Any]]:
     """``tokenlight/methods``: every attribution method's describe() (the engine is imported on the
     worker once; later calls answer from the kept list, even while a job runs)."""
@@ -150,6 +159,14 @@ async def methods(ls: Session, params: Any) -> list[dict[str, Any]]:
         return list(await asyncio.shield(ls.ensure_methods()))
     except Exception as exc:
         raise rpc_error(exc) from None
+
+
+async def step_functions(ls: Session, params: Any) -> list[dict[str, Any]]:
+    """``tokenlight/stepFunctions``: every step function a client may name in
+    ``options.stepFunction`` (built-ins, registered ones, installed entry points), each with its
+    description and whether it needs a contrast; listed on the worker (the engine is imported there)."""
+    value, _ = await _run(ls, "step functions", lambda _ctx: ls.runner.step_functions(), None)
+    return list(value)
 
 
 async def load_model(ls: Session, params: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { COMMAND_IDS } from "../../commandIds";
+import { OPTION_CHOICES } from "../../generated/options";
 import { Settings, type ConfigReader, type Inspected } from "../../settings";
 
 // out/test/unit -> extension/package.json
@@ -66,6 +67,22 @@ describe("package.json", () => {
             assert.match(version, /^\d+\.\d+\.\d+$/, `${name}@${version}`);
         }
         assert.ok("ws" in manifest.dependencies, "ws: the WebSocket transport (Node 20 has no global WebSocket)");
+    });
+    it("suggests the built-in step functions and accepts other registered ids, never module:function", () => {
+        const property = manifest.contributes.configuration.properties["tokenlight.stepFunction"] as {
+            enum?: string[];
+            examples?: string[];
+            pattern?: string;
+            markdownDescription?: string;
+        };
+        assert.equal(property.enum, undefined, "not narrowed to the built-ins");
+        assert.deepEqual(property.examples, [...OPTION_CHOICES.stepFunction]);
+        const pattern = new RegExp(property.pattern ?? "");
+        assert.ok(pattern.test("margin") && pattern.test("logit"));
+        assert.ok(!pattern.test("mypackage.steps:margin"), "module:function is the CLI's only");
+        for (const id of OPTION_CHOICES.stepFunction) {
+            assert.ok(property.markdownDescription?.includes(`\`${id}\``), `${id} is described`);
+        }
     });
     it("binds Attribute Continuation to a key in the editor", () => {
         const binding = manifest.contributes.keybindings.find((k) => k.command === COMMAND_IDS.attributeContinuation);

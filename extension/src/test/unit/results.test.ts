@@ -207,6 +207,46 @@ describe("ResultStore", () => {
         assert.equal(store.current("file:///a.py")?.result.id, "r1");
         assert.equal(store.setFocus("gone", 0), undefined);
     });
+    it("keeps the previous result of a range: replaced by a re-run, or dropped by an edit of its text", () => {
+        const store = new ResultStore();
+        store.add(at("r1", r(2, 0, 2, 10)));
+        store.add(at("far", r(8, 0, 8, 10)));
+        assert.equal(store.previous(store.byId("r1") as StoredResult), undefined, "nothing before the first");
+        // a re-run of the same range (Switch Method): the replaced result is the previous one
+        store.add(at("r2", r(2, 0, 2, 10)));
+        assert.equal(store.previous(store.byId("r2") as StoredResult)?.result.id, "r1");
+        // an edit inside the selection drops r2; the re-attributed (longer) selection finds it
+        const { dropped } = store.applyChanges("file:///a.py", [change(r(2, 5, 2, 5), ", c")]);
+        assert.deepEqual(dropped.map((d) => d.result.id), ["r2"]);
+        store.add(at("r3", r(2, 0, 2, 13)));
+        assert.equal(store.previous(store.byId("r3") as StoredResult)?.result.id, "r2");
+        // another range's history is its own; an edit before a previous result moves it along
+        assert.equal(store.previous(store.byId("far") as StoredResult), undefined);
+        store.applyChanges("file:///a.py", [change(r(0, 0, 0, 0), "\n\n")]);
+        store.add(at("r4", r(4, 0, 4, 13)));
+        assert.equal(store.previous(store.byId("r4") as StoredResult)?.result.id, "r3");
+        // provisional (streamed) results are never a previous one; Clear forgets the history
+        store.add(at("partial-x", r(4, 0, 4, 13)));
+        store.add(at("r5", r(4, 0, 4, 13)));
+        assert.equal(store.previous(store.byId("r5") as StoredResult)?.result.id, "r4");
+        store.clear();
+        store.add(at("r6", r(4, 0, 4, 13)));
+        assert.equal(store.previous(store.byId("r6") as StoredResult), undefined);
+    });
+    it("a drill-down is kept per result, through edits before it, and a new result starts in the span view", () => {
+        const store = new ResultStore();
+        store.add(at("r1", r(2, 0, 2, 10)));
+        store.add(at("r2", r(5, 0, 5, 10)));
+        assert.equal(store.setDrill("r1", 3)?.drill, 3);
+        assert.equal(store.byId("r2")?.drill, undefined);
+        store.applyChanges("file:///a.py", [change(r(0, 0, 0, 0), "x\n")]);
+        assert.equal(store.byId("r1")?.drill, 3);
+        assert.equal(store.setDrill("r1", null)?.drill, null);
+        store.setDrill("r1", 1);
+        store.add(at("r3", r(2, 0, 2, 10)));
+        assert.equal(store.byId("r3")?.drill, undefined);
+        assert.equal(store.setDrill("gone", 0), undefined);
+    });
     it("an edit drops only the results whose text it touches, and shifts the ones after it", () => {
         const store = new ResultStore();
         store.add(at("r1", r(0, 0, 0, 10)));

@@ -45,6 +45,13 @@ describe("Settings", () => {
         assert.equal(s.pythonPath, undefined);
         assert.equal(s.serverAddress, undefined);
     });
+    it("takes any step function id the daemon may have registered, not only the built-ins", () => {
+        assert.equal(settings({ stepFunction: "margin" }).stepFunction, "margin");
+        assert.equal(settings({ stepFunction: "margin" }).attributeOptions().stepFunction, "margin");
+        assert.equal(settings({ stepFunction: "margin" }).daemonSettings().stepFunction, "margin");
+        assert.equal(settings({ stepFunction: "  " }).stepFunction, "logit");
+        assert.equal(settings({ stepFunction: 3 }).stepFunction, "logit");
+    });
     it("reads values live (every getter asks the reader again)", () => {
         const values: Record<string, unknown> = { method: "saliency" };
         const s = settings(values);

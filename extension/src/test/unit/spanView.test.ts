@@ -2,7 +2,21 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Span } from "../../protocol";
 import type { StoredResult } from "../../results";
-import { lineHeat, shareLabel, spanAt, spanHoverMarkdown, spanLines, spanShares, topSpans } from "../../spanView";
+import { COMMAND_IDS } from "../../commandIds";
+import { colourRanges } from "../../palette";
+import {
+    drilledSpan,
+    lineHeat,
+    shareLabel,
+    showsSpans,
+    spanAt,
+    spanHoverMarkdown,
+    spanLines,
+    spanShares,
+    spanTokensScored,
+    tokenView,
+    topSpans,
+} from "../../spanView";
 
 const range = (l0: number, c0: number, l1: number, c1: number) => ({
     start: { line: l0, character: c0 },
@@ -76,5 +90,58 @@ describe("span hovers", () => {
         assert.match(md, /\*\*def parse\\_args\*\* \(function\) — 18% of the attribution \(summed over targets\)/);
         assert.match(md, /top tokens: `"def"` \+2\.25, `" parse"` \+0\.750/);
         assert.match(md, /R² ≥ 0\.80/);
+    });
+    it("links the hover to the drill-down, and a drilled span's hover back to the span view", () => {
+        const md = spanHoverMarkdown(stored, 1);
+        const args = encodeURIComponent(JSON.stringify(["r1", 1]));
+        assert.ok(md.includes(`[Show tokens in this span](command:${COMMAND_IDS.drillDown}?${args})`), md);
+        const back = spanHoverMarkdown({ ...stored, drill: 1 }, 1);
+        assert.ok(back.includes(`[Back to the span view](command:${COMMAND_IDS.showSpans}?${encodeURIComponent('["r1"]')})`), back);
+    });
+
+    describe("drill-down", () => {
+        const key = (r: { start: { character: number } }): string => String(r.start.character);
+        it("the span view colours no token; a result without coarse spans colours all of them", () => {
+            assert.equal(showsSpans(stored), true);
+            assert.equal(tokenView(stored), undefined);
+            const tokensOnly: StoredResult = { ...stored, result: { ...stored.result, spans: [] } };
+            assert.equal(tokenView(tokensOnly), tokensOnly);
+            assert.equal(showsSpans(tokensOnly), false);
+        });
+        it("a drilled span colours exactly its own tokens, on a scale of its own, with the result's scores", () => {
+            const drilled = { ...stored, drill: 1 };
+            assert.equal(drilledSpan(drilled), 1);
+            const view = tokenView(drilled);
+            assert.ok(view !== undefined);
+            const coloured = colourRanges(view, "target", 1, key);
+            // span 1 holds tokens 1..2 (characters 1 and 2); summed over targets: 2.25 and 0.75
+            assert.deepEqual(
+                coloured.map((c) => [key(c.range), c.value]),
+                [
+                    ["1", 2.25],
+                    ["2", 0.75],
+                ],
+            );
+            // the strongest token of the span takes the top level: the scale is the span's, not the
+            // result's (token 3's -3 and the BOS's 5 would otherwise dim it)
+            assert.equal(coloured[0].colour.level, 10);
+            assert.equal(coloured[0].colour.sign, "positive");
+        });
+        it("an index past the spans counts as no drill-down; unscored span tokens are known", () => {
+            assert.equal(drilledSpan({ ...stored, drill: 9 }), undefined);
+            assert.equal(drilledSpan({ ...stored, drill: null }), undefined);
+            const partly: StoredResult = {
+                ...stored,
+                focus: 1,
+                result: {
+                    ...stored.result,
+                    spans: SPANS.map((s, i) => ({ ...s, drilled: i === 1 ? [true, false] : null })),
+                },
+            };
+            assert.equal(spanTokensScored(partly, 1), false);
+            assert.equal(spanTokensScored({ ...partly, focus: 0 }, 1), true);
+            assert.equal(spanTokensScored({ ...partly, focus: null }, 1), true);
+            assert.equal(spanTokensScored(partly, 2), true);
+        });
     });
 });
