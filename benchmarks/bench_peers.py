@@ -15,7 +15,14 @@ points, and at equal points), and whether the attributions agree:
 captum's LLMGradientAttribution attributes log-probabilities to prompt tokens only (not to earlier
 generated tokens), so only its time is comparable.
 
+``--geometry gpt2-small`` (or ``llama-300m``) runs the same comparison at a real model size (issue 19,
+goal 1): the model is built from its config with random weights (seed 0, ``geometries.py``), saved to
+a temporary folder for inseq's process, and given a ``--prompt-tokens``-token Python prompt and the
+forced targets of ``bench_adaptive_rule.py``; its section is ``peers-<geometry>``. Memory probes
+(a fresh process per system) and captum are skipped there unless asked for: each call takes minutes.
+
     python benchmarks/bench_peers.py      # make bench; writes its section of benchmarks/RESULTS.md
+    python benchmarks/bench_peers.py --geometry gpt2-small --prompt-tokens 75 --targets 12 --repeats 3
 """
 
 from __future__ import annotations
@@ -73,14 +80,16 @@ def peer_python() -> Path:
     return python
 
 
-def run_inseq(cases: list[dict], args: argparse.Namespace) -> list[dict]:
+def run_inseq(
+    cases: list[dict], args: argparse.Namespace, model_path: Path = EMBEDDED_MODEL_PATH, prompt: str = PROMPT
+) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         job, out = Path(tmp, "job.json"), Path(tmp, "out.json")
         job.write_text(
             json.dumps(
                 {
-                    "model_path": str(EMBEDDED_MODEL_PATH),
-                    "prompt": PROMPT,
+                    "model_path": str(model_path),
+                    "prompt": prompt,
                     "cases": cases,
                     "n_steps": args.n_steps,
                     "repeats": args.repeats,
@@ -98,12 +107,12 @@ def warm_up(lm, prompt: str, n_steps: int) -> None:
     attribute(lm, prompt, target_text=WARMUP_TEXT, baseline="unk", n_steps=n_steps)
 
 
-def captum_llm(lm, text: str, n_steps: int):
+def captum_llm(lm, text: str, n_steps: int, prompt: str = PROMPT):
     from captum.attr import LayerIntegratedGradients, LLMGradientAttribution, TextTokenInput
 
     lig = LayerIntegratedGradients(lm.model, lm.embedding)
     llm = LLMGradientAttribution(lig, lm.tokenizer)
-    inp = TextTokenInput(PROMPT, lm.tokenizer, baselines=lm.tokenizer.unk_token_id)
+    inp = TextTokenInput(prompt, lm.tokenizer, baselines=lm.tokenizer.unk_token_id)
     return llm.attribute(inp, target=text, n_steps=n_steps, internal_batch_size=n_steps)
 
 
@@ -118,7 +127,7 @@ def run_system(lm, prompt: str, text: str, system: str, n_steps: int):
         return attribute(lm, prompt, target_text=text, baseline="unk", n_steps=n_steps)
     if system == "adaptive":
         return attribute(lm, prompt, target_text=text, baseline="unk")
-    return captum_llm(lm, text, n_steps)
+    return captum_llm(lm, text, n_steps, lm.tokenizer.bos_token + prompt)
 
 
 def probe_memory(system: str, case: dict, args: argparse.Namespace) -> int:
@@ -159,8 +168,8 @@ def _probe(args: argparse.Namespace) -> None:
     print(peak)
 
 
-def _mib(values: list[int]) -> str:
-    return f"{max(values) / 2**20:.0f} MiB"
+def _mib(memory: dict[str, list[int]], name: str) -> str:
+    return f", {max(memory[name]) / 2**20:.0f} MiB" if name in memory else ""
 
 
 def main() -> None:
@@ -170,36 +179,61 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--geometry", choices=("embedded", "gpt2-small", "llama-300m"), default="embedded")
+    parser.add_argument("--prompt-tokens", type=int, default=75, help="with --geometry: the prompt's length")
+    parser.add_argument("--memory", action=argparse.BooleanOptionalAction, help="probe memory (default: embedded only)")
+    parser.add_argument("--captum", action=argparse.BooleanOptionalAction, help="run captum (default: embedded only)")
     parser.add_argument("--probe", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--probe-text", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
         _probe(args)
         return
+    load = os.getloadavg()
     torch.set_num_threads(args.threads)
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    lm = load_model(device="cpu", dtype="float32")
-    prompt = PROMPT.removeprefix(lm.tokenizer.bos_token)  # Tokenlight adds the BOS itself
-    generated = attribute(lm, prompt, max_new_tokens=max(args.targets), method="saliency").target_tokens
-    cases = [{"targets": t, "text": "".join(tok.text for tok in generated[:t])} for t in args.targets]
-    warm_up(lm, prompt, args.n_steps)
+    embedded = args.geometry == "embedded"
+    with_memory = embedded if args.memory is None else args.memory
+    systems = SYSTEMS if (embedded if args.captum is None else args.captum) else ("gl50", "adaptive")
+    with tempfile.TemporaryDirectory() as saved:
+        if embedded:
+            lm = load_model(device="cpu", dtype="float32")
+            prompt = PROMPT.removeprefix(lm.tokenizer.bos_token)  # Tokenlight adds the BOS itself
+            generated = attribute(lm, prompt, max_new_tokens=max(args.targets), method="saliency").target_tokens
+            model_path, description = EMBEDDED_MODEL_PATH, f"Embedded model {lm.name}"
+        else:
+            from bench_adaptive_rule import TARGET
+            from geometries import build, prompt_of
+            from tokenlight.engine import from_objects
 
-    peers = {r["targets"]: r for r in run_inseq(cases, args)}
+            tokenizer = load_model().tokenizer
+            model = build(args.geometry, tokenizer, max_positions=max(1024, args.prompt_tokens + max(args.targets) + 8))
+            model.save_pretrained(saved)  # the same random weights for inseq's process
+            tokenizer.save_pretrained(saved)
+            lm = from_objects(model, tokenizer, name=args.geometry)
+            prompt = prompt_of(tokenizer, args.prompt_tokens)
+            generated = attribute(
+                lm, prompt, target_text=TARGET, max_target_tokens=max(args.targets), method="saliency"
+            ).target_tokens
+            model_path, description = Path(saved), f"{args.geometry} geometry (random weights, built from its config)"
+        cases = [{"targets": t, "text": "".join(tok.text for tok in generated[:t])} for t in args.targets]
+        warm_up(lm, prompt, args.n_steps)
+        peers = {r["targets"]: r for r in run_inseq(cases, args, model_path, lm.tokenizer.bos_token + prompt)}
     rows, curve = [], []
     for case in cases:
         n_targets, text = case["targets"], case["text"]
-        timings: dict[str, list[float]] = {name: [] for name in SYSTEMS}
+        timings: dict[str, list[float]] = {name: [] for name in systems}
         results = {}
         for _ in range(args.repeats):  # interleaved, so that outside load hits every system alike
-            for name in SYSTEMS:
+            for name in systems:
                 results[name], seconds, _ = measure(
                     lambda text=text, name=name: run_system(lm, prompt, text, name, args.n_steps)
                 )
                 timings[name].append(seconds)
         fixed, adaptive = results["gl50"], results["adaptive"]
-        memory = {name: [probe_memory(name, case, args)] for name in (*SYSTEMS, "inseq")}
+        memory = {name: [probe_memory(name, case, args)] for name in (*systems, "inseq")} if with_memory else {}
         peer = peers[n_targets]
         theirs = np.asarray(peer["scores"], dtype=np.float64)  # [T, S+T]
         n_src = len(fixed.source_tokens)
@@ -212,13 +246,14 @@ def main() -> None:
         change = np.abs(adaptive.target_scores.astype(np.float64) - adaptive.baseline_scores)
         worst_delta = float((np.abs(adaptive.deltas) / change).max())
         inseq_med = statistics.median(peer["seconds"])
-        captum_med, gl50_med, ours_med = (statistics.median(timings[name]) for name in ("captum", "gl50", "adaptive"))
+        captum_med = statistics.median(timings["captum"]) if "captum" in timings else float("nan")
+        gl50_med, ours_med = (statistics.median(timings[name]) for name in ("gl50", "adaptive"))
         curve.append((n_targets, inseq_med, captum_med, gl50_med, ours_med))
         rows.append(
-            f"| {n_targets} | {median_range(peer['seconds'])}, {_mib(memory['inseq'])} "
-            f"| {median_range(timings['captum'])}, {_mib(memory['captum'])} "
-            f"| {median_range(timings['gl50'])}, {_mib(memory['gl50'])} "
-            f"| {median_range(timings['adaptive'])} ({adaptive.n_steps} pts), {_mib(memory['adaptive'])} "
+            f"| {n_targets} | {median_range(peer['seconds'])}{_mib(memory, 'inseq')} "
+            f"| {median_range(timings['captum']) if 'captum' in timings else 'not run'}{_mib(memory, 'captum')} "
+            f"| {median_range(timings['gl50'])}{_mib(memory, 'gl50')} "
+            f"| {median_range(timings['adaptive'])} ({adaptive.n_steps} pts){_mib(memory, 'adaptive')} "
             f"| **{inseq_med / ours_med:.1f}×** / {inseq_med / gl50_med:.1f}× "
             f"| {captum_med / ours_med:.1f}× / {captum_med / gl50_med:.1f}× "
             f"| {same_err:.1e} / {adaptive_err:.1e} | {worst_delta:.1e} |"
@@ -228,11 +263,16 @@ def main() -> None:
         [
             f"## Tokenlight vs inseq 0.7.1 and captum 0.9 LLMGradientAttribution ({time.strftime('%Y-%m-%d')})",
             "",
-            f"Embedded model {lm.name} ({lm.parameters / 1e6:.1f}M parameters), CPU float32, {args.threads} threads, "
+            f"{description} ({lm.parameters / 1e6:.1f}M parameters), CPU float32, {args.threads} threads, "
             f"prompt of {len(fixed.source_tokens)} tokens (BOS included), T forced targets, IG on the logit, UNK "
             f"baseline, peers at {args.n_steps} Gauss-Legendre points. Median (min–max) of {args.repeats} runs; "
-            "memory = peak resident memory above the level before the call, measured for each system and T in a "
-            "fresh process after a warm-up. "
+            + (
+                "memory = peak resident memory above the level before the call, measured for each system and T in a "
+                "fresh process after a warm-up. "
+                if with_memory
+                else "memory not probed. "
+            )
+            + f"Load average before/after: {load[0]:.1f}/{os.getloadavg()[0]:.1f}. "
             f"Machine: {machine_description()}. Reproduce: `make bench`.",
             "",
             "| T | inseq | captum LLMGradientAttribution | Tokenlight, 50 GL points | Tokenlight adaptive (default) "
@@ -249,7 +289,7 @@ def main() -> None:
             + ".",
         ]
     )
-    write_section(args.output, "peers", table)
+    write_section(args.output, "peers" if embedded else f"peers-{args.geometry}", table)
     print(f"wrote {args.output}")
 
 

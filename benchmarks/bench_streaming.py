@@ -3,12 +3,14 @@
 
 The engine's ``attribute(on_partial=...)`` (what the language server's ``partialResultToken`` uses)
 at T = 16 forced targets: seconds to the first partial result, to the last, and the same call
-without streaming (the streamed call runs its targets in groups of at most T/4, so a few more
-forward passes: this is what that costs). Interleaved, warm-ups both sides, median (min–max).
+without streaming (the streamed call runs its targets in groups of at most T/4, the first of at
+most T/8, so a few more forward passes: this is what that costs). Interleaved, warm-ups both sides,
+median (min–max).
 
-Prediction: the first group (4 targets on the shortest prefix) ends at ≤ 25% of the streamed call
-(about 22%: its prefix is the shortest of four), and the streamed call costs ≤ 10% more than the
-plain one (3 more forwards against 1 + 2T passes per point chunk).
+Prediction: the first group (2 targets on the shortest prefix) ends at ≤ 15% of the streamed call
+(its modelled cost is 12% of the whole, plus the problem's set-up: tokens, f(x) and f(x′)); with the
+first group at T/4 it came at 29%. The streamed call costs ≤ 10% more than the plain one (3 more
+forwards against 1 + T passes per point chunk).
 
     python benchmarks/bench_streaming.py            # writes its section of benchmarks/RESULTS.md
 """
@@ -72,8 +74,9 @@ def main() -> None:
         "Streaming: the first partial result (issue 19)",
         "Embedded model, CPU float32, 2 threads, IG (adaptive default) on the logit, forced targets after a "
         f"{args.prompt_tokens}-token Python prompt; `attribute(on_partial=...)`, as the language server's "
-        "partialResultToken runs it. Predicted: first partial at ≤ 25% (about 22%), streaming costs ≤ 10% more. "
-        f"Load average before/after: {load[0]:.1f}/{after[0]:.1f} (a shared 2-core machine: re-run on a quiet one). "
+        "partialResultToken runs it (first group at most T/8, the others T/4). Predicted: first partial at ≤ 15%, "
+        "streaming costs ≤ 10% more. "
+        f"Load average before/after: {load[0]:.1f}/{after[0]:.1f}. "
         "Reproduce: `python benchmarks/bench_streaming.py`.",
         ["T", "S", "first partial", "streamed, whole", "first ÷ whole", "not streamed", "streamed ÷ not"],
         rows,
