@@ -394,17 +394,20 @@ export interface ColouredRange<R> {
 export interface Colourable<R> {
     focus: number | null;
     result: {
-        sourceTokens: readonly { range: R | null; special?: boolean; text?: string }[];
+        sourceTokens: readonly { range: R | null; special?: boolean; template?: boolean; text?: string }[];
         targetTokens: readonly { range: R | null; special?: boolean; text?: string }[];
         scores: readonly (readonly (number | null)[])[];
     };
 }
 
-/** Positions (into a row of `scores`: sources, then targets) of the special tokens (BOS, EOS, ...). */
+/**
+ * Positions (into a row of `scores`: sources, then targets) of the special tokens (BOS, EOS, ...)
+ * and of a chat template's tokens: neither is text of the document, so both stay out of the scale.
+ */
 export function specialPositions(result: Colourable<unknown>["result"]): Set<number> {
     const out = new Set<number>();
     [...result.sourceTokens, ...result.targetTokens].forEach((token, i) => {
-        if (token.special === true) {
+        if (token.special === true || ("template" in token && token.template === true)) {
             out.add(i);
         }
     });

@@ -90,6 +90,14 @@ def attribute(
     impl = get_method(method)
     if resolved["aggregate"] == "word" and (resolved["granularity"] != "token" or impl.scores_spans):
         raise InputError("aggregate='word' merges tokens, and spans already group them: use granularity='word' instead")
+    if resolved["aggregate"] == "word" and resolved["chat"]:
+        raise InputError(
+            "aggregate='word' does not apply to a chat prompt (its tokens are not the text's): use granularity='word'"
+        )
+    if resolved["granularity"] == "turn" and not resolved["chat"]:
+        raise InputError(
+            "granularity turn splits a chat into its turns: turn the chat option on, or choose another granularity"
+        )
     if lm.kind == SEQ2SEQ_LM:
         _check_seq2seq(impl.id, resolved)
     if resolved["layer"] is not None and not impl.supports_layer:
@@ -106,7 +114,9 @@ def attribute(
         target_class=target_class,
         selection_start=selection_start,
     )
-    spans, span_notes = build_spans(text, problem.sources, resolved["granularity"], lm.tokenizer, symbols)
+    spans, span_notes = build_spans(
+        text, problem.sources, resolved["granularity"], lm.tokenizer, symbols, chat=problem.chat
+    )
     if resolved["granularity"] == "token" and not impl.scores_spans:
         spans = []  # the tokens are the spans: the matrix says it all
     hooks = Hooks(progress, is_cancelled)

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from .baselines import Baseline, resolve_baseline, single_token_id
+from .chat import ChatPrompt, chat_prompt
 from .context import FittedContext, fit_document
 from .contrast import ContrastSequence, ContrastTargets, contrast_sequence
 from .errors import ContextLengthError, InputError
@@ -22,7 +23,7 @@ from .generation import generate
 from .heads import CausalTargets
 from .kernel import TargetFn, evaluate_targets
 from .layers import LayerTargets, layer_activations, resolve_layer
-from .models import SEQ2SEQ_LM, SEQUENCE_CLASSIFIER, LoadedModel
+from .models import CAUSAL_LM, SEQ2SEQ_LM, SEQUENCE_CLASSIFIER, LoadedModel
 from .seq2seq import Seq2SeqTargets, encoder_input_scale, seq2seq_targets
 from .step_functions import StepFunction, get_step_function
 from .tokens import Token, continuation_tokens, forced_targets, tokenize_with_spans
@@ -49,6 +50,7 @@ class Problem:
         contrast: the contrast prompt / text (:mod:`.contrast`), or None.
         layer: the block whose output is attributed (:mod:`.layers`; inputs and baselines are then
             its activations), or None: the input embeddings.
+        chat: the chat-templated prompt (:mod:`.chat`; ``sources`` are its tokens), or None.
     """
 
     sources: list[Token]
@@ -69,6 +71,7 @@ class Problem:
     make_targets: Callable[[int, int], Any] | None = None
     contrast: ContrastSequence | None = None
     layer: int | None = None
+    chat: ChatPrompt | None = None
 
     @property
     def causal(self) -> bool:
@@ -102,6 +105,9 @@ def build_problem(
         raise InputError(f"selection_start {selection_start} is not inside the text (0..{len(text)})")
     where = (len(text) if selection_start is None else selection_start) if document else None
     context_start, context_note = 0, None
+    chat: ChatPrompt | None = None
+    if options["chat"] and lm.kind != CAUSAL_LM:
+        raise InputError("the chat option applies a chat template to a causal language model's prompt; turn it off")
     if lm.kind == SEQUENCE_CLASSIFIER:
         sources, targets, target_fn, input_ids = _classifier_problem(lm, text, step, target_class)
         continuation, kind = targets[0].text, "class"
@@ -113,8 +119,15 @@ def build_problem(
         make_targets = _seq2seq_factory(lm, step, [t.id for t in targets], contrast_id, n_encoder)
         target_fn = make_targets(0, len(targets))
     else:
+        if options["chat"]:
+            if options.get("contrast_prompt") is not None:
+                raise InputError(
+                    "a contrast prompt cannot be combined with the chat option yet (it would not be templated); "
+                    "drop one of them, or use a contrast text"
+                )
+            chat = chat_prompt(lm.tokenizer, lm.name, text, transcript=document)
         sources, targets, continuation, kind, fitted = _causal_targets(
-            lm, text, options, target_text, max_target_tokens, where
+            lm, text, options, target_text, max_target_tokens, where, chat
         )
         context_start, context_note = fitted.start, fitted.note
         input_ids = [t.id for t in sources] + [t.id for t in targets[:-1]]
@@ -150,6 +163,7 @@ def build_problem(
     return Problem(
         sources, targets, continuation, kind, input_ids, inputs, baselines, target_fn,
         values[0], values[1], step, base, contrast_id, context_start, context_note, make_targets, contrast, layer,
+        chat,
     )  # fmt: skip
 
 
@@ -209,15 +223,24 @@ def _causal_targets(
     target_text: str | None,
     max_target_tokens: int | None,
     selection_start: int | None,
+    chat: ChatPrompt | None = None,
 ) -> tuple[list[Token], list[Token], str, str, FittedContext]:
     """Sources, targets, the continuation text, the target kind and how the context was fitted
-    (``selection_start`` None: the prompt is the selection and must fit whole)."""
+    (``selection_start`` None: the prompt is the selection and must fit whole; a chat prompt must
+    fit whole too: cutting a transcript's first turns would also cut the template's opening)."""
     tokenizer = lm.tokenizer
-    sources = tokenize_with_spans(tokenizer, text, add_special_tokens=True, add_bos=True)
+    if chat is not None:
+        sources = chat.sources
+    else:
+        sources = tokenize_with_spans(tokenizer, text, add_special_tokens=True, add_bos=True)
     if not sources:
         raise InputError(f"the prompt is empty and {lm.name} has no BOS token to start from; give some text")
+    note = "; ".join(chat.notes) if chat is not None and chat.notes else None
 
     def fit(n_new: int) -> FittedContext:
+        if chat is not None:
+            check_context(lm, len(sources), n_new)
+            return FittedContext(sources, 0, note)
         if selection_start is None:
             check_context(lm, len(sources), n_new)
             return FittedContext(sources, 0, None)
