@@ -117,6 +117,18 @@ def test_gradient_span_scores_are_token_sums(lm, granularity):
     )
 
 
+def _logit_without_text(lm, res: Attribution, span, t: int) -> float:
+    """Target t's logit with the span's text deleted from the prompt, the rest tokenised again (BOS
+    first, left out too when the span is BOS), the forced targets after it: a literal loop."""
+    prompt = res.prompt if span.start is None else res.prompt[: span.start] + res.prompt[span.end :]
+    ids = lm.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    if span.start is not None:
+        ids = [lm.tokenizer.bos_token_id, *ids]
+    ids += [target.id for target in res.target_tokens[:t]]
+    with torch.no_grad():
+        return float(lm.model(input_ids=torch.tensor([ids])).logits[0, -1, res.target_tokens[t].id])
+
+
 @pytest.mark.parametrize("ablation", ["replace", "remove"])
 def test_span_occlusion_equals_a_literal_leave_one_span_out_loop(lm, ablation):
     res = attribute(
@@ -133,8 +145,7 @@ def test_span_occlusion_equals_a_literal_leave_one_span_out_loop(lm, ablation):
                 without[span.first : span.last + 1] = 0.0  # the zero baseline, positions kept
                 value = _logit(lm, without, s - 1 + t, target.id)
             else:
-                without = torch.cat([emb[: span.first], emb[span.last + 1 :]])
-                value = _logit(lm, without, s - 1 + t - (span.last + 1 - span.first), target.id)
+                value = _logit_without_text(lm, res, span, t)
             assert res.span_scores[t, i] == pytest.approx(full - value, abs=3e-5), (t, span.label)
     assert res.span_drilled is not None and not res.span_drilled.any()
 

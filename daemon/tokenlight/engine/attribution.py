@@ -275,6 +275,7 @@ def _run_method(
             input_ids=ids[:length],
             special_positions=frozenset(i for i in every if i < length),
             spans=tuple((s.first, s.last) for s in spans),
+            retokenise=p.retokenise,
             target_positions=None
             if not p.causal
             else torch.arange(n_sources - 1 + a, n_sources - 1 + b, device=lm.device),

@@ -434,7 +434,7 @@ for _option in (
         "ablation",
         str,
         "Span methods: replace a left-out span's embeddings by the baseline (positions kept), or remove its "
-        "tokens from the sequence.",
+        "text and tokenise the rest of the context again.",
         default="replace",
         choices=ABLATIONS,
     ),

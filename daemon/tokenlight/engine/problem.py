@@ -51,6 +51,9 @@ class Problem:
         layer: the block whose output is attributed (:mod:`.layers`; inputs and baselines are then
             its activations), or None: the input embeddings.
         chat: the chat-templated prompt (:mod:`.chat`; ``sources`` are its tokens), or None.
+        retokenise: keep mask over ``sources`` -> the ids of the prompt with the left-out tokens'
+            text deleted, tokenised again (``ablation: remove``); None where that is not defined
+            (a classifier, an encoder-decoder, a chat prompt, a layer).
     """
 
     sources: list[Token]
@@ -72,6 +75,7 @@ class Problem:
     contrast: ContrastSequence | None = None
     layer: int | None = None
     chat: ChatPrompt | None = None
+    retokenise: Callable[[list[bool]], list[int]] | None = None
 
     @property
     def causal(self) -> bool:
@@ -160,11 +164,38 @@ def build_problem(
         targets = [dataclasses.replace(t, probability=float(p)) for t, p in zip(targets, probabilities, strict=True)]
     else:  # a classifier: its one target's probability comes with the class
         values = evaluate_targets(target_fn, inputs, baselines)
+    retokenise = None
+    if lm.kind == CAUSAL_LM and chat is None and layer is None:
+        retokenise = _retokeniser(lm, text, sources, context_start)
     return Problem(
         sources, targets, continuation, kind, input_ids, inputs, baselines, target_fn,
         values[0], values[1], step, base, contrast_id, context_start, context_note, make_targets, contrast, layer,
-        chat,
+        chat, retokenise,
     )  # fmt: skip
+
+
+def _retokeniser(
+    lm: LoadedModel, text: str, sources: list[Token], context_start: int
+) -> Callable[[list[bool]], list[int]]:
+    """``keep`` -> the ids of the context (from ``context_start``) with the text of every left-out
+    token deleted and the rest tokenised again as the prompt was (BOS first); a left-out special
+    token (BOS) is left out of the ids too."""
+
+    def retokenise(keep: list[bool]) -> list[int]:
+        pieces, at = [], context_start
+        for token, kept in zip(sources, keep, strict=True):
+            if kept or token.start is None or token.end is None:
+                continue
+            pieces.append(text[at : max(at, token.start)])
+            at = max(at, token.end)
+        pieces.append(text[at:])
+        ids = [t.id for t in tokenize_with_spans(lm.tokenizer, "".join(pieces), add_special_tokens=True, add_bos=True)]
+        for token, kept in zip(sources, keep, strict=True):
+            if not kept and token.special and token.id in ids:
+                ids.remove(token.id)
+        return ids
+
+    return retokenise
 
 
 def _target_factory(

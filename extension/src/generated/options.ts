@@ -42,7 +42,7 @@ export interface AttributeOptions {
     granularity?: "token" | "word" | "line" | "block" | "symbol" | "turn";
     /** Apply the model's chat template: the selection as one user message, or with context document the transcript's turns (lines starting user: / assistant: / system:, or ### User headers); template tokens are kept and marked template. */
     chat?: boolean;
-    /** Span methods: replace a left-out span's embeddings by the baseline (positions kept), or remove its tokens from the sequence. Default: replace. */
+    /** Span methods: replace a left-out span's embeddings by the baseline (positions kept), or remove its text and tokenise the rest of the context again. Default: replace. */
     ablation?: "replace" | "remove";
     /** Span methods: score the tokens inside each target's top K spans (leave one token out); 0 scores spans only. Range ≥ 0. Default: 3. */
     drillDown?: number;
