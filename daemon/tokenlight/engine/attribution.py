@@ -329,6 +329,7 @@ def _attribute_in_groups(
     points: list[int] = []
     span_parts: dict[str, list[torch.Tensor]] = {"span_scores": [], "drilled": [], "fit": []}
     warnings: list[str] = []
+    notes: list[str] = []
     out = None
     for a, b in groups:
         fn = (
@@ -352,6 +353,7 @@ def _attribute_in_groups(
                 parts.append(part)
         # about the method on this model (the same for every group), or about one group's targets
         warnings += [w for w in out.warnings if w not in warnings]
+        notes += [n for n in out.notes if n not in notes]
     assert out is not None
     joined = {name: torch.cat(parts) if parts else None for name, parts in span_parts.items()}
     return MethodOutput(
@@ -360,6 +362,7 @@ def _attribute_in_groups(
         max(points) if points else None,  # each group converges on its own; report the most used
         uses_baseline=out.uses_baseline,
         warnings=warnings,
+        notes=notes,
         span_scores=joined["span_scores"],
         drilled=joined["drilled"],
         fit=joined["fit"],
