@@ -446,11 +446,24 @@ export function specialShares(stored: Colourable<unknown>): SpecialShare[] {
     }
     const tokens = [...sourceTokens, ...targetTokens];
     const out: SpecialShare[] = [];
+    // a chat template has tens of tokens (role names, markers): their weight is said once, summed
+    let template = 0;
+    let firstTemplate = -1;
     for (const i of specialPositions(stored.result)) {
         const v = vector[i];
-        if (isFiniteNumber(v) && v !== 0) {
-            out.push({ text: tokens[i].text ?? "special", index: i, share: Math.abs(v) / total });
+        if (!isFiniteNumber(v) || v === 0) {
+            continue;
         }
+        const token = tokens[i];
+        if ("template" in token && token.template === true) {
+            template += Math.abs(v);
+            firstTemplate = firstTemplate < 0 ? i : firstTemplate;
+        } else {
+            out.push({ text: token.text ?? "special", index: i, share: Math.abs(v) / total });
+        }
+    }
+    if (template > 0) {
+        out.push({ text: "the chat template", index: firstTemplate, share: template / total });
     }
     return out.sort((a, b) => b.share - a.share);
 }

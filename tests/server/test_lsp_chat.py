@@ -62,5 +62,13 @@ def test_a_transcript_over_lsp_has_turn_spans_and_template_tokens(tmp_path):
         assert texts == ["Reply in 漢字.", "Which emoji? 🎉", "🚀 this one", "Why?"]
         assert res["spans"][-1]["range"] is None
         assert res["spans"][2]["range"]["start"] == {"line": 4, "character": 0}
+        # a hover on the user's text ranks it among the visible tokens only, and says what the
+        # template's tokens carry in one sum
+        hover = daemon.hover(uri, 1, len("user: Wh"))
+        assert hover is not None
+        text = hover.contents.value
+        visible = sum(1 for t in tokens if not t["special"] and not t.get("template"))
+        assert f"of {visible} visible tokens" in text
+        assert "the chat template carries" in text
     finally:
         daemon.close()

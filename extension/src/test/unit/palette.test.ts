@@ -254,7 +254,8 @@ describe("special tokens", () => {
                 ["5-8", LEVELS],
             ],
         );
-        assert.match(specialShareLine(chat), /^user carries 70% of \|attribution\|/);
+        // the template's tokens are said once, summed: (3 + 9) / 12.9
+        assert.match(specialShareLine(chat), /^the chat template carries 93% of \|attribution\|/);
     });
     it("count when asked (tokenlight.specialTokensInScale)", () => {
         const out = colourRanges(stored, "target", 1, key, LEVELS, true);
