@@ -227,3 +227,25 @@ def test_a_template_whose_prefixes_render_differently_gives_template_tokens_to_t
     first = res.source_tokens[res.spans[1].first]
     assert first.template and first.text.strip() in ("", "[")  # the line break after "hi" opens the next turn
     assert text[res.spans[1].start : res.spans[1].end] == "hello there"
+
+
+def test_a_transcript_too_long_for_the_model_drops_its_earliest_turns_and_keeps_the_system_one(chat_lm):
+    exchanges = "".join(f"user: question number {i}?\nassistant: answer number {i}.\n" for i in range(12))
+    text = "system: Be brief.\n" + exchanges + "user: And the last one?"
+    res = attribute(chat_lm, text, method="saliency", chat=True, context="document", granularity="turn",
+                    target_text=" yes")  # fmt: skip
+    assert len(res.source_tokens) + len(res.target_tokens) <= chat_lm.context_length
+    labels = [s.label for s in res.spans]
+    assert labels[0] == "system 1" and labels[-2:] == [labels[-2], "assistant " + labels[-1].split()[1] + " (reply)"]
+    assert text[res.spans[-2].start : res.spans[-2].end] == "And the last one?"
+    note = next(n for n in res.notes if "turn(s) were left out" in n)
+    dropped = int(note.split("its first ")[1].split()[0])
+    kept = [s for s in res.spans[1:-1]]
+    assert len(kept) == 25 - dropped  # 24 exchange turns and the last question, less the dropped
+    first = text[kept[0].start : kept[0].end]
+    assert first in (f"question number {dropped // 2}?", f"answer number {(dropped - 1) // 2}.")
+    assert "system turn kept" in note
+    # one turn more than fits is still the last question alone: too long only when that does not fit
+    with pytest.raises(InputError, match="accepts"):
+        attribute(chat_lm, "user: " + "word " * 200, method="saliency", chat=True, context="document",
+                  target_text=" yes")  # fmt: skip

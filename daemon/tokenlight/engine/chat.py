@@ -88,6 +88,15 @@ class ChatPrompt:
         return role, f"{role} {count}"
 
 
+def droppable(text: str, *, transcript: bool) -> int:
+    """How many turns :func:`chat_prompt` may leave out of ``text`` to fit a model: all but the last
+    (and a leading system turn)."""
+    if not transcript:
+        return 0
+    turns, _ = parse_transcript(text)
+    return max(0, len(turns) - 1 - (1 if turns[0].role == "system" else 0))
+
+
 def has_chat_template(tokenizer: Tokenizer) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
 
@@ -132,8 +141,9 @@ def parse_transcript(text: str) -> tuple[list[Turn], list[str]]:
     return turns, notes
 
 
-def chat_prompt(tokenizer: Tokenizer, model_name: str, text: str, *, transcript: bool) -> ChatPrompt:
-    """The chat prompt for ``text``: one user message, or (``transcript``) the turns it holds.
+def chat_prompt(tokenizer: Tokenizer, model_name: str, text: str, *, transcript: bool, drop: int = 0) -> ChatPrompt:
+    """The chat prompt for ``text``: one user message, or (``transcript``) the turns it holds, the
+    first ``drop`` of them left out (a leading system turn is kept: it says how to answer).
 
     When the last turn is the assistant's, the model continues it (the rendering stops where its
     content ends); otherwise the template's generation prompt opens the reply
@@ -148,6 +158,9 @@ def chat_prompt(tokenizer: Tokenizer, model_name: str, text: str, *, transcript:
         turns, notes = parse_transcript(text)
     else:
         turns, notes = [Turn("user", 0, len(text))], []
+    if drop:
+        head = turns[:1] if turns[0].role == "system" else []
+        turns = head + turns[len(head) + drop :]
     if turns[-1].role == "assistant" and turns[-1].start == turns[-1].end and len(turns) > 1:
         turns = turns[:-1]  # an empty "assistant:" at the end asks for the reply: the generation prompt opens it
     continues = turns[-1].role == "assistant"

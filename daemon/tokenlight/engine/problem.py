@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from .baselines import Baseline, resolve_baseline, single_token_id
-from .chat import ChatPrompt, chat_prompt
+from .chat import ChatPrompt, chat_prompt, droppable
 from .context import FittedContext, fit_document
 from .contrast import ContrastSequence, ContrastTargets, contrast_sequence
 from .errors import ContextLengthError, InputError
@@ -26,6 +26,7 @@ from .layers import LayerTargets, layer_activations, resolve_layer
 from .models import CAUSAL_LM, SEQ2SEQ_LM, SEQUENCE_CLASSIFIER, LoadedModel
 from .seq2seq import Seq2SeqTargets, encoder_input_scale, seq2seq_targets
 from .step_functions import StepFunction, get_step_function
+from .symbols import line_of, line_starts
 from .tokens import Token, continuation_tokens, forced_targets, tokenize_with_spans
 
 
@@ -129,7 +130,12 @@ def build_problem(
                     "a contrast prompt cannot be combined with the chat option yet (it would not be templated); "
                     "drop one of them, or use a contrast text"
                 )
-            chat = chat_prompt(lm.tokenizer, lm.name, text, transcript=document)
+            n_new = (
+                len(forced_targets(lm.tokenizer, target_text, max_target_tokens)[1])
+                if target_text is not None
+                else options["max_new_tokens"]
+            )
+            chat = _fitted_chat(lm, text, document, n_new)
         sources, targets, continuation, kind, fitted = _causal_targets(
             lm, text, options, target_text, max_target_tokens, where, chat
         )
@@ -198,6 +204,31 @@ def _retokeniser(
     return retokenise
 
 
+def _fitted_chat(lm: LoadedModel, text: str, transcript: bool, n_new: int) -> ChatPrompt:
+    """The chat prompt, its earliest turns left out while it is too long for the model with ``n_new``
+    targets (a leading system turn stays); a note says how many. Only a prompt that does not fit
+    with its last turn alone is an error (check_context, later)."""
+    chat = chat_prompt(lm.tokenizer, lm.name, text, transcript=transcript)
+    limit = lm.context_length
+    if limit is None or len(chat.sources) + n_new <= limit:
+        return chat
+    whole = len(chat.sources)
+    drop = 0
+    for drop in range(1, droppable(text, transcript=transcript) + 1):
+        chat = chat_prompt(lm.tokenizer, lm.name, text, transcript=transcript, drop=drop)
+        if len(chat.sources) + n_new <= limit:
+            break
+    if drop:
+        first = next(t for t in chat.turns if t.role != "system" or t is not chat.turns[0])
+        line = line_of(line_starts(text), first.start) + 1
+        chat.notes.append(
+            f"chat: the transcript is {whole} tokens with its template and {lm.name} accepts {limit} with {n_new} "
+            f"to attribute: its first {drop} turn(s) were left out (the kept turns start at line {line})"
+            + (", the system turn kept" if chat.turns[0].role == "system" else "")
+        )
+    return chat
+
+
 def _target_factory(
     lm: LoadedModel,
     step: StepFunction,
@@ -257,8 +288,8 @@ def _causal_targets(
     chat: ChatPrompt | None = None,
 ) -> tuple[list[Token], list[Token], str, str, FittedContext]:
     """Sources, targets, the continuation text, the target kind and how the context was fitted
-    (``selection_start`` None: the prompt is the selection and must fit whole; a chat prompt must
-    fit whole too: cutting a transcript's first turns would also cut the template's opening)."""
+    (``selection_start`` None: the prompt is the selection and must fit whole; a chat prompt was
+    fitted by whole turns already, :func:`_fitted_chat`)."""
     tokenizer = lm.tokenizer
     if chat is not None:
         sources = chat.sources
