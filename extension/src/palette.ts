@@ -394,17 +394,20 @@ export interface ColouredRange<R> {
 export interface Colourable<R> {
     focus: number | null;
     result: {
-        sourceTokens: readonly { range: R | null; special?: boolean; text?: string }[];
+        sourceTokens: readonly { range: R | null; special?: boolean; template?: boolean; text?: string }[];
         targetTokens: readonly { range: R | null; special?: boolean; text?: string }[];
         scores: readonly (readonly (number | null)[])[];
     };
 }
 
-/** Positions (into a row of `scores`: sources, then targets) of the special tokens (BOS, EOS, ...). */
+/**
+ * Positions (into a row of `scores`: sources, then targets) of the special tokens (BOS, EOS, ...)
+ * and of a chat template's tokens: neither is text of the document, so both stay out of the scale.
+ */
 export function specialPositions(result: Colourable<unknown>["result"]): Set<number> {
     const out = new Set<number>();
     [...result.sourceTokens, ...result.targetTokens].forEach((token, i) => {
-        if (token.special === true) {
+        if (token.special === true || ("template" in token && token.template === true)) {
             out.add(i);
         }
     });
@@ -443,11 +446,24 @@ export function specialShares(stored: Colourable<unknown>): SpecialShare[] {
     }
     const tokens = [...sourceTokens, ...targetTokens];
     const out: SpecialShare[] = [];
+    // a chat template has tens of tokens (role names, markers): their weight is said once, summed
+    let template = 0;
+    let firstTemplate = -1;
     for (const i of specialPositions(stored.result)) {
         const v = vector[i];
-        if (isFiniteNumber(v) && v !== 0) {
-            out.push({ text: tokens[i].text ?? "special", index: i, share: Math.abs(v) / total });
+        if (!isFiniteNumber(v) || v === 0) {
+            continue;
         }
+        const token = tokens[i];
+        if ("template" in token && token.template === true) {
+            template += Math.abs(v);
+            firstTemplate = firstTemplate < 0 ? i : firstTemplate;
+        } else {
+            out.push({ text: token.text ?? "special", index: i, share: Math.abs(v) / total });
+        }
+    }
+    if (template > 0) {
+        out.push({ text: "the chat template", index: firstTemplate, share: template / total });
     }
     return out.sort((a, b) => b.share - a.share);
 }

@@ -87,6 +87,8 @@ export interface SourceToken {
     special: boolean;
     /** `<0xE2>` for a byte piece that is not a whole character (its text is empty or partial). */
     label?: string;
+    /** A chat template's own token (role header, assistant prefix): in the prompt, not in the document. */
+    template?: boolean;
 }
 
 export interface TargetToken {

@@ -121,10 +121,15 @@ export class Settings {
         return OPTION_CHOICES.context.find((c) => c === value) ?? SETTING_DEFAULTS.context;
     }
 
-    /** The spans the context is scored in (token, word, line, block, symbol). */
+    /** The spans the context is scored in (token, word, line, block, symbol, turn). */
     get granularity(): Granularity {
         const value = this.string("granularity");
         return OPTION_CHOICES.granularity.find((g) => g === value) ?? SETTING_DEFAULTS.granularity;
+    }
+
+    /** Whether the model's chat template is applied (the selection as a user message, a document as turns). */
+    get chat(): boolean {
+        return this.read().get<unknown>("chat") === true;
     }
 
     /** The alternative token for `logit_diff` / `probability_diff`. */
@@ -192,6 +197,9 @@ export class Settings {
         if (this.contrastToken !== undefined) {
             options.contrastToken = this.contrastToken;
         }
+        if (this.chat) {
+            options.chat = true;
+        }
         return options;
     }
 
@@ -211,6 +219,7 @@ export class Settings {
             stepFunction: this.stepFunction,
             context: this.context,
             granularity: this.granularity,
+            chat: this.chat,
             maxNewTokens: this.maxNewTokens,
         };
     }

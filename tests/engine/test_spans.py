@@ -7,6 +7,8 @@ token sums computed here.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -115,6 +117,18 @@ def test_gradient_span_scores_are_token_sums(lm, granularity):
     )
 
 
+def _logit_without_text(lm, res: Attribution, span, t: int) -> float:
+    """Target t's logit with the span's text deleted from the prompt, the rest tokenised again (BOS
+    first, left out too when the span is BOS), the forced targets after it: a literal loop."""
+    prompt = res.prompt if span.start is None else res.prompt[: span.start] + res.prompt[span.end :]
+    ids = lm.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    if span.start is not None:
+        ids = [lm.tokenizer.bos_token_id, *ids]
+    ids += [target.id for target in res.target_tokens[:t]]
+    with torch.no_grad():
+        return float(lm.model(input_ids=torch.tensor([ids])).logits[0, -1, res.target_tokens[t].id])
+
+
 @pytest.mark.parametrize("ablation", ["replace", "remove"])
 def test_span_occlusion_equals_a_literal_leave_one_span_out_loop(lm, ablation):
     res = attribute(
@@ -131,8 +145,7 @@ def test_span_occlusion_equals_a_literal_leave_one_span_out_loop(lm, ablation):
                 without[span.first : span.last + 1] = 0.0  # the zero baseline, positions kept
                 value = _logit(lm, without, s - 1 + t, target.id)
             else:
-                without = torch.cat([emb[: span.first], emb[span.last + 1 :]])
-                value = _logit(lm, without, s - 1 + t - (span.last + 1 - span.first), target.id)
+                value = _logit_without_text(lm, res, span, t)
             assert res.span_scores[t, i] == pytest.approx(full - value, abs=3e-5), (t, span.label)
     assert res.span_drilled is not None and not res.span_drilled.any()
 
@@ -255,3 +268,29 @@ def test_spans_survive_msgpack_and_json(lm):
     spans = res.to_json_dict()["spans"]
     assert len(spans) == len(res.spans)
     assert spans[1]["tokens"] == [res.spans[1].first, res.spans[1].last] and len(spans[1]["scores"]) == 1
+
+
+@pytest.mark.parametrize("granularity", ["line", "block", "symbol"])
+def test_lone_cr_and_crlf_break_lines_like_lf(lm, granularity):
+    """LSP breaks lines at \\n, \\r\\n and a lone \\r: so do the spans (one set of lines for every style)."""
+    lines = SOURCE.split("\n")
+    by_ending = {}
+    for ending in ("\n", "\r\n", "\r"):
+        text = ending.join(lines)
+        res = attribute(lm, text, method="saliency", granularity=granularity, target_text=" a")
+        check_tiling(res.spans, len(res.source_tokens))
+        # a literal line count for each span's start: the breaks before it
+        starts = [text[: s.start].count(ending) for s in res.spans if s.start is not None]
+        # the spans with text are the same whatever the style (spans of blank lines depend on whether
+        # the tokenizer merges their breaks into one token: "\n\n" is one token, "\r\r" is not)
+        by_ending[ending] = [s.label for s in res.spans if s.start is not None and text[s.start : s.end].strip()]
+        for span, first in zip([s for s in res.spans if s.start is not None], starts, strict=True):
+            if span.kind in ("line", "block"):
+                # "line 4: def parse_args(argv):" or "lines 7–8": the span starts on a line it names
+                found = re.match(r"lines? (\d+)(?:–(\d+))?", span.label)
+                assert found, span
+                a, b = int(found.group(1)), int(found.group(2) or found.group(1))
+                assert a <= first + 1 <= b, span
+    assert by_ending["\r"] == by_ending["\n"] == by_ending["\r\n"]
+    if granularity == "symbol":
+        assert "def Foo.bar" in by_ending["\r"]

@@ -107,3 +107,27 @@ def test_a_long_document_is_cut_to_the_model_with_the_context_start(daemon, new_
     first_span = next(s for s in res["spans"] if s["kind"] != "special")
     assert first_span["range"]["start"] == start
     assert text_at(text, res["spans"][-1]["range"]) == "total ="
+
+
+@pytest.mark.parametrize("ending", ["\r", "\r\n", "\n"])
+def test_line_spans_agree_with_lsp_lines_for_every_line_break(daemon, new_uri, ending):
+    """The engine breaks lines where LSP does (a lone \\r too): each line span's range starts on its
+    own line and covers that line's text."""
+    text = ending.join(["# 漢字", "x = '🎉'", "", "def f(a):", "    return a", "y = f(x)"])
+    uri = new_uri()
+    daemon.open(uri, text)
+    lines = lsp_lines(text)
+    last = len(lines) - 1
+    res = daemon.attribute(
+        uri,
+        lsp_range((last, 0), (last, len(lines[last]))),
+        method="saliency",
+        target={"kind": "generate", "maxNewTokens": 1},
+        options={"context": "document", "granularity": "line"},
+    )
+    spans = [s for s in res["spans"] if s["kind"] == "line"]
+    named = {int(s["label"].split(":")[0].split()[1]) - 1: s for s in spans}
+    assert {0, 1, 3, 4, 5} <= set(named)  # every line with text has its span
+    for line, span in named.items():
+        assert span["range"]["start"]["line"] == line
+        assert lines[line].strip() in text_at(text, span["range"])  # the span holds its line's text

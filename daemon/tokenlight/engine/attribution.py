@@ -90,6 +90,14 @@ def attribute(
     impl = get_method(method)
     if resolved["aggregate"] == "word" and (resolved["granularity"] != "token" or impl.scores_spans):
         raise InputError("aggregate='word' merges tokens, and spans already group them: use granularity='word' instead")
+    if resolved["aggregate"] == "word" and resolved["chat"]:
+        raise InputError(
+            "aggregate='word' does not apply to a chat prompt (its tokens are not the text's): use granularity='word'"
+        )
+    if resolved["granularity"] == "turn" and not resolved["chat"]:
+        raise InputError(
+            "granularity turn splits a chat into its turns: turn the chat option on, or choose another granularity"
+        )
     if lm.kind == SEQ2SEQ_LM:
         _check_seq2seq(impl.id, resolved)
     if resolved["layer"] is not None and not impl.supports_layer:
@@ -106,7 +114,9 @@ def attribute(
         target_class=target_class,
         selection_start=selection_start,
     )
-    spans, span_notes = build_spans(text, problem.sources, resolved["granularity"], lm.tokenizer, symbols)
+    spans, span_notes = build_spans(
+        text, problem.sources, resolved["granularity"], lm.tokenizer, symbols, chat=problem.chat
+    )
     if resolved["granularity"] == "token" and not impl.scores_spans:
         spans = []  # the tokens are the spans: the matrix says it all
     hooks = Hooks(progress, is_cancelled)
@@ -265,6 +275,7 @@ def _run_method(
             input_ids=ids[:length],
             special_positions=frozenset(i for i in every if i < length),
             spans=tuple((s.first, s.last) for s in spans),
+            retokenise=p.retokenise,
             target_positions=None
             if not p.causal
             else torch.arange(n_sources - 1 + a, n_sources - 1 + b, device=lm.device),
@@ -326,6 +337,7 @@ def _attribute_in_groups(
     points: list[int] = []
     span_parts: dict[str, list[torch.Tensor]] = {"span_scores": [], "drilled": [], "fit": []}
     warnings: list[str] = []
+    notes: list[str] = []
     out = None
     for a, b in groups:
         fn = (
@@ -349,6 +361,7 @@ def _attribute_in_groups(
                 parts.append(part)
         # about the method on this model (the same for every group), or about one group's targets
         warnings += [w for w in out.warnings if w not in warnings]
+        notes += [n for n in out.notes if n not in notes]
     assert out is not None
     joined = {name: torch.cat(parts) if parts else None for name, parts in span_parts.items()}
     return MethodOutput(
@@ -357,6 +370,7 @@ def _attribute_in_groups(
         max(points) if points else None,  # each group converges on its own; report the most used
         uses_baseline=out.uses_baseline,
         warnings=warnings,
+        notes=notes,
         span_scores=joined["span_scores"],
         drilled=joined["drilled"],
         fit=joined["fit"],

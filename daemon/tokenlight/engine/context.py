@@ -42,14 +42,16 @@ def fit_document(
         raise ContextLengthError(model_name, limit, len(selection) + len(head), n_new)
     cut = len(body) - budget  # the first kept token, at the earliest
     first_selected = len(body) - len(selection)
+    starts = line_starts(prompt)
+    line_start = set(starts)
     for i in range(cut, first_selected + 1):
         start = body[i].start if i < len(body) else None
-        if start is not None and (start == 0 or prompt[start - 1] == "\n"):
+        if start is not None and start in line_start:
             cut = i  # a whole first line reads better than a line's tail
             break
     kept = body[cut:]
     start = next((t.start for t in kept if t.start is not None), len(prompt))
-    line = line_of(line_starts(prompt), start) + 1
+    line = line_of(starts, start) + 1
     note = (
         f"the document is {len(sources)} tokens and {model_name} accepts {limit} with {n_new} to attribute: "
         f"the context starts at line {line} (character {start}); the {cut} tokens before it were left out"

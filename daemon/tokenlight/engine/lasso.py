@@ -7,7 +7,10 @@ scikit-learn and SciPy to the daemon: FISTA (Beck & Teboulle 2009), proximal gra
 Nesterov momentum, on centred data so the intercept needs no penalty. The support LASSO selects is
 then refitted by least squares ("relaxed" LASSO, Meinshausen 2007): LASSO shrinks every kept
 coefficient by about the penalty, and the refit removes that bias, so a model that really is
-additive over its spans is recovered exactly (tests/engine/test_spans.py).
+additive over its spans is recovered exactly (tests/engine/test_spans.py). A support too large
+for the samples to determine (as many spans as masks) is not refitted: its least-squares fit is not
+unique, and picking one made the scores jump with rounding; those fits keep their LASSO
+coefficients, and context_ablation says so in the notes.
 """
 
 from __future__ import annotations
@@ -108,7 +111,12 @@ def _batched_lasso(
     """B LASSO fits of ``y`` on ``x`` at once, fit b on the rows weighted 1 in ``rows[b]``, with
     penalty ``alphas[b]``: coefficients ``[B, k]`` and intercepts ``[B]``. FISTA on centred data,
     then least squares on each fit's support. ``x`` is ``[n, k]`` shared or ``[B, n, k]``, ``y``
-    ``[n]`` shared or ``[B, n]``."""
+    ``[n]`` shared or ``[B, n]``.
+
+    The steps run on the Gram matrix G = XᵀX/n and c = Xᵀy/n, formed once: a step costs k² per fit
+    instead of the 2·n·k of two products with X (stepping through X when k > 2n measured no faster,
+    benchmarks/RESULTS.md), the step size comes from one batched ``eigvalsh`` of G instead of an SVD
+    of X per fit, and every fit's refit is one batched solve instead of a ``lstsq`` per fit."""
     if x.dim() == 2:
         x = x.unsqueeze(0).expand(len(rows), -1, -1)
     if y.dim() == 1:
@@ -122,8 +130,10 @@ def _batched_lasso(
     yc = (y - y_mean.unsqueeze(1)) * root[..., 0]  # [B, n]
     scale = (yc.pow(2).sum(dim=1) / (count - 1).clamp_min(1)).sqrt()
     penalty = (alphas.to(x.device) * scale).unsqueeze(1)  # [B, 1]
-    lipschitz = torch.linalg.matrix_norm(xc, ord=2) ** 2 / count  # [B]
-    step = torch.where(lipschitz > 0, 1.0 / lipschitz.clamp_min(1e-300), torch.zeros_like(lipschitz)).unsqueeze(1)
+    gram = torch.bmm(xc.transpose(1, 2), xc) / count.view(-1, 1, 1)  # [B, k, k]
+    linear = torch.bmm(xc.transpose(1, 2), yc.unsqueeze(2))[..., 0] / count.unsqueeze(1)  # [B, k]
+    lipschitz = torch.linalg.eigvalsh(gram)[:, -1] if k else torch.zeros(len(rows), dtype=torch.float64)
+    step = torch.where(lipschitz > 1e-12, 1.0 / lipschitz.clamp_min(1e-300), torch.zeros_like(lipschitz)).unsqueeze(1)
     coef = torch.zeros(len(rows), k, dtype=torch.float64, device=x.device)
     momentum, t = coef.clone(), 1.0
     # each fit stops on its own (frozen once converged), so a fit never depends on the others in
@@ -131,8 +141,7 @@ def _batched_lasso(
     active = torch.ones(len(rows), dtype=torch.bool, device=x.device)
     for step_index in range(MAX_ITERATIONS):
         # broadcast products, not bmm: float64 bmm on many tiny matrices measured 10-20× slower here
-        residual = (xc * momentum.unsqueeze(1)).sum(dim=2) - yc  # [B, n]
-        gradient = (xc * residual.unsqueeze(2)).sum(dim=1) / count.unsqueeze(1)  # [B, k]
+        gradient = (gram * momentum.unsqueeze(1)).sum(dim=2) - linear  # [B, k]
         moved = momentum - step * gradient
         new = torch.sign(moved) * (moved.abs() - step * penalty).clamp_min(0.0)
         t_next = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
@@ -144,14 +153,38 @@ def _batched_lasso(
         active = active & ~(change <= TOLERANCE * (1.0 + (coef.abs().amax(dim=1) if k else torch.zeros_like(change))))
         if step_index % CHECK_EVERY == CHECK_EVERY - 1 and not bool(active.any()):
             break
-    for b in range(len(rows)):
-        support = coef[b] != 0
-        if bool(support.any()):
-            refit = torch.linalg.lstsq(xc[b][:, support], yc[b].unsqueeze(1)).solution[:, 0]
-            coef[b] = 0.0
-            coef[b, support] = refit
+    coef = _refit(gram, linear, coef, count)
     intercept = y_mean - (x_mean * coef).sum(dim=1)
     return coef, intercept
+
+
+def _refit(gram: torch.Tensor, linear: torch.Tensor, coef: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """Least squares on each fit's support (the relaxed LASSO), all fits in one batched solve: the
+    normal equations G_S β = c_S, with the identity on the features outside the support (their β
+    is then 0). A support of as many spans as the fit has rows less one (centred data has rank at
+    most n − 1) has no unique least-squares fit: the refit would pick one of infinitely many and
+    jump between them as the data move by rounding, so such a fit keeps its LASSO coefficients
+    (see :func:`underdetermined`). A tiny ridge (1e-10 of G's mean diagonal) keeps a support with
+    collinear spans (two spans always kept together) solvable without moving a determined fit."""
+    if coef.shape[1] == 0:
+        return coef
+    support = coef != 0  # [B, k]
+    refit = support.any(dim=1) & ~underdetermined(coef, count)
+    if not bool(refit.any()):
+        return coef
+    mask = support.double()
+    eye = torch.eye(coef.shape[1], dtype=torch.float64, device=coef.device)
+    ridge = 1e-10 * gram.diagonal(dim1=1, dim2=2).mean(dim=1).clamp_min(1e-300).view(-1, 1, 1)
+    system = gram * mask.unsqueeze(2) * mask.unsqueeze(1) + eye * (1 - mask).unsqueeze(2) + ridge * eye
+    solved = torch.linalg.solve(system[refit], (linear * mask)[refit].unsqueeze(2))[..., 0]
+    out = coef.clone()
+    out[refit] = solved * mask[refit]
+    return out
+
+
+def underdetermined(coef: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """``[B]`` bool: the fit's support has at least n − 1 spans (n its rows), too many to refit."""
+    return (coef != 0).sum(dim=1) >= (count - 1).clamp_min(1)
 
 
 def r_squared(prediction: torch.Tensor, y: torch.Tensor) -> float:

@@ -63,7 +63,7 @@ AGGREGATIONS = ("token", "word")
 DIG_STRATEGIES = ("greedy", "maxcount")
 ATTENTION_LAYERS = ("last", "mean")
 CONTEXTS = ("selection", "document")
-GRANULARITIES = ("token", "word", "line", "block", "symbol")
+GRANULARITIES = ("token", "word", "line", "block", "symbol", "turn")
 ABLATIONS = ("replace", "remove")
 DEFAULT_DRILL_DOWN = 3
 
@@ -415,16 +415,26 @@ for _option in (
         "granularity",
         str,
         "The spans the context is scored in: token, word, line, block (blank-line / indentation blocks) or "
-        "symbol (functions, classes, methods; Python's ast or the editor's document symbols, else blocks).",
+        "symbol (functions, classes, methods; Python's ast or the editor's document symbols, else blocks) or "
+        "turn (chat turns, with chat).",
         default="token",
         choices=GRANULARITIES,
+        setting=True,
+    ),
+    Option(
+        "chat",
+        bool,
+        "Apply the model's chat template: the selection as one user message, or with context document the "
+        "transcript's turns (lines starting user: / assistant: / system:, or ### User headers); template tokens "
+        "are kept and marked template.",
+        default=False,
         setting=True,
     ),
     Option(
         "ablation",
         str,
         "Span methods: replace a left-out span's embeddings by the baseline (positions kept), or remove its "
-        "tokens from the sequence.",
+        "text and tokenise the rest of the context again.",
         default="replace",
         choices=ABLATIONS,
     ),

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from .baselines import Baseline, resolve_baseline, single_token_id
+from .chat import ChatPrompt, chat_prompt, droppable
 from .context import FittedContext, fit_document
 from .contrast import ContrastSequence, ContrastTargets, contrast_sequence
 from .errors import ContextLengthError, InputError
@@ -22,9 +23,10 @@ from .generation import generate
 from .heads import CausalTargets
 from .kernel import TargetFn, evaluate_targets
 from .layers import LayerTargets, layer_activations, resolve_layer
-from .models import SEQ2SEQ_LM, SEQUENCE_CLASSIFIER, LoadedModel
+from .models import CAUSAL_LM, SEQ2SEQ_LM, SEQUENCE_CLASSIFIER, LoadedModel
 from .seq2seq import Seq2SeqTargets, encoder_input_scale, seq2seq_targets
 from .step_functions import StepFunction, get_step_function
+from .symbols import line_of, line_starts
 from .tokens import Token, continuation_tokens, forced_targets, tokenize_with_spans
 
 
@@ -49,6 +51,10 @@ class Problem:
         contrast: the contrast prompt / text (:mod:`.contrast`), or None.
         layer: the block whose output is attributed (:mod:`.layers`; inputs and baselines are then
             its activations), or None: the input embeddings.
+        chat: the chat-templated prompt (:mod:`.chat`; ``sources`` are its tokens), or None.
+        retokenise: keep mask over ``sources`` -> the ids of the prompt with the left-out tokens'
+            text deleted, tokenised again (``ablation: remove``); None where that is not defined
+            (a classifier, an encoder-decoder, a chat prompt, a layer).
     """
 
     sources: list[Token]
@@ -69,6 +75,8 @@ class Problem:
     make_targets: Callable[[int, int], Any] | None = None
     contrast: ContrastSequence | None = None
     layer: int | None = None
+    chat: ChatPrompt | None = None
+    retokenise: Callable[[list[bool]], list[int]] | None = None
 
     @property
     def causal(self) -> bool:
@@ -102,6 +110,9 @@ def build_problem(
         raise InputError(f"selection_start {selection_start} is not inside the text (0..{len(text)})")
     where = (len(text) if selection_start is None else selection_start) if document else None
     context_start, context_note = 0, None
+    chat: ChatPrompt | None = None
+    if options["chat"] and lm.kind != CAUSAL_LM:
+        raise InputError("the chat option applies a chat template to a causal language model's prompt; turn it off")
     if lm.kind == SEQUENCE_CLASSIFIER:
         sources, targets, target_fn, input_ids = _classifier_problem(lm, text, step, target_class)
         continuation, kind = targets[0].text, "class"
@@ -113,8 +124,20 @@ def build_problem(
         make_targets = _seq2seq_factory(lm, step, [t.id for t in targets], contrast_id, n_encoder)
         target_fn = make_targets(0, len(targets))
     else:
+        if options["chat"]:
+            if options.get("contrast_prompt") is not None:
+                raise InputError(
+                    "a contrast prompt cannot be combined with the chat option yet (it would not be templated); "
+                    "drop one of them, or use a contrast text"
+                )
+            n_new = (
+                len(forced_targets(lm.tokenizer, target_text, max_target_tokens)[1])
+                if target_text is not None
+                else options["max_new_tokens"]
+            )
+            chat = _fitted_chat(lm, text, document, n_new)
         sources, targets, continuation, kind, fitted = _causal_targets(
-            lm, text, options, target_text, max_target_tokens, where
+            lm, text, options, target_text, max_target_tokens, where, chat
         )
         context_start, context_note = fitted.start, fitted.note
         input_ids = [t.id for t in sources] + [t.id for t in targets[:-1]]
@@ -147,10 +170,63 @@ def build_problem(
         targets = [dataclasses.replace(t, probability=float(p)) for t, p in zip(targets, probabilities, strict=True)]
     else:  # a classifier: its one target's probability comes with the class
         values = evaluate_targets(target_fn, inputs, baselines)
+    retokenise = None
+    if lm.kind == CAUSAL_LM and chat is None and layer is None:
+        retokenise = _retokeniser(lm, text, sources, context_start)
     return Problem(
         sources, targets, continuation, kind, input_ids, inputs, baselines, target_fn,
         values[0], values[1], step, base, contrast_id, context_start, context_note, make_targets, contrast, layer,
+        chat, retokenise,
     )  # fmt: skip
+
+
+def _retokeniser(
+    lm: LoadedModel, text: str, sources: list[Token], context_start: int
+) -> Callable[[list[bool]], list[int]]:
+    """``keep`` -> the ids of the context (from ``context_start``) with the text of every left-out
+    token deleted and the rest tokenised again as the prompt was (BOS first); a left-out special
+    token (BOS) is left out of the ids too."""
+
+    def retokenise(keep: list[bool]) -> list[int]:
+        pieces, at = [], context_start
+        for token, kept in zip(sources, keep, strict=True):
+            if kept or token.start is None or token.end is None:
+                continue
+            pieces.append(text[at : max(at, token.start)])
+            at = max(at, token.end)
+        pieces.append(text[at:])
+        ids = [t.id for t in tokenize_with_spans(lm.tokenizer, "".join(pieces), add_special_tokens=True, add_bos=True)]
+        for token, kept in zip(sources, keep, strict=True):
+            if not kept and token.special and token.id in ids:
+                ids.remove(token.id)
+        return ids
+
+    return retokenise
+
+
+def _fitted_chat(lm: LoadedModel, text: str, transcript: bool, n_new: int) -> ChatPrompt:
+    """The chat prompt, its earliest turns left out while it is too long for the model with ``n_new``
+    targets (a leading system turn stays); a note says how many. Only a prompt that does not fit
+    with its last turn alone is an error (check_context, later)."""
+    chat = chat_prompt(lm.tokenizer, lm.name, text, transcript=transcript)
+    limit = lm.context_length
+    if limit is None or len(chat.sources) + n_new <= limit:
+        return chat
+    whole = len(chat.sources)
+    drop = 0
+    for drop in range(1, droppable(text, transcript=transcript) + 1):
+        chat = chat_prompt(lm.tokenizer, lm.name, text, transcript=transcript, drop=drop)
+        if len(chat.sources) + n_new <= limit:
+            break
+    if drop:
+        first = next(t for t in chat.turns if t.role != "system" or t is not chat.turns[0])
+        line = line_of(line_starts(text), first.start) + 1
+        chat.notes.append(
+            f"chat: the transcript is {whole} tokens with its template and {lm.name} accepts {limit} with {n_new} "
+            f"to attribute: its first {drop} turn(s) were left out (the kept turns start at line {line})"
+            + (", the system turn kept" if chat.turns[0].role == "system" else "")
+        )
+    return chat
 
 
 def _target_factory(
@@ -209,15 +285,24 @@ def _causal_targets(
     target_text: str | None,
     max_target_tokens: int | None,
     selection_start: int | None,
+    chat: ChatPrompt | None = None,
 ) -> tuple[list[Token], list[Token], str, str, FittedContext]:
     """Sources, targets, the continuation text, the target kind and how the context was fitted
-    (``selection_start`` None: the prompt is the selection and must fit whole)."""
+    (``selection_start`` None: the prompt is the selection and must fit whole; a chat prompt was
+    fitted by whole turns already, :func:`_fitted_chat`)."""
     tokenizer = lm.tokenizer
-    sources = tokenize_with_spans(tokenizer, text, add_special_tokens=True, add_bos=True)
+    if chat is not None:
+        sources = chat.sources
+    else:
+        sources = tokenize_with_spans(tokenizer, text, add_special_tokens=True, add_bos=True)
     if not sources:
         raise InputError(f"the prompt is empty and {lm.name} has no BOS token to start from; give some text")
+    note = "; ".join(chat.notes) if chat is not None and chat.notes else None
 
     def fit(n_new: int) -> FittedContext:
+        if chat is not None:
+            check_context(lm, len(sources), n_new)
+            return FittedContext(sources, 0, note)
         if selection_start is None:
             check_context(lm, len(sources), n_new)
             return FittedContext(sources, 0, None)

@@ -191,6 +191,7 @@ class Attribution:
             "sourceTokens": [
                 {"text": t.text, "id": t.id, "start": t.start, "end": t.end, "special": t.special, **_label(t)}
                 | ({} if t.side is None else {"side": t.side})
+                | ({"template": True} if t.template else {})
                 for t in self.source_tokens
             ],
             "targetTokens": [

@@ -3,7 +3,9 @@
 Spans tile the context exactly: every source token is in exactly one span, spans are contiguous and
 in order. A span's code-point range runs from its first token's start to its last token's end (a
 token that holds a newline and the next line's indentation belongs to the line it starts on).
-Special tokens (BOS) are spans of their own.
+Special tokens (BOS) are spans of their own, and so are a chat template's tokens (kind
+``template``) at every granularity but ``turn``, where each turn holds its content and the template
+tokens that open it (:mod:`.chat`).
 
 A token method's span score is the sum of its tokens' scores: exact for the additive methods (every
 method with a completeness delta: the span sums add up to f(x) − f(x′) like the tokens do), and a
@@ -18,8 +20,19 @@ from typing import Any
 
 import numpy as np
 
+from .chat import ChatPrompt
 from .errors import InputError
-from .symbols import NotParsable, Symbol, blocks, client_symbols, line_of, line_starts, partition, python_symbols
+from .symbols import (
+    NotParsable,
+    Symbol,
+    blocks,
+    client_symbols,
+    line_of,
+    line_starts,
+    partition,
+    python_symbols,
+    split_lines,
+)
 from .tokens import Token, Tokenizer
 
 LABEL_WIDTH = 48
@@ -30,8 +43,8 @@ class Span:
     """One span of the context.
 
     Attributes:
-        kind: ``token``, ``special``, ``word``, ``line``, ``block``, ``function``, ``method``, ``class``
-            (or an editor symbol's kind).
+        kind: ``token``, ``special``, ``template``, ``word``, ``line``, ``block``, ``function``,
+            ``method``, ``class`` (or an editor symbol's kind), ``turn``.
         label: what a person reads ("def parse_args", "line 12: return x").
         start, end: code points into the prompt (None for a special token).
         first, last: the source-token indices it covers (inclusive).
@@ -51,17 +64,26 @@ def build_spans(
     granularity: str,
     tokenizer: Tokenizer,
     symbols: Sequence[dict[str, Any]] | None = None,
+    chat: ChatPrompt | None = None,
 ) -> tuple[list[Span], list[str]]:
     """The spans of ``sources`` at ``granularity``, and notes (e.g. a fallback from symbols to blocks).
 
     ``symbols``: an editor's document symbols (``{start, end, kind, name}`` in code points into
-    ``prompt``); when given, ``symbol`` uses them instead of Python's ast.
+    ``prompt``); when given, ``symbol`` uses them instead of Python's ast. ``chat``: the chat prompt
+    ``sources`` came from (needed by ``turn``).
     """
+    if granularity == "turn":
+        if chat is None:
+            raise InputError(
+                "granularity turn splits a chat into its turns: turn the chat option on, or choose another"
+            )
+        return _turn_spans(sources, chat), []
     if granularity == "token":
         return [_token_span(t, i) for i, t in enumerate(sources)], []
     if granularity == "word":
-        return _word_spans(prompt, sources, tokenizer), []
-    lines = prompt.split("\n")
+        word_ids = chat.word_ids if chat is not None else _prompt_word_ids(prompt, sources, tokenizer)
+        return _word_spans(prompt, sources, word_ids), []
+    lines = split_lines(prompt)
     starts = line_starts(prompt)
     if granularity == "line":
         runs = [(i, i, "line", _line_label(lines, i, i)) for i in range(len(lines))]
@@ -82,7 +104,7 @@ def build_spans(
         for first, last, symbol in partition(len(lines), found):
             runs += _block_runs(lines, first, last) if symbol is None else [_symbol_run(first, last, symbol)]
         return _group_by_lines(sources, starts, runs), notes
-    raise InputError(f"unknown granularity {granularity!r}; choose one of: token, word, line, block, symbol")
+    raise InputError(f"unknown granularity {granularity!r}; choose one of: token, word, line, block, symbol, turn")
 
 
 def span_scores(scores: np.ndarray, spans: Sequence[Span]) -> np.ndarray:
@@ -106,25 +128,53 @@ def check_tiling(spans: Sequence[Span], n_sources: int) -> None:
 
 
 def _token_span(token: Token, index: int) -> Span:
-    return Span("special" if token.special else "token", token.text, token.start, token.end, index, index)
+    kind = "template" if token.template else "special" if token.special else "token"
+    return Span(kind, token.text, token.start, token.end, index, index)
 
 
-def _word_spans(prompt: str, sources: Sequence[Token], tokenizer: Tokenizer) -> list[Span]:
-    """The tokenizer's own words (``word_ids()`` of its pre-tokenizer pieces). The source tokens
-    are the last of the prompt's tokens (a truncated context drops the first ones)."""
+def _turn_spans(sources: Sequence[Token], chat: ChatPrompt) -> list[Span]:
+    """One span per turn (the template tokens that open it included), and one for the template's
+    reply prefix after the last turn when the model writes a new reply."""
+    spans: list[Span] = []
+    for i, (token, turn) in enumerate(zip(sources, chat.token_turns, strict=True)):
+        if spans and chat.token_turns[spans[-1].first] == turn:
+            last = spans[-1]
+            start = last.start if last.start is not None else token.start
+            end = token.end if token.end is not None else last.end
+            spans[-1] = Span("turn", last.label, start, end, last.first, i)
+        else:
+            spans.append(Span("turn", chat.turn_label(turn)[1], token.start, token.end, i, i))
+    return spans
+
+
+def _prompt_word_ids(prompt: str, sources: Sequence[Token], tokenizer: Tokenizer) -> list[int | None]:
+    """Per source token, its word in the tokenizer's own words (``word_ids()`` of its pre-tokenizer
+    pieces); None for special tokens. The source tokens are the last of the prompt's tokens (a
+    truncated context drops the first ones)."""
     word_ids = tokenizer(prompt, add_special_tokens=False).word_ids()
     plain = sum(1 for t in sources if not t.special)
-    offset = len(word_ids) - plain
+    k = len(word_ids) - plain
+    out: list[int | None] = []
+    for token in sources:
+        if token.special:
+            out.append(None)
+            continue
+        out.append(word_ids[k] if 0 <= k < len(word_ids) else None)
+        k += 1
+    return out
+
+
+def _word_spans(prompt: str, sources: Sequence[Token], word_ids: Sequence[int | None]) -> list[Span]:
+    """Consecutive tokens of one word (``word_ids``, one per source token) in one span; special and
+    template tokens alone."""
     spans: list[Span] = []
     previous = None
-    k = offset
     for i, token in enumerate(sources):
-        if token.special:
+        if token.special or token.template or token.start is None:
             spans.append(_token_span(token, i))
             previous = None
             continue
-        word = word_ids[k] if 0 <= k < len(word_ids) else None
-        k += 1
+        word = word_ids[i]
         if spans and word is not None and word == previous:
             last = spans[-1]
             spans[-1] = Span("word", prompt[last.start : token.end], last.start, token.end, last.first, i)

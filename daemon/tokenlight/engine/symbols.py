@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+_BREAK = re.compile(r"\r\n|\r|\n")
 _HEADER = re.compile(r"^\s*(?:async\s+def|def|class)\s+([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -35,7 +36,7 @@ class NotParsable(Exception):
 
 def python_symbols(text: str) -> list[Symbol]:
     """Every function, class and method of ``text`` (nested ones included), outermost first."""
-    lines = text.split("\n")
+    lines = split_lines(text)
     try:
         return _walk(ast.parse(text))
     except (SyntaxError, ValueError) as first_error:
@@ -114,11 +115,16 @@ def blocks(lines: Sequence[str], first: int = 0, last: int | None = None) -> lis
     return out
 
 
+def split_lines(text: str) -> list[str]:
+    """``text``'s lines without their breaks, broken where LSP breaks them: at ``\n``, ``\r\n`` and a
+    lone ``\r`` (not ``str.splitlines``, which also breaks at form feeds and other characters an
+    editor shows inside a line). ``n`` breaks give ``n + 1`` lines, like ``str.split("\n")``."""
+    return _BREAK.split(text)
+
+
 def line_starts(text: str) -> list[int]:
-    """Code-point offset of each line's first character."""
-    starts = [0]
-    starts += [i + 1 for i, ch in enumerate(text) if ch == "\n"]
-    return starts
+    """Code-point offset of each line's first character (lines as :func:`split_lines` breaks them)."""
+    return [0, *(m.end() for m in _BREAK.finditer(text))]
 
 
 def line_of(starts: Sequence[int], offset: int) -> int:

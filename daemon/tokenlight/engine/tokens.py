@@ -32,6 +32,8 @@ class Token:
             piece of a multi-byte character): ``<0xE2>``, or ``<0xE2><0x86>`` for two pieces' worth,
             decodable bytes as themselves (``<0xE2>v``). None when ``text`` shows the token as is.
         side (str | None): for encoder-decoder models, ``"encoder"`` or ``"decoder"``; None otherwise.
+        template (bool): a chat template's own token (a role header, ``<|im_start|>``, the assistant
+            prefix; :mod:`.chat`): in the prompt the model saw, not in the user's text (no span).
     """
 
     text: str
@@ -42,6 +44,7 @@ class Token:
     probability: float | None = None
     label: str | None = None
     side: str | None = None
+    template: bool = False
 
 
 _BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")

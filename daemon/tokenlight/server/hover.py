@@ -51,10 +51,20 @@ def special_share_line(data: ResultData, focus: int | None) -> str:
     vector = _vector(data, focus)
     total = sum(abs(v) for v in vector)
     tokens = [*data.source_tokens, *data.target_tokens]
+    if total <= 0:
+        return ""
+    # as the editor says it: each special token alone, a chat template's tokens summed once
+    shares = [
+        (md.token(tokens[j].shown), abs(vector[j]))
+        for j in range(len(vector))
+        if tokens[j].special and not tokens[j].template and vector[j] != 0
+    ]
+    template = sum(abs(vector[j]) for j in range(len(vector)) if tokens[j].template)
+    if template > 0:
+        shares.append(("the chat template", template))
     parts = [
-        f"{md.token(tokens[j].shown)} carries {100 * abs(vector[j]) / total:.0f}% of \\|attribution\\|"
-        for j in sorted(range(len(vector)), key=lambda j: -abs(vector[j]))
-        if tokens[j].special and vector[j] != 0 and total > 0
+        f"{text} carries {100 * share / total:.0f}% of \\|attribution\\|"
+        for text, share in sorted(shares, key=lambda pair: -pair[1])
     ]
     return "; ".join(parts) + " (special: not in the colour scale)" if parts else ""
 
@@ -97,7 +107,7 @@ def _source_hover(hit: TokenHit) -> str:
     value = score(i, focus)
     # ranked among the visible tokens: a special token (an invisible BOS) often scores highest and
     # would push every visible token down a place
-    visible = [j for j in range(n_sources) if not data.source_tokens[j].special]
+    visible = [j for j in range(n_sources) if not (data.source_tokens[j].special or data.source_tokens[j].template)]
     if tok.special:
         standing = "special token: not ranked, not in the colour scale"
     else:

@@ -434,6 +434,7 @@ def attribute_result(stored: StoredResult, index: TextIndex, elapsed_ms: float) 
         "sourceTokens": [
             {"text": t.text, "range": place(anchor.start, t.start, t.end), "special": t.special, **_label(t)}
             | ({} if t.side is None else {"side": t.side})
+            | ({"template": True} if t.template else {})
             for t in data.source_tokens
         ],
         "targetTokens": [
@@ -485,6 +486,7 @@ def attribute_partial(part: PartialData, prompt_start: int, index: TextIndex, *,
     if first:
         value["sourceTokens"] = [
             {"text": t.text, "range": _lsp_range(index, prompt_start, t.start, t.end), "special": t.special}
+            | ({"template": True} if t.template else {})
             for t in part.source_tokens
         ]
     return value

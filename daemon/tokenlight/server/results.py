@@ -21,6 +21,7 @@ class TokenData:
     probability: float | None = None
     label: str | None = None  # <0xNN> for byte pieces that are not whole characters (Token.label)
     side: str | None = None  # encoder-decoder models: "encoder" or "decoder"
+    template: bool = False  # a chat template's own token: in the prompt, not in the user's text
 
     @property
     def shown(self) -> str:

@@ -298,7 +298,8 @@ class Runner:
             continuation=res.continuation,
             target_kind=res.target_kind,
             source_tokens=[
-                TokenData(t.text, t.start, t.end, t.special, label=t.label, side=t.side) for t in res.source_tokens
+                TokenData(t.text, t.start, t.end, t.special, label=t.label, side=t.side, template=t.template)
+                for t in res.source_tokens
             ],
             target_tokens=[
                 TokenData(t.text, t.start, t.end, t.special, t.probability, t.label) for t in res.target_tokens
@@ -337,7 +338,7 @@ class Runner:
 def _plain_partial(part: PartialResult) -> PartialData:
     return PartialData(
         targets=list(part.targets),
-        source_tokens=[TokenData(t.text, t.start, t.end, t.special) for t in part.source_tokens],
+        source_tokens=[TokenData(t.text, t.start, t.end, t.special, template=t.template) for t in part.source_tokens],
         scores=[[None if math.isnan(v) else v for v in row] for row in part.scores.tolist()],
         deltas=None if part.deltas is None else [float(v) for v in part.deltas.tolist()],
     )

@@ -38,9 +38,11 @@ export interface AttributeOptions {
     aggregate?: "token" | "word";
     /** selection (the selected text only), or document (from the document start, or from the earliest line the model's context allows, to the end of the selection). Default: selection. */
     context?: "selection" | "document";
-    /** The spans the context is scored in: token, word, line, block (blank-line / indentation blocks) or symbol (functions, classes, methods; Python's ast or the editor's document symbols, else blocks). Default: token. */
-    granularity?: "token" | "word" | "line" | "block" | "symbol";
-    /** Span methods: replace a left-out span's embeddings by the baseline (positions kept), or remove its tokens from the sequence. Default: replace. */
+    /** The spans the context is scored in: token, word, line, block (blank-line / indentation blocks) or symbol (functions, classes, methods; Python's ast or the editor's document symbols, else blocks) or turn (chat turns, with chat). Default: token. */
+    granularity?: "token" | "word" | "line" | "block" | "symbol" | "turn";
+    /** Apply the model's chat template: the selection as one user message, or with context document the transcript's turns (lines starting user: / assistant: / system:, or ### User headers); template tokens are kept and marked template. */
+    chat?: boolean;
+    /** Span methods: replace a left-out span's embeddings by the baseline (positions kept), or remove its text and tokenise the rest of the context again. Default: replace. */
     ablation?: "replace" | "remove";
     /** Span methods: score the tokens inside each target's top K spans (leave one token out); 0 scores spans only. Range ≥ 0. Default: 3. */
     drillDown?: number;
@@ -67,14 +69,15 @@ export interface DaemonSettings {
     stepFunction: string;
     context: string;
     granularity: string;
+    chat: boolean;
     maxNewTokens: number;
 }
 
 /** What the daemon uses for a setting left empty (the extension falls back to the same). */
-export const SETTING_DEFAULTS = {"method": "integrated_gradients", "nSteps": null, "baseline": "zero", "stepFunction": "logit", "context": "selection", "granularity": "token", "maxNewTokens": 8} as const;
+export const SETTING_DEFAULTS = {"method": "integrated_gradients", "nSteps": null, "baseline": "zero", "stepFunction": "logit", "context": "selection", "granularity": "token", "chat": false, "maxNewTokens": 8} as const;
 
 /** The accepted values of every option that takes one of a fixed set of names. */
-export const OPTION_CHOICES = {"integration": ["auto", "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"], "stepFunction": ["logit", "probability", "log_probability", "logit_diff", "probability_diff", "entropy", "kl_divergence"], "strategy": ["greedy", "maxcount"], "layers": ["last", "mean"], "aggregate": ["token", "word"], "context": ["selection", "document"], "granularity": ["token", "word", "line", "block", "symbol"], "ablation": ["replace", "remove"]} as const;
+export const OPTION_CHOICES = {"integration": ["auto", "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"], "stepFunction": ["logit", "probability", "log_probability", "logit_diff", "probability_diff", "entropy", "kl_divergence"], "strategy": ["greedy", "maxcount"], "layers": ["last", "mean"], "aggregate": ["token", "word"], "context": ["selection", "document"], "granularity": ["token", "word", "line", "block", "symbol", "turn"], "ablation": ["replace", "remove"]} as const;
 export type StepFunction = (typeof OPTION_CHOICES.stepFunction)[number];
 
 /** Every method id the daemon registers, in the order it lists them. */

@@ -3,9 +3,11 @@
 A *unit* is a span of the context (``AttributionProblem.spans``) or, for every position no span
 covers (the earlier targets of a continuation), that position alone: attribution to earlier
 generated tokens stays per token. A row of ablations is a keep mask over positions: left-out
-positions get the baseline's embedding (``replace``, positions kept), or are deleted from the
-sequence (``remove``; positions after them move up). Only context positions can be removed: a
-target's own inputs are replaced, so each target is still read where the model predicts it.
+positions get the baseline's embedding (``replace``, positions kept), or their text is deleted and
+the rest of the context tokenised again (``remove``: what the model would read had the text not
+been there; a boundary token that merged across the deleted text comes out as the tokenizer spells
+what is left). Only context positions can be removed: a target's own inputs are replaced, so each
+target is still read where the model predicts it (the last positions, after the new context).
 """
 
 from __future__ import annotations
@@ -61,7 +63,12 @@ def ablated_values(
         rows = keep[start:stop]
         out = torch.empty(stop - start, problem.n_targets, dtype=torch.float64, device=inputs.device)
         with torch.no_grad():
-            for index, batch, prefix in _batches(rows, inputs, baselines, ablation, limit):
+            batches = (
+                _retokenised(problem, rows, limit)
+                if ablation == "remove" and problem.retokenise is not None
+                else _batches(rows, inputs, baselines, ablation, limit)
+            )
+            for index, batch, prefix in batches:
                 values = problem.target_fn(batch, unchanged_prefix=prefix if reuse_prefix else 0)
                 out[index] = torch.stack(values, dim=1).to(torch.float64)
         problem.hooks.report(stop, n, f"{what} {stop} of {n}")
@@ -91,6 +98,45 @@ def _batches(
         batch = replaced[chosen][kept].view(len(chosen), int(size), inputs.shape[-1])
         out.append((chosen, batch, _prefix(rows[chosen])))
     return out
+
+
+def _retokenised(
+    problem: AttributionProblem, rows: torch.Tensor, limit: int
+) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+    """``remove`` by text: per row, the context re-tokenised without its left-out tokens' text
+    (``problem.retokenise``), embedded, then the targets' inputs (replaced where the row leaves them
+    out); rows of one resulting length in one forward, told the prefix of ids all of them share
+    with the input."""
+    assert problem.retokenise is not None and problem.input_ids is not None
+    inputs, baselines = problem.inputs, problem.baselines
+    embedding = problem.model.get_input_embeddings()
+    original = problem.input_ids.tolist()
+    tails = torch.where(rows[:, limit:].unsqueeze(-1), inputs[limit:].unsqueeze(0), baselines[limit:].unsqueeze(0))
+    by_length: dict[int, list[tuple[int, list[int]]]] = {}
+    for i, keep in enumerate(rows[:, :limit].tolist()):
+        # a row that would delete the whole context keeps it (nothing left to read)
+        # (or would leave no token at all: no BOS and only deleted text)
+        ids = (problem.retokenise(keep) if any(keep) else []) or original[:limit]
+        by_length.setdefault(len(ids), []).append((i, ids))
+    out = []
+    for size in sorted(by_length):
+        members = by_length[size]
+        batch_ids = torch.tensor([m[1] for m in members], device=inputs.device)
+        chosen = torch.tensor([m[0] for m in members], device=inputs.device)
+        context = embedding(batch_ids).to(inputs.dtype)
+        batch = torch.cat([context, tails[chosen]], dim=1)
+        shared = min(_common(m[1], original) for m in members)
+        out.append((chosen, batch, min(shared, _prefix(rows[chosen]))))
+    return out
+
+
+def _common(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _prefix(rows: torch.Tensor) -> int:

@@ -9,6 +9,7 @@ method is one small module.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -49,6 +50,9 @@ class AttributionProblem:
         special_positions (frozenset[int]): positions of special tokens (BOS, ...) among the inputs.
         spans (tuple): ``[first, last]`` position ranges (inclusive, in order) tiling the context:
             what span methods leave out. Empty: every position is its own span.
+        retokenise (Callable | None): ``keep`` (one bool per context position) -> the ids of the
+            context with the left-out tokens' text deleted and the rest tokenised again (what
+            ``ablation: remove`` feeds the model); None where the problem has no text to cut.
     """
 
     target_fn: TargetFn
@@ -65,6 +69,7 @@ class AttributionProblem:
     target_positions: torch.Tensor | None = None
     special_positions: frozenset[int] = frozenset()
     spans: tuple[tuple[int, int], ...] = ()
+    retokenise: Callable[[list[bool]], list[int]] | None = None
 
     def seed(self) -> int:
         return int(self.options.get("seed") or 0)

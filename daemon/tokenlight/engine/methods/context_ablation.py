@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from ..lasso import lasso_cv_many, r_squared
+from ..lasso import lasso_cv_many, r_squared, underdetermined
 from ..seeding import MASK_STREAM, keyed_generator
 from .ablation import ablated_values, drill_down, unit_mask, units
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
@@ -93,6 +93,15 @@ class ContextAblation(AttributionMethod):
                 f"the span surrogate explains little of target(s) {', '.join(map(str, poor))} on held-out masks "
                 f"(R² as low as {worst:.2f}): raise n_samples, or use span_occlusion"
             )
+        notes = []
+        loose = underdetermined(unit_scores, torch.full((problem.n_targets,), float(n_masks), device=device))
+        if bool(loose.any()):
+            # no target numbers: in target groups this method sees a group's targets only
+            notes.append(
+                f"context_ablation: for some targets the LASSO kept {n_masks - 1} or more spans, more than "
+                f"{n_masks} masks determine, so their span scores are the LASSO's own (shrunk towards 0), not "
+                "refitted by least squares; raise n_samples for the unbiased refit"
+            )
         return MethodOutput(
             scores,
             None,
@@ -102,4 +111,5 @@ class ContextAblation(AttributionMethod):
             span_scores=unit_scores[:, :n_spans],
             drilled=drilled[:, :n_spans],
             fit=fit,
+            notes=notes,
         )

@@ -19,7 +19,8 @@ class SpanOcclusion(AttributionMethod):
     label = "Span occlusion"
     summary = "Leave each span (line, block, function) out and measure each target's change."
     description = (
-        "Leaves each span of the context out (its embeddings replaced by the baseline, or its tokens removed) "
+        "Leaves each span of the context out (its embeddings replaced by the baseline, or its text removed and the "
+        "rest re-tokenised) "
         "and measures each target's change: score = f(x) − f(x without the span). Exact for what it measures, "
         "blind to interactions between spans. One batched forward per chunk of spans for all targets; the "
         "tokens of each target's top spans are then scored the same way (drill-down). No delta."

@@ -50,6 +50,7 @@ export function testSettings(maxNewTokens: number): proto.DaemonSettings {
         baseline: "zero",
         context: "selection",
         granularity: "token",
+        chat: false,
         stepFunction: "logit",
         maxNewTokens,
     };

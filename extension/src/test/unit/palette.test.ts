@@ -12,6 +12,7 @@ import {
     LEVELS,
     levelStyle,
     relativeLuminance,
+    specialPositions,
     specialShareLine,
     specialShares,
     THEME_BACKGROUND,
@@ -229,6 +230,32 @@ describe("special tokens", () => {
                 ["5-8", LEVELS],
             ],
         );
+    });
+    it("leave a chat template's tokens out of the scale like special ones (the same path)", () => {
+        const chat = {
+            focus: null as number | null,
+            result: {
+                sourceTokens: [
+                    { range: null, special: true, template: true, text: "<|im_start|>" },
+                    { range: null, special: false, template: true, text: "user" },
+                    { range: { s: 0, e: 5 }, special: false, text: "float" },
+                    { range: { s: 5, e: 8 }, special: false, text: " po" },
+                ],
+                targetTokens: [{ range: null, special: false, text: "x" }],
+                scores: [[3.0, 9.0, 0.3, 0.6, null]],
+            },
+        };
+        assert.deepEqual([...specialPositions(chat.result)], [0, 1]);
+        const out = colourRanges(chat, "target", 1, key);
+        assert.deepEqual(
+            out.map((c) => [key(c.range), c.colour.level]),
+            [
+                ["0-5", 5],
+                ["5-8", LEVELS],
+            ],
+        );
+        // the template's tokens are said once, summed: (3 + 9) / 12.9
+        assert.match(specialShareLine(chat), /^the chat template carries 93% of \|attribution\|/);
     });
     it("count when asked (tokenlight.specialTokensInScale)", () => {
         const out = colourRanges(stored, "target", 1, key, LEVELS, true);

@@ -92,11 +92,19 @@ describe("Settings", () => {
             { baseline: "zero", stepFunction: "logit", context: "document", granularity: "symbol" },
         );
         assert.equal(settings({ granularity: "paragraph" }).granularity, "token");
+        assert.deepEqual(settings({ chat: true, granularity: "turn" }).attributeOptions(), {
+            baseline: "zero",
+            stepFunction: "logit",
+            context: "selection",
+            granularity: "turn",
+            chat: true,
+        });
     });
     it("sends the daemon only its own keys (never the token or extension-only settings)", () => {
         const d = settings({ model: "gpt2", "server.token": "secret", palette: "purpleGreen" }).daemonSettings();
         assert.deepEqual(Object.keys(d).sort(), [
             "baseline",
+            "chat",
             "context",
             "device",
             "dtype",
