@@ -114,7 +114,9 @@ def test_contrast_source_and_text_equal_captum_ig_of_the_contrast_function(seq2s
         "contrast_text": {"contrast_text": other_text},
         "both": {"contrast_prompt": other_source, "contrast_text": other_text},
     }[contrast]
-    res = attribute(seq2seq, SOURCE, target_text=" return a + b", step_function="logit_diff", n_steps=n_steps, **options)
+    res = attribute(
+        seq2seq, SOURCE, target_text=" return a + b", step_function="logit_diff", n_steps=n_steps, **options
+    )
     model, tok = seq2seq.model, seq2seq.tokenizer
     emb = model.get_input_embeddings()
     s, n = len(res.source_tokens), len(res.target_tokens)
@@ -134,12 +136,19 @@ def test_contrast_source_and_text_equal_captum_ig_of_the_contrast_function(seq2s
         def forward(e, d, _t: int = t, _y: int = target.id, _fixed_text=fixed_text):
             main = model(inputs_embeds=e, decoder_inputs_embeds=d).logits[:, -1, _y]
             e2 = e if fixed_enc is None else fixed_enc.expand(e.shape[0], -1, -1)
-            d2 = d if "contrast_text" not in options else torch.cat([d[:, :1], _fixed_text.expand(d.shape[0], -1, -1)], 1)
+            d2 = (
+                d
+                if "contrast_text" not in options
+                else torch.cat([d[:, :1], _fixed_text.expand(d.shape[0], -1, -1)], 1)
+            )
             other = model(inputs_embeds=e2, decoder_inputs_embeds=d2).logits[:, -1, ys_other[_t]]
             return main - other
 
         a_enc, a_dec = IntegratedGradients(forward).attribute(
-            (enc, dec), baselines=(torch.zeros_like(enc), torch.zeros_like(dec)), n_steps=n_steps, method="gausslegendre"
+            (enc, dec),
+            baselines=(torch.zeros_like(enc), torch.zeros_like(dec)),
+            n_steps=n_steps,
+            method="gausslegendre",
         )
         expected = torch.cat([a_enc.sum(-1)[0], a_dec.sum(-1)[0]]).numpy()
         # a target equal to its contrast token with nothing fixed before it has a difference of 0

@@ -107,7 +107,9 @@ class Seq2SeqContrastTargets(Seq2SeqTargets):
         other = self.contrast_logits(emb)
         return torch.stack(
             [
-                self.pair(main[:, t : t + 1], self.target_ids[t : t + 1], other[:, t : t + 1], self.contrast_ids[t : t + 1])[:, 0]
+                self.pair(
+                    main[:, t : t + 1], self.target_ids[t : t + 1], other[:, t : t + 1], self.contrast_ids[t : t + 1]
+                )[:, 0]
                 for t in range(self.n_targets)
             ],
             dim=1,
