@@ -163,3 +163,16 @@ def test_bad_input_from_the_real_console_script():
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("tokenlight: error: unknown method 'nope'")
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_help_lists_every_cli_option_even_with_a_percent_sign_in_its_help(capsys):
+    """argparse formats help texts with %: an option's help is escaped, so --help never breaks."""
+    from tokenlight.engine.options import CLI, list_options
+
+    with pytest.raises(SystemExit) as info:
+        main(["attribute", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for option in list_options(CLI):
+        assert option.flag in out
+    assert "--per-layer K" in out and "to under 1%." in " ".join(out.split())  # pgd_bisections: a literal %

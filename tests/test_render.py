@@ -505,3 +505,24 @@ def test_html_heatmap_scrolls_and_never_clips(res: Attribution) -> None:
     assert "table.heatmap thead th { position: sticky; top: 0;" in style
     assert "text-overflow: ellipsis" in style
     assert '<div class="scroll"><table class="heatmap">' in page
+
+
+def test_html_shows_the_per_layer_view_as_a_blocks_by_positions_heatmap(res: Attribution) -> None:
+    import dataclasses
+
+    layers = np.array([[0.1, -0.4, 0.2, 0.3, NAN], [0.0, 0.8, -0.1, 0.05, NAN]], dtype=np.float32)
+    viewed = dataclasses.replace(
+        res, layer_target=1, layer_scores=layers, layer_deltas=np.array([1e-3, -2e-3], dtype=np.float32)
+    )
+    page = render_html(viewed)
+    p = parse(page)
+    assert len(p.body_rows) == len(res.target_tokens) + 2  # the targets' rows, then one per block
+    blocks = p.body_rows[len(res.target_tokens) :]
+    assert [len(row) for row in blocks] == [4, 4]  # the 3 sources and the target before target 1
+    assert [float(c["text"]) for c in blocks[1]] == pytest.approx([0.0, 0.8, -0.1, 0.05])
+    assert blocks[0][1]["attrs"]["title"] == "score -0.4 — target 'a' at block 0 ← source 'def'"
+    r, g, b = diverging_rgb(0.8, 0.8)  # one scale over the whole view: its largest |score| saturates
+    assert f"background:#{r:02x}{g:02x}{b:02x}" in blocks[1][1]["attrs"]["style"]
+    text = "".join(p.text)
+    assert "Through the layers: target 1 'a'" in text and "block 1  Δ=" in text
+    assert "Through the layers" not in render_html(res)

@@ -101,6 +101,7 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
     for option in list_options(CLI):
         default = option.default if option.default is not None else option.default_text
         text = option.help + ("" if default is None or default is False else f" (default: {default})")
+        text = text.replace("%", "%%")  # argparse formats help with %: a "5%" in a help text would break --help
         if option.kind is bool:
             parser.add_argument(option.flag, dest=option.name, action="store_true", default=None, help=text)
             continue

@@ -1,6 +1,7 @@
 /**
  * The Attribution Matrix panel: one webview, reused, showing the current result as a source ×
- * target heatmap. A click on a cell or a target focuses that target in the editor.
+ * target heatmap (and, when the result carries one, the per-layer view below it: setting
+ * `tokenlight.perLayer`). A click on a cell or a target focuses that target in the editor.
  */
 import { randomBytes } from "node:crypto";
 import * as vscode from "vscode";

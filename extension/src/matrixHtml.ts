@@ -123,6 +123,58 @@ function columnScales(
     return rows.map((row) => (normalization === "target" ? maxAbs(row) : scale));
 }
 
+/**
+ * The per-layer view (option `perLayer`): the target's layer IG at every block's output, drawn with
+ * the tokens down the side as in the matrix and one column per block. One scale over the whole
+ * view: every row adds up to the same output change, so depths are compared on one scale.
+ */
+export function layerViewHtml(result: AttributeResult, specialsInScale: boolean): string {
+    const view = result.perLayer;
+    if (view === null || view === undefined || view.scores.length === 0 || result.targetTokens[view.target] === undefined) {
+        return "";
+    }
+    const S = result.sourceTokens.length;
+    const visible = S + view.target;
+    const specials = specialsInScale ? new Set<number>() : specialPositions(result);
+    const scale = maxAbs(view.scores.flatMap((row) => without(row.slice(0, visible), specials)));
+    const target = result.targetTokens[view.target];
+    const targetText = JSON.stringify(target.label ?? target.text);
+    const header = view.scores
+        .map((_, layer) => {
+            const delta = view.deltas[layer] ?? null;
+            const title = `block ${layer} · delta ${formatScore(delta)}`;
+            return `<th class="tgt" title="${escapeHtml(title)}">${layer}</th>`;
+        })
+        .join("");
+    const tokens = [...result.sourceTokens, ...result.targetTokens].slice(0, visible);
+    const rows = tokens
+        .map((token, j) => {
+            const text = token.label ?? token.text;
+            const kind = j >= S ? "target" : token.special === true ? "special" : "source";
+            const cells = view.scores
+                .map((row, layer) => {
+                    const value = row[j] ?? null;
+                    const title = `${JSON.stringify(text)} → ${targetText} at block ${layer}: ${formatScore(value)}`;
+                    return `<td class="${className(quantise(value, scale))}${value === null ? " nan" : ""}" title="${escapeHtml(title)}"></td>`;
+                })
+                .join("");
+            const rowLabel = j < S ? `${j + 1}` : `t${j - S + 1}`;
+            return (
+                `<tr class="${kind}"><th class="idx">${rowLabel}</th>` +
+                `<th class="tok" title="${escapeHtml(JSON.stringify(text))}">${escapeHtml(truncate(visibleToken(text), 2 * HEADER_CHARS))}</th>${cells}</tr>`
+            );
+        })
+        .join("\n");
+    return `<h3 id="layers-title">${escapeHtml(`Through the layers: target ${view.target + 1} ${targetText}`)}</h3>
+<p class="caption">Layer Integrated Gradients at the residual stream after each block (columns: block 0 first); every column adds up to the same output change. One scale over the view.</p>
+<table id="layers" aria-labelledby="layers-title">
+<thead><tr><th class="idx">#</th><th class="tok">source \\ block</th>${header}</tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>`;
+}
+
 export function matrixHtml(input: MatrixInput): string {
     const { result, focus, palette, normalization, fixedScale, cspSource, nonce } = input;
     const specialsInScale = input.specialsInScale ?? false;
@@ -251,6 +303,7 @@ ${spanRows}
 ${rows}
 </tbody>
 </table>
+${layerViewHtml(result, specialsInScale)}
 </div>
 <script nonce="${escapeHtml(nonce)}">
 (function () {

@@ -74,6 +74,16 @@ export interface Span {
     drilled: boolean[] | null;
 }
 
+/** How one target's attribution forms through the depth (option `perLayer`). */
+export interface PerLayerView {
+    /** The target's index into `targetTokens`. */
+    target: number;
+    /** `[n_layers][S + T]`: row l is the target's layer Integrated Gradients at block l's output; null past the target. */
+    scores: (number | null)[][];
+    /** Per layer: Σ row − (f(x) − f(x′)). */
+    deltas: (number | null)[];
+}
+
 export interface ModelInfo {
     name: string;
     device: string;
@@ -130,6 +140,8 @@ export interface AttributeResult {
     faithfulness?: Faithfulness | null;
     /** With `options.sanity`: the model-parameter randomisation check; else null. */
     sanity?: SanityCheck | null;
+    /** With `options.perLayer`: one target's layer IG at every block's output; else null. */
+    perLayer?: PerLayerView | null;
     /** The context's spans at the requested granularity ([] at token granularity for token methods). */
     spans?: Span[];
     /** context_ablation: the surrogate's R² on held-out masks, per target. */

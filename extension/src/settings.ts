@@ -98,6 +98,12 @@ export class Settings {
         return positiveInt(this.read().get<unknown>("nSteps"));
     }
 
+    /** The target whose per-layer view every result carries (negative from the end); undefined = none. */
+    get perLayer(): number | undefined {
+        const value = this.read().get<unknown>("perLayer");
+        return typeof value === "number" && Number.isInteger(value) ? value : undefined;
+    }
+
     get maxNewTokens(): number {
         return positiveInt(this.read().get<unknown>("maxNewTokens")) ?? SETTING_DEFAULTS.maxNewTokens;
     }
@@ -215,6 +221,7 @@ export class Settings {
             dtype: this.dtype,
             method: this.method,
             nSteps: this.nSteps ?? null,
+            perLayer: this.perLayer ?? null,
             baseline: this.baseline,
             stepFunction: this.stepFunction,
             context: this.context,

@@ -28,6 +28,7 @@ BATCHING = {
     "span_occlusion",
     "context_ablation",
     "greedy_pig",
+    "pgd_sensitivity",
 }
 
 
@@ -36,15 +37,23 @@ def test_a_fake_out_of_memory_on_large_chunks_leaves_the_result_unchanged(tiny_g
     options = {"target_text": TARGET, "method": method, "seed": 2, **fast_options(method)}
     reference = attribute(tiny_gpt2, PROMPT, **options)
     refused: list[int] = []
-    real_call = CausalTargets.__call__
+    real_call, real_logits = CausalTargets.__call__, CausalTargets.logits_per_target
 
-    def out_of_memory_above_two(self, emb: torch.Tensor, **kwargs):
+    def refuse_above_two(emb: torch.Tensor) -> None:
         if emb.shape[0] > MAX_BATCH:
             refused.append(emb.shape[0])
             raise torch.OutOfMemoryError(f"CUDA out of memory (fake: a batch of {emb.shape[0]})")
+
+    def out_of_memory_above_two(self, emb: torch.Tensor, **kwargs):
+        refuse_above_two(emb)
         return real_call(self, emb, **kwargs)
 
+    def logits_out_of_memory_above_two(self, emb: torch.Tensor):  # the full-logits passes (PGD sensitivity)
+        refuse_above_two(emb)
+        return real_logits(self, emb)
+
     monkeypatch.setattr(CausalTargets, "__call__", out_of_memory_above_two)
+    monkeypatch.setattr(CausalTargets, "logits_per_target", logits_out_of_memory_above_two)
     res = attribute(tiny_gpt2, PROMPT, **options)
     assert bool(refused) == (method in BATCHING), refused  # the fake really hit the batching methods
     scale = float(np.nanmax(np.abs(reference.scores)))

@@ -101,6 +101,70 @@ def test_ig_equals_captum_per_decoder_prefix(seq2seq):
     np.testing.assert_allclose(res.deltas, np.nansum(res.scores, 1) - change, atol=1e-4)
 
 
+@pytest.mark.parametrize("contrast", ["contrast_prompt", "contrast_text", "both"])
+def test_contrast_source_and_text_equal_captum_ig_of_the_contrast_function(seq2seq, contrast):
+    """logit_diff against another encoder input (contrast prompt) and/or other decoder tokens
+    (contrast text, target t against contrast token t after contrast tokens < t): the function
+    written out here, run through captum IG per decoder prefix; what the contrast does not replace
+    (the encoder input without a contrast prompt, the decoder start) is interpolated in both terms."""
+    n_steps = 16
+    other_source, other_text = "def sub(x, y):", " return x - y"
+    options = {
+        "contrast_prompt": {"contrast_prompt": other_source},
+        "contrast_text": {"contrast_text": other_text},
+        "both": {"contrast_prompt": other_source, "contrast_text": other_text},
+    }[contrast]
+    res = attribute(
+        seq2seq, SOURCE, target_text=" return a + b", step_function="logit_diff", n_steps=n_steps, **options
+    )
+    model, tok = seq2seq.model, seq2seq.tokenizer
+    emb = model.get_input_embeddings()
+    s, n = len(res.source_tokens), len(res.target_tokens)
+    n_enc = s - 1
+    enc = emb(torch.tensor([[t.id for t in res.source_tokens[:n_enc]]])).detach()
+    dec_ids = [res.source_tokens[-1].id] + [t.id for t in res.target_tokens]
+    fixed_enc = None
+    if "contrast_prompt" in options:
+        fixed_enc = emb(torch.tensor([tok(other_source)["input_ids"]])).detach()
+    ys_other = [t.id for t in res.target_tokens]
+    if "contrast_text" in options:
+        ys_other = tok(other_text, add_special_tokens=False)["input_ids"][:n]
+    for t, target in enumerate(res.target_tokens):
+        dec = emb(torch.tensor([dec_ids[: t + 1]])).detach()
+        fixed_text = emb(torch.tensor([ys_other[:t]], dtype=torch.long)).detach()
+
+        def forward(e, d, _t: int = t, _y: int = target.id, _fixed_text=fixed_text):
+            main = model(inputs_embeds=e, decoder_inputs_embeds=d).logits[:, -1, _y]
+            e2 = e if fixed_enc is None else fixed_enc.expand(e.shape[0], -1, -1)
+            d2 = (
+                d
+                if "contrast_text" not in options
+                else torch.cat([d[:, :1], _fixed_text.expand(d.shape[0], -1, -1)], 1)
+            )
+            other = model(inputs_embeds=e2, decoder_inputs_embeds=d2).logits[:, -1, ys_other[_t]]
+            return main - other
+
+        a_enc, a_dec = IntegratedGradients(forward).attribute(
+            (enc, dec),
+            baselines=(torch.zeros_like(enc), torch.zeros_like(dec)),
+            n_steps=n_steps,
+            method="gausslegendre",
+        )
+        expected = torch.cat([a_enc.sum(-1)[0], a_dec.sum(-1)[0]]).numpy()
+        # a target equal to its contrast token with nothing fixed before it has a difference of 0
+        # (captum's: float noise), so the tolerance is relative to the whole result
+        scale = float(np.nanmax(np.abs(res.scores)))
+        np.testing.assert_allclose(res.scores[t, : s + t], expected, atol=1e-4 * scale, rtol=0)
+        with torch.no_grad():
+            value = float(forward(enc, dec))
+        assert res.target_scores[t] == pytest.approx(value, rel=1e-4, abs=1e-5)
+    if "contrast_prompt" in options and "contrast_text" not in options:
+        assert np.any(np.abs(res.scores[:, :n_enc]) > 0)  # the source is attributed through the main term
+    grouped = attribute(seq2seq, SOURCE, target_text=" return a + b", step_function="logit_diff", n_steps=n_steps,
+                        group_targets=False, **options)  # fmt: skip
+    np.testing.assert_allclose(grouped.scores, res.scores, atol=1e-5 * np.nanmax(np.abs(res.scores)), equal_nan=True)
+
+
 def test_generated_targets_and_their_groups(seq2seq):
     res = attribute(seq2seq, SOURCE, max_new_tokens=5, method="input_x_gradient")
     whole = attribute(seq2seq, SOURCE, max_new_tokens=5, method="input_x_gradient", group_targets=False)

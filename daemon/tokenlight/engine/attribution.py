@@ -18,6 +18,8 @@ import torch
 
 from .aggregate import aggregate as aggregate_scores
 from .aggregate import rows_in, word_groups
+from .depth import DEFAULT_STEPS as LAYER_VIEW_STEPS
+from .depth import per_layer, resolve_target
 from .errors import InputError, OutOfMemoryAtOnePoint
 from .faithfulness import evaluate_faithfulness
 from .grouping import group_hooks, plan_target_groups, stream_first_group_size, stream_group_size
@@ -25,9 +27,9 @@ from .heads import CausalTargets
 from .kernel import MAX_POINTS_PER_PASS_GPU, Hooks, default_chunk_size, evaluate_targets
 from .memory import bytes_per_point, memory_budget, recomputed_layers
 from .methods import AttributionMethod, AttributionProblem, MethodOutput, get_method
-from .models import SEQ2SEQ_LM, LoadedModel
+from .models import CAUSAL_LM, SEQ2SEQ_LM, LoadedModel
 from .options import DEFAULT_METHOD, resolve
-from .problem import Problem, build_problem
+from .problem import Problem, baseline_embeddings, build_problem
 from .result import Attribution, ModelInfo, PartialResult
 from .sanity import sanity_check
 from .spans import Span, build_spans, span_scores
@@ -100,6 +102,11 @@ def attribute(
         )
     if lm.kind == SEQ2SEQ_LM:
         _check_seq2seq(impl.id, resolved)
+    if resolved["per_layer"] is not None and lm.kind != CAUSAL_LM:
+        raise InputError(
+            "the per-layer view (per_layer) is for decoder-only language models: an encoder-decoder has two "
+            "stacks of blocks and a classifier no target tokens; drop per_layer"
+        )
     if resolved["layer"] is not None and not impl.supports_layer:
         from .methods import list_methods
 
@@ -134,10 +141,21 @@ def attribute(
             deltas = None if out.deltas is None else out.deltas.detach().cpu().numpy().astype(np.float32)
             on_partial(PartialResult(list(range(a, a + rows.shape[0])), sources, to_rows(rows), deltas))
 
+    view_target = None
+    if resolved["per_layer"] is not None:
+        if problem.contrast is not None:
+            raise InputError(
+                "the per-layer view cannot be combined with a contrast prompt or text yet; drop one of them"
+            )
+        view_target = resolve_target(resolved["per_layer"], len(problem.targets))
     out = _run_method(impl, lm, problem, resolved, hooks, spans if impl.scores_spans else [], stream)
     result = _assemble(impl, lm, text, problem, out, resolved, started, spans, span_notes)
     groups = word_groups(result.prompt, result.source_tokens, lm.tokenizer) if resolved["aggregate"] == "word" else None
     final = aggregate_scores(result, lm.tokenizer, resolved["aggregate"])
+    if view_target is not None:
+        _, to_rows = rows_in(resolved["aggregate"], text, problem.sources, lm.tokenizer)
+        layer_scores, final.layer_deltas = _layer_view(lm, problem, view_target, resolved, hooks)
+        final.layer_scores, final.layer_target = to_rows(layer_scores), view_target
     units = source_units(final.source_tokens, groups)
     if resolved["evaluate"]:
         final.faithfulness = evaluate_faithfulness(
@@ -210,6 +228,52 @@ def _chunk_size(lm: LoadedModel, p: Problem) -> int:
         lm.device,
         p.inputs.element_size(),
     )
+
+
+def _layer_view(
+    lm: LoadedModel, p: Problem, t: int, options: dict[str, Any], hooks: Hooks
+) -> tuple[np.ndarray, np.ndarray]:
+    """Target t's per-layer view (:mod:`.depth`): scores ``[n_layers, S + T]`` (NaN from the target's
+    own position on, as its row of the result) and deltas ``[n_layers]``, on the target's own prefix
+    of the input embeddings (whatever the ``layer`` option moved the main problem to)."""
+    from .heads import CausalTargets
+
+    visible = len(p.sources) + t
+    ids = torch.tensor(p.input_ids[:visible], device=lm.device)
+    with torch.no_grad():
+        inputs = lm.embedding(ids).detach()
+        baselines = baseline_embeddings(p.baseline, lm.embedding, inputs, lm.device)
+    alone = CausalTargets(lm.model, p.step, [p.targets[t].id], p.contrast_id, reuse_prefix=False)
+    config = lm.model.config
+    n_layers: int = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None) or 12
+    budget = memory_budget(lm.device, options["memory_budget"])
+    scores, values = per_layer(
+        lm.model,
+        alone,
+        inputs,
+        baselines,
+        n_steps=options["n_steps"] or LAYER_VIEW_STEPS,
+        integration=options["integration"],
+        chunk_size=lambda n_rows: (
+            options["internal_batch_size"]
+            or default_chunk_size(
+                n_rows,
+                visible,
+                inputs.shape[-1],
+                n_layers,
+                len(lm.tokenizer),
+                lm.device,
+                inputs.element_size(),
+                budget=budget,
+            )
+        ),
+        hooks=hooks,
+    )
+    width = len(p.sources) + len(p.targets)
+    rows = np.full((scores.shape[0], width), np.nan)
+    rows[:, :visible] = scores.cpu().numpy()
+    deltas = (scores.sum(1) - (values[0] - values[1])).cpu().numpy().astype(np.float32)
+    return rows, deltas
 
 
 def _check_seq2seq(method: str, options: dict[str, Any]) -> None:

@@ -345,6 +345,16 @@ for _option in (
         default_text="the input embeddings",
     ),
     Option(
+        "per_layer",
+        int,
+        "Also compute the per-layer view of target K (0-based, negative from the end): its layer Integrated "
+        "Gradients at every block's output, a layers × tokens matrix of how its attribution forms through the "
+        "depth (whatever the method; decoder-only models).",
+        setting=True,
+        metavar="K",
+        default_text="no per-layer view",
+    ),
+    Option(
         "max_dist",
         float,
         "Guided IG: how far (in α) the path may stray from IG's straight line; 0 is IG, 1 the unbounded variant.",
@@ -363,6 +373,26 @@ for _option in (
         maximum=1,
         exclusive="minimum",
         metavar="F",
+    ),
+    Option(
+        "pgd_bisections",
+        int,
+        "PGD sensitivity: halvings of the radius's log-scale search range (12 octaves); each halves the "
+        "uncertainty, and 10 locate the smallest flipping radius to under 1%.",
+        minimum=1,
+        maximum=30,
+        metavar="N",
+        default_text="10",
+    ),
+    Option(
+        "pgd_competitors",
+        int,
+        "PGD sensitivity: targeted attacks, one towards each of the target's N nearest competitors (a top "
+        "target's margin is a minimum over them; one attack can miss a cheaper flip towards another).",
+        minimum=1,
+        maximum=256,
+        metavar="N",
+        default_text="8",
     ),
     Option(
         "n_samples",

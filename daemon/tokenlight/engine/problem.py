@@ -24,7 +24,7 @@ from .heads import CausalTargets
 from .kernel import TargetFn, evaluate_targets
 from .layers import LayerTargets, layer_activations, resolve_layer
 from .models import CAUSAL_LM, SEQ2SEQ_LM, SEQUENCE_CLASSIFIER, LoadedModel
-from .seq2seq import Seq2SeqTargets, encoder_input_scale, seq2seq_targets
+from .seq2seq import Seq2SeqContrastTargets, Seq2SeqTargets, encoder_input_scale, seq2seq_contrast, seq2seq_targets
 from .step_functions import StepFunction, get_step_function
 from .symbols import line_of, line_starts
 from .tokens import Token, continuation_tokens, forced_targets, tokenize_with_spans
@@ -121,7 +121,9 @@ def build_problem(
             lm, text, options, target_text, max_target_tokens
         )
         input_ids = [t.id for t in sources] + [t.id for t in targets[:-1]]
-        make_targets = _seq2seq_factory(lm, step, [t.id for t in targets], contrast_id, n_encoder)
+        make_targets = _seq2seq_factory(
+            lm, step, [t.id for t in targets], contrast_id, n_encoder, seq2seq_contrast(lm, options, targets)
+        )
         target_fn = make_targets(0, len(targets))
     else:
         if options["chat"]:
@@ -247,9 +249,20 @@ def _target_factory(
 
 
 def _seq2seq_factory(
-    lm: LoadedModel, step: StepFunction, target_ids: list[int], contrast_id: int | None, n_encoder: int
+    lm: LoadedModel,
+    step: StepFunction,
+    target_ids: list[int],
+    contrast_id: int | None,
+    n_encoder: int,
+    contrast: tuple[torch.Tensor | None, torch.Tensor | None, list[int]] | None,
 ) -> Callable[[int, int], Any]:
     def make(a: int, b: int) -> Any:
+        if contrast is not None:
+            encoder, continuation, contrast_ids = contrast
+            return Seq2SeqContrastTargets(
+                lm.model, step, target_ids[a:b], n_encoder,
+                encoder=encoder, continuation=continuation, contrast_ids=contrast_ids, first=a,
+            )  # fmt: skip
         return Seq2SeqTargets(lm.model, step, target_ids[a:b], contrast_id, n_encoder)
 
     return make
@@ -353,10 +366,6 @@ def _contrast_id(step: StepFunction, options: dict[str, Any], lm: LoadedModel) -
         return None
     if lm.kind == SEQUENCE_CLASSIFIER:
         raise InputError(f"{step.id} compares two predictions and needs a causal language model")
-    if lm.kind == SEQ2SEQ_LM and sequence:
-        raise InputError(
-            "a contrast prompt or text is not supported for encoder-decoder models yet; use a contrast token"
-        )
     if contrast_token is not None and sequence:
         raise InputError(
             f"give either a contrast token or a {sequence[0].replace('_', ' ')}, not both: a contrast token is "

@@ -86,6 +86,11 @@ class Attribution:
             JSON-ready; None when not evaluated.
         sanity (dict | None): with ``sanity``: the model-parameter randomisation check
             (:mod:`.sanity`); None when not asked.
+        layer_target (int | None): with ``per_layer``: the target whose per-layer view this is.
+        layer_scores (np.ndarray | None): float32 ``[n_layers, width]``: that target's layer
+            Integrated Gradients at each block's output (:mod:`.depth`), row l for block l, columns and
+            NaN boundary as its row of ``scores``.
+        layer_deltas (np.ndarray | None): float32 ``[n_layers]``: Σ row l − (f(x) − f(x′)) per layer.
 
     """
 
@@ -117,6 +122,9 @@ class Attribution:
     context_start: int = 0
     faithfulness: dict[str, Any] | None = None
     sanity: dict[str, Any] | None = None
+    layer_target: int | None = None
+    layer_scores: np.ndarray | None = None
+    layer_deltas: np.ndarray | None = None
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -214,6 +222,17 @@ class Attribution:
             "elapsedMs": round(self.elapsed_ms, 3),
             "faithfulness": self.faithfulness,
             "sanity": self.sanity,
+            "perLayer": self.json_per_layer(),
+        }
+
+    def json_per_layer(self) -> dict[str, Any] | None:
+        """``{target, scores: [n_layers][width] (null past the target), deltas: [n_layers]}`` or None."""
+        if self.layer_scores is None or self.layer_deltas is None:
+            return None
+        return {
+            "target": self.layer_target,
+            "scores": [[_json_float(v) for v in row] for row in self.layer_scores.tolist()],
+            "deltas": [_json_float(v) for v in self.layer_deltas.tolist()],
         }
 
     def json_spans(self) -> list[dict[str, Any]]:

@@ -61,6 +61,72 @@ class Seq2SeqTargets:
         return values, probabilities
 
 
+class Seq2SeqContrastTargets(Seq2SeqTargets):
+    """Targets ``first .. first + k`` against a contrast sequence (:mod:`.contrast`'s step-function
+    ``pair``), for an encoder-decoder: the contrast source is another **encoder input** (a contrast
+    prompt: ``encoder`` ``[S′_enc, d]``, held fixed), the contrast text other **decoder tokens**
+    (``continuation`` ``[C, d]``, held fixed, aligned with the targets position by position as for
+    causal models: target t against contrast token t, after contrast tokens < t). What the contrast
+    does not replace is the input's own rows, interpolated with it: the encoder input without a
+    contrast prompt, the decoder start (and, without a contrast text, the earlier targets)."""
+
+    def __init__(
+        self,
+        model: Any,
+        step: StepFunction,
+        target_ids: list[int],
+        n_encoder: int,
+        *,
+        encoder: torch.Tensor | None,
+        continuation: torch.Tensor | None,
+        contrast_ids: list[int],
+        first: int = 0,
+    ) -> None:
+        super().__init__(model, step, target_ids, None, n_encoder)
+        if step.pair is None:
+            raise InputError(f"step function {step.id!r} does not compare against a contrast prompt or text")
+        self.pair = step.pair
+        self.encoder, self.continuation, self.first = encoder, continuation, first
+        self.contrast_ids = torch.tensor(contrast_ids[first : first + len(target_ids)], device=self.target_ids.device)
+
+    def contrast_logits(self, emb: torch.Tensor) -> torch.Tensor:
+        """``[n, k, V]``: the contrast sequence's logits at the positions that predict contrast
+        tokens ``first .. first + k``."""
+        n = emb.shape[0]
+        encoder = emb[:, : self.n_encoder] if self.encoder is None else self.encoder.to(emb).expand(n, -1, -1)
+        decoder = emb[:, self.n_encoder :]
+        if self.continuation is not None:
+            n_start = decoder.shape[1] - (self.first + self.n_targets - 1)
+            fixed = self.continuation[: self.first + self.n_targets - 1].to(emb).expand(n, -1, -1)
+            decoder = torch.cat([decoder[:, :n_start], fixed], dim=1)
+        out = self.model(inputs_embeds=encoder, decoder_inputs_embeds=decoder, use_cache=False)
+        logits: torch.Tensor = out.logits[:, -self.n_targets :]
+        return logits
+
+    def _values(self, emb: torch.Tensor, main: torch.Tensor) -> torch.Tensor:
+        other = self.contrast_logits(emb)
+        return torch.stack(
+            [
+                self.pair(
+                    main[:, t : t + 1], self.target_ids[t : t + 1], other[:, t : t + 1], self.contrast_ids[t : t + 1]
+                )[:, 0]
+                for t in range(self.n_targets)
+            ],
+            dim=1,
+        )
+
+    def __call__(self, emb: torch.Tensor, unchanged_prefix: int = 0) -> list[torch.Tensor]:
+        return list(self._values(emb, self.logits(emb)).unbind(1))
+
+    @torch.no_grad()
+    def evaluate_with_probabilities(self, *embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        emb = torch.stack(embeddings)
+        logits = self.logits(emb)
+        values = self._values(emb, logits).to(torch.float64)
+        probabilities = logits[0].float().softmax(-1).gather(1, self.target_ids.view(-1, 1))[:, 0]
+        return values, probabilities
+
+
 @torch.no_grad()
 def encoder_input_scale(model: Any) -> float:
     """The factor between ``get_input_embeddings()(ids)`` and what the encoder adds positions to.
@@ -127,6 +193,39 @@ def seq2seq_targets(
     if not targets:
         raise InputError("nothing to attribute: the model generated no target tokens")
     return encoder + start, [replace(t, side=DECODER) for t in targets], continuation, kind, len(encoder)
+
+
+def seq2seq_contrast(
+    lm: Any, options: dict[str, Any], targets: list[Token]
+) -> tuple[torch.Tensor | None, torch.Tensor | None, list[int]] | None:
+    """(contrast encoder input ``[S′_enc, d]`` or None, contrast decoder tokens' embeddings ``[T, d]``
+    or None, the contrast target ids y′) for ``contrast_prompt`` / ``contrast_text``; None without
+    either. The contrast encoder input is embedded as the encoder embeds ids (:func:`encoder_input_scale`)."""
+    prompt_text, text = options.get("contrast_prompt"), options.get("contrast_text")
+    if prompt_text is None and text is None:
+        return None
+    device = input_device(lm.model)
+    encoder = None
+    if prompt_text is not None:
+        tokens = tokenize_with_spans(lm.tokenizer, prompt_text, add_special_tokens=True, add_bos=False)
+        if not tokens:
+            raise InputError("the contrast prompt is empty; give another source text to contrast with")
+        with torch.no_grad():
+            ids = torch.tensor([t.id for t in tokens], device=device)
+            encoder = (lm.embedding(ids) * encoder_input_scale(lm.model)).detach()
+    contrast_ids = [t.id for t in targets]
+    continuation = None
+    if text is not None:
+        tokens = tokenize_with_spans(lm.tokenizer, text, add_special_tokens=False, add_bos=False)
+        if len(tokens) < len(targets):
+            raise InputError(
+                f"the contrast text is {len(tokens)} token(s) but there are {len(targets)} targets; contrast "
+                "tokens align with targets position by position: give at least as many, or fewer targets"
+            )
+        contrast_ids = [t.id for t in tokens[: len(targets)]]
+        with torch.no_grad():
+            continuation = lm.embedding(torch.tensor(contrast_ids, device=device)).detach()
+    return encoder, continuation, contrast_ids
 
 
 # Methods whose rules read one stack of blocks, or a decoder-only forward, and so cannot apply here:

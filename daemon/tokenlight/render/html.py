@@ -77,6 +77,7 @@ def render_html(res: Attribution) -> str:
         _legend(res),
         "<h2>Heatmap</h2>",
         _heatmap(res),
+        _layer_heatmap(res),
         _span_table(res),
         _notes(res),
         _evaluation(res),
@@ -232,6 +233,41 @@ def _heatmap(res: Attribution) -> str:
         '<div class="scroll"><table class="heatmap">'
         f'<thead><tr><th scope="col">target \\ position</th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>{foot}"
+    )
+
+
+def _layer_heatmap(res: Attribution) -> str:
+    """The per-layer view (option per_layer): rows are blocks (0 = first), columns the positions the
+    target sees, one colour scale over the whole matrix (rows at two depths are shares of the same
+    output change, so they are compared on one scale)."""
+    if res.layer_scores is None or res.layer_deltas is None or res.layer_target is None:
+        return ""
+    t = res.layer_target
+    n_src = len(res.source_tokens)
+    cols = _column_tokens(res)[: n_src + t]
+    matrix = res.layer_scores[:, : len(cols)]
+    scale = normalisation_scale(matrix)
+    head = "".join(
+        f'<th scope="col" class="{kind}" title="{_e(_column_title(i, n_src, text, kind))}">{_e(token_label(text))}</th>'
+        for i, (text, kind) in enumerate(cols)
+    )
+    target = token_label(res.target_tokens[t].text)
+    rows = []
+    for layer in range(matrix.shape[0]):
+        cells = []
+        for c, (text, kind) in enumerate(cols):
+            value = float(matrix[layer, c])
+            tip = f"score {_exact(value)} — target {target} at block {layer} ← {kind} {token_label(text)}"
+            cells.append(f'<td style="{_style(value, scale)}" title="{_e(tip)}">{_e(format_score(value))}</td>')
+        label = f"block {layer}  Δ={format_score(float(res.layer_deltas[layer]))}"
+        rows.append(f'<tr><th scope="row" class="row">{_e(label)}</th>{"".join(cells)}</tr>')
+    return (
+        f"<h2>Through the layers: target {t} {_e(target)}</h2>"
+        "<p>Layer Integrated Gradients at the residual stream after each block; each row adds up to the "
+        "same output change f(x) − f(x′) (its Δ is what it misses).</p>"
+        '<div class="scroll"><table class="heatmap layers">'
+        f'<thead><tr><th scope="col">block \\ position</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 

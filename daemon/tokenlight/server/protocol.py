@@ -471,6 +471,7 @@ def attribute_result(stored: StoredResult, index: TextIndex, elapsed_ms: float) 
         else None,
         "faithfulness": data.faithfulness,
         "sanity": data.sanity,
+        "perLayer": data.per_layer,
         "elapsedMs": round(elapsed_ms, 3),
         "computeMs": round(data.elapsed_ms, 3),
         "cached": data.cached,

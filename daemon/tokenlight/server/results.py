@@ -74,6 +74,8 @@ class ResultData:
     # the engine's JSON-ready figures (options evaluate / sanity), None when not asked
     faithfulness: dict[str, Any] | None = None
     sanity: dict[str, Any] | None = None
+    # option per_layer: {target, scores [n_layers][width], deltas [n_layers]} (Attribution.json_per_layer)
+    per_layer: dict[str, Any] | None = None
     budget: str | None = None  # what n_steps counts: "steps", "samples", or None (the method's budget())
     uses_step_function: bool = True  # False for attention weights: no step function was evaluated
 

@@ -330,6 +330,7 @@ class Runner:
             context_start=res.context_start,
             faithfulness=res.faithfulness,
             sanity=res.sanity,
+            per_layer=res.json_per_layer(),
             budget=self._described.get(res.method, {}).get("budget"),
             uses_step_function=bool(self._described.get(res.method, {}).get("usesStepFunction", True)),
         )

@@ -22,10 +22,16 @@ export interface AttributeOptions {
     contrastText?: string;
     /** Attribute to the residual stream after this block (0-based, negative from the end): layer Integrated Gradients and the other methods that support it. Unset: the input embeddings. Default: the input embeddings. */
     layer?: number;
+    /** Also compute the per-layer view of target K (0-based, negative from the end): its layer Integrated Gradients at every block's output, a layers × tokens matrix of how its attribution forms through the depth (whatever the method; decoder-only models). Default: no per-layer view. */
+    perLayer?: number;
     /** Guided IG: how far (in α) the path may stray from IG's straight line; 0 is IG, 1 the unbounded variant. Range 0–1. Default: 0.02. */
     maxDist?: number;
     /** Guided IG: the share of features (lowest |gradient| first) moved in each step; Greedy PIG: the share of tokens fixed per round. Range > 0 and ≤ 1. Default: 0.25. */
     fraction?: number;
+    /** PGD sensitivity: halvings of the radius's log-scale search range (12 octaves); each halves the uncertainty, and 10 locate the smallest flipping radius to under 1%. Range 1–30. Default: 10. */
+    pgdBisections?: number;
+    /** PGD sensitivity: targeted attacks, one towards each of the target's N nearest competitors (a top target's margin is a minimum over them; one attack can miss a cheaper flip towards another). Range 1–256. Default: 8. */
+    pgdCompetitors?: number;
     /** Samples for the stochastic methods (GradientSHAP, DeepLiftSHAP, KernelSHAP, LIME). Range 1–100000. Default: the method's own. */
     nSamples?: number;
     /** Seeds the stochastic methods (and sampling): the same request gives the same numbers. Range ≥ 0. Default: 0. */
@@ -67,6 +73,7 @@ export interface DaemonSettings {
     nSteps: number | null;
     baseline: string;
     stepFunction: string;
+    perLayer: number | null;
     context: string;
     granularity: string;
     chat: boolean;
@@ -74,11 +81,11 @@ export interface DaemonSettings {
 }
 
 /** What the daemon uses for a setting left empty (the extension falls back to the same). */
-export const SETTING_DEFAULTS = {"method": "integrated_gradients", "nSteps": null, "baseline": "zero", "stepFunction": "logit", "context": "selection", "granularity": "token", "chat": false, "maxNewTokens": 8} as const;
+export const SETTING_DEFAULTS = {"method": "integrated_gradients", "nSteps": null, "baseline": "zero", "stepFunction": "logit", "perLayer": null, "context": "selection", "granularity": "token", "chat": false, "maxNewTokens": 8} as const;
 
 /** The accepted values of every option that takes one of a fixed set of names. */
 export const OPTION_CHOICES = {"integration": ["auto", "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"], "stepFunction": ["logit", "probability", "log_probability", "logit_diff", "probability_diff", "entropy", "kl_divergence"], "strategy": ["greedy", "maxcount"], "layers": ["last", "mean"], "aggregate": ["token", "word"], "context": ["selection", "document"], "granularity": ["token", "word", "line", "block", "symbol", "turn"], "ablation": ["replace", "remove"]} as const;
 export type StepFunction = (typeof OPTION_CHOICES.stepFunction)[number];
 
 /** Every method id the daemon registers, in the order it lists them. */
-export const METHOD_IDS = ["saliency", "input_x_gradient", "integrated_gradients", "discretized_integrated_gradients", "sequential_integrated_gradients", "guided_integrated_gradients", "gradient_shap", "deeplift", "deeplift_shap", "lrp", "attnlrp", "occlusion", "span_occlusion", "context_ablation", "kernel_shap", "lime", "attention", "value_zeroing", "guided_backprop", "deconvolution", "greedy_pig"] as const;
+export const METHOD_IDS = ["saliency", "input_x_gradient", "integrated_gradients", "discretized_integrated_gradients", "sequential_integrated_gradients", "guided_integrated_gradients", "gradient_shap", "deeplift", "deeplift_shap", "lrp", "attnlrp", "occlusion", "span_occlusion", "context_ablation", "kernel_shap", "lime", "attention", "value_zeroing", "guided_backprop", "deconvolution", "greedy_pig", "pgd_sensitivity"] as const;

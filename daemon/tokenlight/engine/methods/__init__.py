@@ -20,6 +20,7 @@ from . import (  # noqa: F401
     value_zeroing,
     guided_backprop,
     greedy_pig,
+    pgd_sensitivity,
 )
 
 # isort: on

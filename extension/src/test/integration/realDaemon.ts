@@ -47,6 +47,7 @@ export function testSettings(maxNewTokens: number): proto.DaemonSettings {
         dtype: "auto",
         method: "integrated_gradients",
         nSteps: null,
+        perLayer: null,
         baseline: "zero",
         context: "selection",
         granularity: "token",

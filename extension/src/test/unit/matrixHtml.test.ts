@@ -192,3 +192,30 @@ describe("matrixHtml span rows", () => {
         assert.equal((matrixHtml(input()).match(/<tr class="span">/g) ?? []).length, 0);
     });
 });
+
+describe("matrixHtml per-layer view", () => {
+    it("draws the target's layers × tokens below the matrix, one column per block, on one scale", () => {
+        const withView = result();
+        withView.perLayer = {
+            target: 1,
+            scores: [
+                [0.9, 0.1, -0.2, 0.05, null],
+                [0.0, -0.4, 0.2, 0.3, null],
+            ],
+            deltas: [1e-6, -2e-6],
+        };
+        const html = matrixHtml(input({ result: withView }));
+        const table = html.match(/<table id="layers"[\s\S]*?<\/table>/)?.[0] ?? "";
+        assert.ok(html.indexOf('id="matrix"') < html.indexOf('id="layers"'));
+        const rows = table.match(/<tr class="(special|source|target)">[\s\S]*?<\/tr>/g) ?? [];
+        assert.equal(rows.length, 4); // S = 3 sources and the one target before target 1
+        for (const row of rows) {
+            assert.equal((row.match(/<td /g) ?? []).length, 2); // one cell per block
+        }
+        // the BOS row is out of the scale (as in the matrix): -0.4 is the largest |score| and saturates
+        assert.match(rows[1], new RegExp(`class="n${LEVELS}"`));
+        assert.ok(!withoutOwnScript(html).includes(EVIL[3]));
+        assert.match(html, /Through the layers: target 2/);
+        assert.ok(!matrixHtml(input()).includes('id="layers"'));
+    });
+});

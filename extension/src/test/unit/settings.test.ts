@@ -113,9 +113,13 @@ describe("Settings", () => {
             "method",
             "model",
             "nSteps",
+            "perLayer",
             "stepFunction",
         ]);
         assert.equal(d.model, "gpt2");
+        assert.equal(d.perLayer, null);
+        assert.equal(settings({ perLayer: -1 }).daemonSettings().perLayer, -1); // negative: from the end
+        assert.equal(settings({ perLayer: 1.5 }).daemonSettings().perLayer, null);
         assert.equal(settings({}).daemonSettings().model, null);
     });
 });
