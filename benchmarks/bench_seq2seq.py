@@ -5,8 +5,9 @@ embeddings, the embedded tokenizer's 8,192-token vocabulary) with random weights
 a temporary folder that both sides load. T = 8 and 16 forced targets, IG on the logit, UNK baseline
 on our side (inseq's default for IG), inseq at its default 50 Gauss-Legendre points. Two ratios:
 inseq at its default against Tokenlight's adaptive default (what a user gets), and both at 50
-points (the kernel alone). inseq runs in its own venv (``--peer-python``, default
-/work/bench-venv: inseq 0.7.1 with torch 2.13.0, transformers and captum at Tokenlight's pins).
+points (the kernel alone). inseq runs in its own venv: ``--peer-python``, by default the one
+``bench_peers.py`` creates under benchmarks/.peers (inseq 0.7.1 on Tokenlight's own torch,
+transformers and captum).
 
     python benchmarks/bench_seq2seq.py   # writes its section of benchmarks/RESULTS.md
 """
@@ -89,7 +90,7 @@ def main() -> None:
     parser.add_argument("--n-steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--peer-python", default="/work/bench-venv/bin/python")
+    parser.add_argument("--peer-python", help="inseq's interpreter (default: bench_peers.py's venv)")
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--layers", type=int, default=6, help="encoder and decoder layers each")
     parser.add_argument("--d-model", type=int, default=256)
@@ -106,6 +107,10 @@ def main() -> None:
         texts = [lm.tokenizer.decode([t.id for t in generated[:n]]) for n in args.targets]
         cases = [{"targets": n, "text": text} for n, text in zip(args.targets, texts, strict=True)]
         attribute(lm, SOURCE, target_text=WARMUP_TEXT, baseline="unk", n_steps=args.n_steps)
+        if args.peer_python is None:
+            from bench_peers import peer_python
+
+            args.peer_python = str(peer_python())
         peers = run_inseq(args.peer_python, folder, cases, args)
         rows = []
         for case in cases:
