@@ -249,3 +249,11 @@ def test_a_transcript_too_long_for_the_model_drops_its_earliest_turns_and_keeps_
     with pytest.raises(InputError, match="accepts"):
         attribute(chat_lm, "user: " + "word " * 200, method="saliency", chat=True, context="document",
                   target_text=" yes")  # fmt: skip
+
+
+def test_remove_ablation_on_a_chat_prompt_says_it_deleted_tokens_without_tokenising_again(chat_lm):
+    common = {"chat": True, "context": "document", "granularity": "turn", "target_text": " yes", "drill_down": 0}
+    removed = attribute(chat_lm, TRANSCRIPT, method="span_occlusion", ablation="remove", **common)
+    replaced = attribute(chat_lm, TRANSCRIPT, method="span_occlusion", ablation="replace", **common)
+    assert any("without tokenising the rest again" in note for note in removed.notes)
+    assert not any("without tokenising" in note for note in replaced.notes)

@@ -77,6 +77,17 @@ def ablated_values(
     return torch.cat(in_chunks(n, problem.chunk_size(n), run, inputs.device), dim=0)
 
 
+def removal_notes(problem: AttributionProblem, ablation: str) -> list[str]:
+    """Say so when ``remove`` could not tokenise the text again (a chat prompt, a layer, an
+    encoder-decoder source): there the left-out tokens are deleted from the token sequence."""
+    if ablation != "remove" or problem.retokenise is not None:
+        return []
+    return [
+        "ablation remove: the left-out tokens were deleted from the token sequence without tokenising the "
+        "rest again (not defined for a chat prompt, a layer or an encoder-decoder source)"
+    ]
+
+
 def _batches(
     rows: torch.Tensor, inputs: torch.Tensor, baselines: torch.Tensor, ablation: str, limit: int
 ) -> list[tuple[torch.Tensor, torch.Tensor, int]]:

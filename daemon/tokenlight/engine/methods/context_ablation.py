@@ -19,7 +19,7 @@ import torch
 
 from ..lasso import lasso_cv_many, r_squared, underdetermined
 from ..seeding import MASK_STREAM, keyed_generator
-from .ablation import ablated_values, drill_down, unit_mask, units
+from .ablation import ablated_values, drill_down, removal_notes, unit_mask, units
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 
 DEFAULT_MASKS = 64  # ContextCite's paper: 32-64 ablations suffice for sentence-level sources
@@ -111,5 +111,5 @@ class ContextAblation(AttributionMethod):
             span_scores=unit_scores[:, :n_spans],
             drilled=drilled[:, :n_spans],
             fit=fit,
-            notes=notes,
+            notes=[*notes, *removal_notes(problem, ablation)],
         )

@@ -9,7 +9,7 @@ be reused. Then the tokens inside each target's top spans are scored the same wa
 
 from __future__ import annotations
 
-from .ablation import ablated_values, drill_down, unit_mask, units
+from .ablation import ablated_values, drill_down, removal_notes, unit_mask, units
 from .base import AttributionMethod, AttributionProblem, MethodOutput, register_method
 
 
@@ -45,4 +45,5 @@ class SpanOcclusion(AttributionMethod):
             uses_baseline=True,
             span_scores=unit_scores[:, :n_spans],
             drilled=drilled[:, :n_spans],
+            notes=removal_notes(problem, ablation),
         )
