@@ -30,12 +30,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
-from geometries import build, prompt_of  # noqa: E402
+from geometries import case  # noqa: E402
 from measure import median_range, results_table, write_section  # noqa: E402
-from tokenlight import attribute, load_model  # noqa: E402
-from tokenlight.engine import from_objects, kernel  # noqa: E402
+from tokenlight import attribute  # noqa: E402
+from tokenlight.engine import kernel  # noqa: E402
 from tokenlight.engine.methods.integrated_gradients import IntegratedGradients  # noqa: E402
 from tokenlight.engine.quadrature import ADAPTIVE_LEVELS, CLENSHAW_CURTIS_LEVELS  # noqa: E402
 
@@ -68,13 +67,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    tok = load_model().tokenizer
-    lm = from_objects(build(args.model, tok, max_positions=1024), tok, name=args.model)
-    prompt = prompt_of(tok, args.prompt_tokens)
+    lm, prompt = case(args.model, args.prompt_tokens)
     options = {"target_text": TARGET, "max_target_tokens": args.targets, "baseline": "unk"}
     load = os.getloadavg()
     reference = attribute(lm, prompt, n_steps=50, **options)

@@ -32,10 +32,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench_adaptive_rule import TARGET  # noqa: E402
-from geometries import build, prompt_of  # noqa: E402
+from geometries import case  # noqa: E402
 from measure import median_range, results_table, write_section  # noqa: E402
-from tokenlight import attribute, load_model  # noqa: E402
-from tokenlight.engine import from_objects  # noqa: E402
+from tokenlight import attribute  # noqa: E402
 
 
 def cpu_flags() -> str:
@@ -55,13 +54,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    tok = load_model().tokenizer
-    lm = from_objects(build(args.model, tok, max_positions=1024), tok, name=args.model)
-    prompt = prompt_of(tok, args.prompt_tokens)
+    lm, prompt = case(args.model, args.prompt_tokens)
     options = {"target_text": TARGET, "max_target_tokens": args.targets, "baseline": "unk", "n_steps": args.points}
     sides = {
         "float32": contextlib.nullcontext,

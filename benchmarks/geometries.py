@@ -67,6 +67,22 @@ def build(name: str, tokenizer: Any, *, max_positions: int = 8448, dtype: torch.
     return LlamaForCausalLM(config).to(dtype).eval()
 
 
+def case(name: str, n_prompt_tokens: int, *, max_positions: int = 1024) -> tuple[Any, str]:
+    """The model ``name`` loaded for Tokenlight with the embedded tokenizer, and a Python prompt of
+    ``n_prompt_tokens`` tokens: the set-up of the scripts that measure one real geometry on the CPU
+    (2 threads, transformers' warnings off)."""
+    from transformers.utils import logging as hf_logging
+
+    from tokenlight import load_model
+    from tokenlight.engine import from_objects
+
+    torch.set_num_threads(2)
+    hf_logging.set_verbosity_error()
+    tokenizer = load_model().tokenizer
+    lm = from_objects(build(name, tokenizer, max_positions=max_positions), tokenizer, name=name)
+    return lm, prompt_of(tokenizer, n_prompt_tokens)
+
+
 def prompt_of(tokenizer: Any, n_tokens: int) -> str:
     """Python source cut to the longest prefix of at most ``n_tokens`` tokens (BOS included)."""
     text = CODE * (n_tokens // 20 + 2)
