@@ -23,6 +23,8 @@ forced targets of ``bench_adaptive_rule.py``; its section is ``peers-<geometry>`
 
     python benchmarks/bench_peers.py      # make bench; writes its section of benchmarks/RESULTS.md
     python benchmarks/bench_peers.py --geometry gpt2-small --prompt-tokens 75 --targets 12 --repeats 3
+    python benchmarks/bench_peers.py --geometry llama-300m --prompt-tokens 256 --targets 8 --peer-batch 10 \
+        --no-fixed --repeats 1   # inseq's 50 points at once would need ~40 GB of activations here
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ def run_inseq(
                     "prompt": prompt,
                     "cases": cases,
                     "n_steps": args.n_steps,
+                    "internal_batch_size": args.peer_batch,
                     "repeats": args.repeats,
                     "threads": args.threads,
                     "warmup_text": WARMUP_TEXT,
@@ -183,6 +186,15 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=75, help="with --geometry: the prompt's length")
     parser.add_argument("--memory", action=argparse.BooleanOptionalAction, help="probe memory (default: embedded only)")
     parser.add_argument("--captum", action=argparse.BooleanOptionalAction, help="run captum (default: embedded only)")
+    parser.add_argument(
+        "--peer-batch",
+        type=int,
+        help="inseq's internal_batch_size (default: all points in one pass; at llama-300m and 256 tokens "
+        "that needs ~40 GB, so give 10); speed and memory only",
+    )
+    parser.add_argument(
+        "--no-fixed", action="store_true", help="skip Tokenlight at the peers' points (no equal-points ratio)"
+    )
     parser.add_argument("--probe", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--probe-text", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -196,7 +208,12 @@ def main() -> None:
     hf_logging.set_verbosity_error()
     embedded = args.geometry == "embedded"
     with_memory = embedded if args.memory is None else args.memory
-    systems = SYSTEMS if (embedded if args.captum is None else args.captum) else ("gl50", "adaptive")
+    systems = tuple(
+        name
+        for name in SYSTEMS
+        if not (name == "captum" and not (embedded if args.captum is None else args.captum))
+        and not (name == "gl50" and args.no_fixed)
+    )
     with tempfile.TemporaryDirectory() as saved:
         if embedded:
             lm = load_model(device="cpu", dtype="float32")
@@ -232,27 +249,30 @@ def main() -> None:
                     lambda text=text, name=name: run_system(lm, prompt, text, name, args.n_steps)
                 )
                 timings[name].append(seconds)
-        fixed, adaptive = results["gl50"], results["adaptive"]
+        fixed, adaptive = results.get("gl50"), results["adaptive"]
         memory = {name: [probe_memory(name, case, args)] for name in (*systems, "inseq")} if with_memory else {}
         peer = peers[n_targets]
         theirs = np.asarray(peer["scores"], dtype=np.float64)  # [T, S+T]
-        n_src = len(fixed.source_tokens)
+        n_src = len(adaptive.source_tokens)
         mask = np.zeros_like(theirs, dtype=bool)
         for t in range(n_targets):
             mask[t, : n_src + t] = True
         scale = np.abs(theirs[mask]).max()
-        same_err = np.abs(fixed.scores[:, : theirs.shape[1]][mask] - theirs[mask]).max() / scale
+        same_err = (
+            np.abs(fixed.scores[:, : theirs.shape[1]][mask] - theirs[mask]).max() / scale if fixed else float("nan")
+        )
         adaptive_err = np.abs(adaptive.scores[:, : theirs.shape[1]][mask] - theirs[mask]).max() / scale
         change = np.abs(adaptive.target_scores.astype(np.float64) - adaptive.baseline_scores)
         worst_delta = float((np.abs(adaptive.deltas) / change).max())
         inseq_med = statistics.median(peer["seconds"])
         captum_med = statistics.median(timings["captum"]) if "captum" in timings else float("nan")
-        gl50_med, ours_med = (statistics.median(timings[name]) for name in ("gl50", "adaptive"))
+        gl50_med = statistics.median(timings["gl50"]) if "gl50" in timings else float("nan")
+        ours_med = statistics.median(timings["adaptive"])
         curve.append((n_targets, inseq_med, captum_med, gl50_med, ours_med))
         rows.append(
             f"| {n_targets} | {median_range(peer['seconds'])}{_mib(memory, 'inseq')} "
             f"| {median_range(timings['captum']) if 'captum' in timings else 'not run'}{_mib(memory, 'captum')} "
-            f"| {median_range(timings['gl50'])}{_mib(memory, 'gl50')} "
+            f"| {median_range(timings['gl50']) if 'gl50' in timings else 'not run'}{_mib(memory, 'gl50')} "
             f"| {median_range(timings['adaptive'])} ({adaptive.n_steps} pts){_mib(memory, 'adaptive')} "
             f"| **{inseq_med / ours_med:.1f}×** / {inseq_med / gl50_med:.1f}× "
             f"| {captum_med / ours_med:.1f}× / {captum_med / gl50_med:.1f}× "
@@ -264,8 +284,10 @@ def main() -> None:
             f"## Tokenlight vs inseq 0.7.1 and captum 0.9 LLMGradientAttribution ({time.strftime('%Y-%m-%d')})",
             "",
             f"{description} ({lm.parameters / 1e6:.1f}M parameters), CPU float32, {args.threads} threads, "
-            f"prompt of {len(fixed.source_tokens)} tokens (BOS included), T forced targets, IG on the logit, UNK "
-            f"baseline, peers at {args.n_steps} Gauss-Legendre points. Median (min–max) of {args.repeats} runs; "
+            f"prompt of {len(adaptive.source_tokens)} tokens (BOS included), T forced targets, IG on the logit, UNK "
+            f"baseline, peers at {args.n_steps} Gauss-Legendre points "
+            f"(inseq {args.peer_batch or args.n_steps} per pass). "
+            f"Median (min–max) of {args.repeats} runs; "
             + (
                 "memory = peak resident memory above the level before the call, measured for each system and T in a "
                 "fresh process after a warm-up. "

@@ -1,6 +1,7 @@
 """Runs inseq 0.7.1 on the embedded model; executed by bench_peers.py inside the peers' own venv.
 
-Reads a JSON job from argv[1] ({model_path, prompt, cases: [{targets, text}], n_steps, repeats,
+Reads a JSON job from argv[1] ({model_path, prompt, cases: [{targets, text}], n_steps,
+internal_batch_size (optional: path points per forward, default all n_steps), repeats,
 threads, warmup_text}) and writes timings, peak memory and the attribution matrices to argv[2].
 Before measuring it runs the warm-up bench_peers.py runs on Tokenlight's side (the same IG call on
 ``warmup_text``), so that both sides are measured warm. The prompt starts with the BOS
@@ -36,7 +37,7 @@ def main() -> None:
             job["prompt"],
             generated_texts=job["prompt"] + text,
             n_steps=job["n_steps"],
-            internal_batch_size=job["n_steps"],
+            internal_batch_size=job.get("internal_batch_size") or job["n_steps"],
             attributed_fn="logit",
             include_eos_baseline=True,  # UNK at every position, BOS included: Tokenlight's "unk"
             show_progress=False,
