@@ -109,7 +109,7 @@ class IntegratedGradients(AttributionMethod):
                     n_targets=n_targets,
                     chunk_size=problem.chunk_size(len(new)),
                     hooks=problem.hooks,
-                    targets=active if self.per_target_stopping else None,
+                    targets=rows,
                 )  # [len(new), len(rows), L]
                 for j, i in enumerate(new.tolist()):
                     point = torch.zeros((n_targets, fresh.shape[-1]), dtype=fresh.dtype, device=fresh.device)
