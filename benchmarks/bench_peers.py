@@ -222,15 +222,14 @@ def main() -> None:
             model_path, description = EMBEDDED_MODEL_PATH, f"Embedded model {lm.name}"
         else:
             from bench_adaptive_rule import TARGET
-            from geometries import build, prompt_of
-            from tokenlight.engine import from_objects
+            from geometries import case
 
-            tokenizer = load_model().tokenizer
-            model = build(args.geometry, tokenizer, max_positions=max(1024, args.prompt_tokens + max(args.targets) + 8))
-            model.save_pretrained(saved)  # the same random weights for inseq's process
-            tokenizer.save_pretrained(saved)
-            lm = from_objects(model, tokenizer, name=args.geometry)
-            prompt = prompt_of(tokenizer, args.prompt_tokens)
+            lm, prompt = case(
+                args.geometry, args.prompt_tokens, max_positions=max(1024, args.prompt_tokens + max(args.targets) + 8)
+            )
+            torch.set_num_threads(args.threads)  # case() sets the 2 its own scripts use
+            lm.model.save_pretrained(saved)  # the same random weights for inseq's process
+            lm.tokenizer.save_pretrained(saved)
             generated = attribute(
                 lm, prompt, target_text=TARGET, max_target_tokens=max(args.targets), method="saliency"
             ).target_tokens
