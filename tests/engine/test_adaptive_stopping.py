@@ -69,3 +69,24 @@ def test_a_targets_adaptive_scores_do_not_depend_on_the_other_targets(tiny_gpt2)
         scale = float(np.abs(alone.scores[0, :visible]).max())
         assert float(np.abs(row - alone.scores[0, :visible]).max()) <= 1e-6 * scale, k
         assert abs(float(together.deltas[k] - alone.deltas[0])) <= 1e-6 * max(scale, 1e-3)
+
+
+def test_each_level_computes_only_the_points_the_levels_before_lack(rougher_gpt2, monkeypatch):
+    from tokenlight.engine.methods import integrated_gradients
+    from tokenlight.engine.quadrature import PATTERSON_LEVELS, patterson
+
+    computed: list[float] = []
+    real = kernel._accumulate
+
+    def recording(target_fn, inputs, baselines, alphas, *args, **kwargs):  # type: ignore[no-untyped-def]
+        computed.extend(alphas.tolist())
+        return real(target_fn, inputs, baselines, alphas, *args, **kwargs)
+
+    monkeypatch.setattr(kernel, "_accumulate", recording)
+    monkeypatch.setattr(integrated_gradients.IntegratedGradients, "adaptive_levels", PATTERSON_LEVELS)
+    monkeypatch.setattr(integrated_gradients, "ABSOLUTE_FLOOR", 0.0)
+    res = attribute(rougher_gpt2, PROMPT, target_text=" a", tolerance=1e-12)  # no level meets it
+    assert res.n_steps == PATTERSON_LEVELS[-1]
+    # 63 gradient points in all for four levels (7 + 8 + 16 + 32), each computed once
+    assert len(computed) == PATTERSON_LEVELS[-1]
+    np.testing.assert_allclose(sorted(computed), patterson(PATTERSON_LEVELS[-1])[0], atol=1e-15)

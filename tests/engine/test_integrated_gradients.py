@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -182,32 +184,36 @@ def test_clenshaw_curtis_is_exact_for_polynomials_and_nested():
     np.testing.assert_allclose(fine[0::2], coarse, atol=1e-15)
 
 
-def test_gauss_kronrod_pair_is_exact_nested_and_its_weights_follow_from_its_nodes():
-    from tokenlight.engine.quadrature import ADAPTIVE_LEVELS, adaptive_rule, gauss_kronrod
+def test_gauss_kronrod_patterson_levels_are_exact_to_their_degree_and_nested():
+    from tokenlight.engine.quadrature import ADAPTIVE_LEVELS, PATTERSON_LEVELS, adaptive_rule, patterson
 
-    gauss, gauss_w = gauss_kronrod(7)
-    kronrod, kronrod_w = gauss_kronrod(15)
+    # exactness, on [−1, 1], in the Legendre basis (∫ P_k = 2 for k = 0, else 0), where an inexact
+    # degree shows an error far above rounding (a monomial's can be tiny). Any n nodes integrate degree
+    # n − 1 exactly with their interpolatory weights; the degrees below hold only for the right
+    # nodes: Gauss 7 to degree 13, Kronrod 15 to 23, Patterson 31 to 47, Patterson 63 to 95
+    def errors(alphas: np.ndarray, weights: np.ndarray, degree: int) -> np.ndarray:
+        values = np.polynomial.legendre.legvander(2 * alphas - 1, degree)  # [n, degree + 1]
+        return np.abs((2 * weights) @ values - np.eye(degree + 1)[0] * 2)
 
-    # exactness, on [−1, 1] where the error constants are not scaled away: Gauss with 7 points to
-    # degree 13, its Kronrod extension to degree 23 (3·7 + 1, and the next odd degree by symmetry)
-    def error(alphas: np.ndarray, weights: np.ndarray, degree: int) -> float:
-        exact = 2 / (degree + 1) if degree % 2 == 0 else 0.0
-        return float((2 * weights) @ (2 * alphas - 1) ** degree - exact)
-
-    assert max(abs(error(gauss, gauss_w, d)) for d in range(14)) < 1e-14
-    assert abs(error(gauss, gauss_w, 14)) > 1e-5
-    assert max(abs(error(kronrod, kronrod_w, d)) for d in range(24)) < 1e-14
-    assert abs(error(kronrod, kronrod_w, 24)) > 1e-10
-    # the Gauss nodes are numpy's Gauss-Legendre nodes, and are Kronrod nodes (nesting)
-    np.testing.assert_allclose(gauss, (np.polynomial.legendre.leggauss(7)[0] + 1) / 2, atol=1e-15)
-    assert set(np.round(gauss, 14)) <= set(np.round(kronrod, 14))
-    # the weights are the unique ones that integrate P_0, ..., P_14 (Legendre: a well-conditioned
-    # basis) exactly at these 15 nodes: ∫ P_0 = 2 on [−1, 1], the others 0
-    basis = np.polynomial.legendre.legvander(2 * kronrod - 1, 14).T
-    solved = np.linalg.solve(basis, np.eye(15)[0] * 2) / 2
-    np.testing.assert_allclose(solved, kronrod_w, rtol=0, atol=1e-14)
-    assert ADAPTIVE_LEVELS[:2] == (7, 15)
-    np.testing.assert_array_equal(adaptive_rule(15)[0], kronrod)
+    exact_to = {7: 13, 15: 23, 31: 47, 63: 95}
+    assert tuple(exact_to) == PATTERSON_LEVELS
+    for n_points, degree in exact_to.items():
+        alphas, weights = patterson(n_points)
+        assert len(alphas) == n_points
+        assert np.all(np.diff(alphas) > 0) and np.all(weights > 0)
+        err = errors(alphas, weights, degree + 2)  # odd degrees vanish by symmetry: check two more
+        assert err[: degree + 1].max() < 1e-13, n_points
+        assert err[degree + 1] > 1e-10, n_points  # rounding is ~1e-15; the first inexact degree 0.45 ... 8.7e-8
+    # the first level is numpy's Gauss-Legendre rule, weights included
+    gauss, gauss_w = patterson(7)
+    nodes, gl_weights = np.polynomial.legendre.leggauss(7)
+    np.testing.assert_allclose(gauss, (nodes + 1) / 2, atol=1e-15)
+    np.testing.assert_allclose(gauss_w, gl_weights / 2, atol=1e-15)
+    # nesting: every level contains the one before, so no gradient is thrown away
+    for coarse, fine in itertools.pairwise(PATTERSON_LEVELS):
+        assert set(np.round(patterson(coarse)[0], 14)) <= set(np.round(patterson(fine)[0], 14))
+    assert ADAPTIVE_LEVELS[: len(PATTERSON_LEVELS)] == PATTERSON_LEVELS
+    np.testing.assert_array_equal(adaptive_rule(31)[0], patterson(31)[0])
 
 
 def test_adaptive_default_meets_its_tolerance_and_reports_points(lm):

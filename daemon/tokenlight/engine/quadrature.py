@@ -15,69 +15,85 @@ import numpy as np
 from .errors import InputError
 from .options import INTEGRATION_RULES as RULES
 
-# The adaptive levels of Integrated Gradients (points per level). The first two are the classical
-# Gauss-Kronrod pair: 7 Gauss-Legendre points (exact to degree 13), then the 15 Kronrod points that
-# contain them (exact to degree 23), so the second level costs 8 new points. On IG's smooth
-# integrands a Gauss rule needs fewer points than Clenshaw-Curtis for the same error: at GPT-2-small
-# geometry with 12 targets (benchmarks/bench_adaptive_rule.py) these levels took 100 gradient
-# evaluations where Clenshaw-Curtis 5, 9, 17 took 132 (1.26× faster). A target still above its
-# tolerance after 15 continues on nested Clenshaw-Curtis levels from 33 (level k+1 = level k's
-# points + the midpoints in angle between them), so every gradient already computed is reused from
-# there on; the middle point α = ½ is common to both families and reused too.
-ADAPTIVE_LEVELS = (7, 15, 33, 65, 129, 257)
-# the levels before (nested Clenshaw-Curtis from 5 points), kept for benchmarks/bench_adaptive_rule.py
+# The adaptive levels of Integrated Gradients (points per level): the Gauss-Kronrod-Patterson
+# sequence, each level the one before plus the nodes between them, so no gradient is ever thrown away.
+# 7 Gauss-Legendre points (exact to degree 13), the 15 Kronrod points that contain them (degree 23),
+# Patterson's 31 (degree 47) and 63 (degree 95). On IG's smooth integrands a Gauss-type rule needs
+# fewer points than Clenshaw-Curtis for the same error: at GPT-2-small geometry with 12 targets
+# (benchmarks/bench_adaptive_rule.py) 7/15 took 100 gradient evaluations where Clenshaw-Curtis 5, 9,
+# 17 took 132. Deep models need the third level: at a 24-layer Llama geometry every target missed
+# 1e-3 at 15 points and met it at 31, where the nested Clenshaw-Curtis 33 that came after 15 before
+# shared only α = ½ with them (47 evaluations per target instead of 31). A target still above its
+# tolerance after 63 continues on Clenshaw-Curtis 129, 257 (sharing α = ½ only; rare).
+ADAPTIVE_LEVELS = (7, 15, 31, 63, 129, 257)
+# earlier level sequences, kept for benchmarks/bench_adaptive_rule.py: 7/15 then Clenshaw-Curtis
+# from 33, and nested Clenshaw-Curtis from 5 points
+KRONROD_CLENSHAW_CURTIS_LEVELS = (7, 15, 33, 65, 129, 257)
 CLENSHAW_CURTIS_LEVELS = (5, 9, 17, 33, 65, 129, 257)
+PATTERSON_LEVELS = (7, 15, 31, 63)
 
-# Gauss-Kronrod 7/15 on [−1, 1]: the non-negative Kronrod nodes, descending (the odd-indexed ones are
-# the Gauss-Legendre nodes), their Kronrod weights, and the Gauss weights of the odd-indexed nodes.
-# The classical constants; tests/engine/test_integrated_gradients.py rederives the weights from the
-# nodes and checks both rules' exactness, so a wrong digit cannot pass unnoticed.
-_KRONROD_15_NODES = (
+# The non-negative nodes of Patterson's 63-point rule on [−1, 1], descending (computed in 250-digit
+# arithmetic as the successive extensions of Gauss-Legendre 7; the classical constants). Level n's
+# nodes are every (64 / (n + 1))-th of them, ending at 0: the odd-indexed ones are the 31-point
+# rule's, every fourth the 15-point (Kronrod) rule's, every eighth the 7 Gauss points. The weights
+# follow from the nodes (the interpolatory rule), so only the nodes are constants;
+# tests/engine/test_integrated_gradients.py checks each level's exactness degree, which holds only
+# for the right nodes.
+_PATTERSON_63_NODES = (
+    0.99980921419804351768385318380181,
+    0.998687109678466729790660660569463,
+    0.99604023862596854306892941681438,
     0.991455371120812639206854697526329,
+    0.984637143875644179797308158697301,
+    0.975383588208893369675287074951628,
+    0.963564953613396169948875982747928,
     0.949107912342758524526189684047851,
+    0.931984657380665140627131096209738,
+    0.912204882783262878350584611171538,
+    0.889809364874942640040706031974947,
     0.864864423359769072789712788640926,
+    0.837456832560144586521412458847055,
+    0.80768893917243750908807557591203,
+    0.775673908358334814097856547302901,
     0.741531185599394439863864773280788,
-    0.586087235467691130294144845693013,
+    0.705382409374850309141845887609357,
+    0.667348098104300175431382116612425,
+    0.627545421382293261363880410874788,
+    0.58608723546769113029414483825873,
+    0.543082350986701131146601933622507,
+    0.498636786552832004293429260084633,
+    0.452855632849607231381999359735536,
     0.405845151377397166906606412076961,
+    0.357714831586033270409031511090624,
+    0.308579247910587778899587521987072,
+    0.258559618754472473546151272260968,
     0.207784955007898467600689403773245,
+    0.156392640336081401531118588925022,
+    0.104528273810780713400625068279575,
+    0.0523446654598305066630822639182848,
     0.0,
 )
-_KRONROD_15_WEIGHTS = (
-    0.022935322010529224963732008058970,
-    0.063092092629978553290700663189204,
-    0.104790010322250183839876322541518,
-    0.140653259715525918745189590510238,
-    0.169004726639267902826583426598550,
-    0.190350578064785409913256402421014,
-    0.204432940075298892414161999234649,
-    0.209482141084727828012999174891714,
-)
-_GAUSS_7_WEIGHTS = (
-    0.129484966168869693270611432679082,
-    0.279705391489276667901467771423780,
-    0.381830050505118944950369775488975,
-    0.417959183673469387755102040816327,
-)
 
 
-def gauss_kronrod(n_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """The Gauss (7) or Kronrod (15) rule of the 7/15 pair, on [0, 1], ascending (float64)."""
-    half = np.asarray(_KRONROD_15_NODES)
-    if n_points == 15:
-        nodes, weights = half, np.asarray(_KRONROD_15_WEIGHTS)
-    elif n_points == 7:
-        nodes, weights = half[1::2], np.asarray(_GAUSS_7_WEIGHTS)
-    else:
-        raise InputError("the Gauss-Kronrod pair has 7 and 15 points")
-    x = np.concatenate([-nodes[:-1], nodes[::-1]])  # ascending, 0 once
-    w = np.concatenate([weights[:-1], weights[::-1]])
-    return (x + 1.0) / 2.0, w / 2.0
+@lru_cache(maxsize=8)
+def patterson(n_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Level ``n_points`` (7, 15, 31 or 63) of the Gauss-Kronrod-Patterson sequence on [0, 1],
+    ascending (float64). Weights: the unique ones that integrate the Legendre polynomials P_0 ...
+    P_{n−1} exactly at these nodes (a well-conditioned system: within 6e-16 of the 250-digit ones)."""
+    if n_points not in PATTERSON_LEVELS:
+        raise InputError(f"the Gauss-Kronrod-Patterson levels have {', '.join(map(str, PATTERSON_LEVELS))} points")
+    step = 64 // (n_points + 1)
+    half = np.asarray(_PATTERSON_63_NODES)[step - 1 :: step]
+    x = np.concatenate([-half[:-1], half[::-1]])  # ascending, 0 once
+    basis = np.polynomial.legendre.legvander(x, n_points - 1).T
+    weights = np.linalg.solve(basis, np.eye(n_points)[0] * 2.0)
+    return (x + 1.0) / 2.0, weights / 2.0
 
 
 def adaptive_rule(n_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """The points and weights of one of the :data:`ADAPTIVE_LEVELS` (or :data:`CLENSHAW_CURTIS_LEVELS`)."""
-    if n_points in (7, 15):
-        return gauss_kronrod(n_points)
+    """The points and weights of one level of :data:`ADAPTIVE_LEVELS` (or of the earlier sequences)."""
+    if n_points in PATTERSON_LEVELS:
+        return patterson(n_points)
     return clenshaw_curtis(n_points)
 
 

@@ -7,11 +7,12 @@ quadrature (for the sum), known for free since the engine computes f(x) and f(x�
 Two modes:
 
 * adaptive (default, ``n_steps`` not given): the levels of ``quadrature.ADAPTIVE_LEVELS``: 7 Gauss
-  points, the 15 Kronrod points that contain them, then nested Clenshaw-Curtis rules of 33, 65, ...;
-  each level computes only the points no earlier level had and re-weights the gradients already
-  computed. Each target stops as soon as its own |delta| ≤ tolerance · |f(x) − f(x′)|: it keeps
-  that level's scores and gets no backward passes at the next (they are T of the 1 + T passes per
-  point). Typical prompts stop at 7 or 15 points instead of a fixed 50.
+  points, the 15 Kronrod points that contain them, Patterson's 31 and 63 that contain those (then
+  Clenshaw-Curtis 129, 257); each level computes only the points no earlier level had and
+  re-weights the gradients already computed. Each target stops as soon as its own
+  |delta| ≤ tolerance · |f(x) − f(x′)|: it keeps that level's scores and gets no backward passes at
+  the next (they are T of the 1 + T passes per point). Typical prompts stop at 7 or 15 points,
+  deep models at 31, instead of a fixed 50.
 * fixed (``n_steps`` given): Gauss-Legendre (or a captum Riemann rule) with exactly that many points.
 
 All T targets share each chunk's forward pass (kernel.py).
@@ -54,7 +55,7 @@ class IntegratedGradients(AttributionMethod):
     # the lever of issue 19 (benchmarks/bench_adaptive_stopping.py measures it against False, the
     # earlier rule: every target continues until all have converged)
     per_target_stopping: ClassVar[bool] = True
-    # the lever of benchmarks/bench_adaptive_rule.py (against quadrature.CLENSHAW_CURTIS_LEVELS)
+    # the lever of benchmarks/bench_adaptive_rule.py (against the earlier sequences in quadrature.py)
     adaptive_levels: ClassVar[tuple[int, ...]] = ADAPTIVE_LEVELS
     supports_layer = True
 
