@@ -208,12 +208,9 @@ def main() -> None:
     hf_logging.set_verbosity_error()
     embedded = args.geometry == "embedded"
     with_memory = embedded if args.memory is None else args.memory
-    systems = tuple(
-        name
-        for name in SYSTEMS
-        if not (name == "captum" and not (embedded if args.captum is None else args.captum))
-        and not (name == "gl50" and args.no_fixed)
-    )
+    skipped = {"captum"} if not (embedded if args.captum is None else args.captum) else set()
+    skipped |= {"gl50"} if args.no_fixed else set()
+    systems = tuple(name for name in SYSTEMS if name not in skipped)
     with tempfile.TemporaryDirectory() as saved:
         if embedded:
             lm = load_model(device="cpu", dtype="float32")

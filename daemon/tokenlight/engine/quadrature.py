@@ -25,12 +25,12 @@ from .options import INTEGRATION_RULES as RULES
 # 1e-3 at 15 points and met it at 31, where the nested Clenshaw-Curtis 33 that came after 15 before
 # shared only α = ½ with them (47 evaluations per target instead of 31). A target still above its
 # tolerance after 63 continues on Clenshaw-Curtis 129, 257 (sharing α = ½ only; rare).
-ADAPTIVE_LEVELS = (7, 15, 31, 63, 129, 257)
+PATTERSON_LEVELS = (7, 15, 31, 63)
+ADAPTIVE_LEVELS = (*PATTERSON_LEVELS, 129, 257)
 # earlier level sequences, kept for benchmarks/bench_adaptive_rule.py: 7/15 then Clenshaw-Curtis
 # from 33, and nested Clenshaw-Curtis from 5 points
 KRONROD_CLENSHAW_CURTIS_LEVELS = (7, 15, 33, 65, 129, 257)
 CLENSHAW_CURTIS_LEVELS = (5, 9, 17, 33, 65, 129, 257)
-PATTERSON_LEVELS = (7, 15, 31, 63)
 
 # The non-negative nodes of Patterson's 63-point rule on [−1, 1], descending (computed in 250-digit
 # arithmetic as the successive extensions of Gauss-Legendre 7; the classical constants). Level n's
@@ -82,7 +82,7 @@ def patterson(n_points: int) -> tuple[np.ndarray, np.ndarray]:
     P_{n−1} exactly at these nodes (a well-conditioned system: within 6e-16 of the 250-digit ones)."""
     if n_points not in PATTERSON_LEVELS:
         raise InputError(f"the Gauss-Kronrod-Patterson levels have {', '.join(map(str, PATTERSON_LEVELS))} points")
-    step = 64 // (n_points + 1)
+    step = (2 * len(_PATTERSON_63_NODES)) // (n_points + 1)  # 64 // (n + 1)
     half = np.asarray(_PATTERSON_63_NODES)[step - 1 :: step]
     x = np.concatenate([-half[:-1], half[::-1]])  # ascending, 0 once
     basis = np.polynomial.legendre.legvander(x, n_points - 1).T
