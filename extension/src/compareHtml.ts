@@ -6,6 +6,7 @@
  * script turns the "Use this method" button into a `{type: "apply", method}` message.
  */
 import { escapeHtml, visibleToken } from "./matrixHtml";
+import { signed, webviewPage } from "./webviewPage";
 import type { AgainstResult, CompareMethodRow, CompareResult } from "./protocol";
 
 export interface CompareInput {
@@ -74,8 +75,6 @@ function seriesRules(): string {
 }
 
 export function compareHtml({ report, cspSource, nonce }: CompareInput): string {
-    const n = escapeHtml(nonce);
-    const csp = `default-src 'none'; style-src ${cspSource} 'nonce-${n}'; script-src 'nonce-${n}';`;
     const rows = report.methods
         .map((m) => {
             if (m.status !== "ok") {
@@ -106,28 +105,19 @@ export function compareHtml({ report, cspSource, nonce }: CompareInput): string 
             ? ""
             : `<div class="plots">${curvesSvg(report.fractions, report.methods, "deletion")}` +
               `${curvesSvg(report.fractions, report.methods, "insertion")}</div>`;
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp, false)}">
-<title>Compare Methods</title>
-<style nonce="${n}">
-body { color: var(--vscode-foreground); background: var(--vscode-editor-background); font-family: var(--vscode-font-family); }
-table { border-collapse: collapse; }
-th, td { border: 1px solid var(--vscode-panel-border, #8884); padding: 2px 6px; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+    return webviewPage({
+        title: "Compare Methods",
+        cspSource,
+        nonce,
+        css: `th:first-child, td:first-child { text-align: left; }
 tr.recommended td { font-weight: 600; }
 tr.refused td { opacity: .75; text-align: left; }
 svg text { fill: var(--vscode-foreground); font-size: 11px; }
 .axis { stroke: var(--vscode-foreground); }
 .plots { display: flex; flex-wrap: wrap; gap: 1rem; margin-top: 1rem; }
 button { color: var(--vscode-button-foreground); background: var(--vscode-button-background); border: none; padding: 2px 8px; cursor: pointer; }
-${seriesRules()}
-</style>
-</head>
-<body>
-<p>Targets: ${targets}</p>
+${seriesRules()}`,
+        body: `<p>Targets: ${targets}</p>
 ${verdict}
 <table id="methods">
 <thead><tr><th>method</th><th>deletion AUC</th><th>random</th><th>insertion AUC</th><th>agreement ρ</th><th>cost</th><th>converged?</th><th></th></tr></thead>
@@ -135,9 +125,8 @@ ${verdict}
 </table>
 <p>AUCs are normalised: 1 is ideal, a straight line about 0.5; "random" is the mean over seeded random orders.
 Agreement: mean Spearman ρ with the other methods over the source tokens.</p>
-${plots}
-<script nonce="${n}">
-(function () {
+${plots}`,
+        script: `(function () {
   const vscode = acquireVsCodeApi();
   document.getElementById("methods").addEventListener("click", function (event) {
     const button = event.target instanceof Element ? event.target.closest("button[data-method]") : null;
@@ -145,10 +134,8 @@ ${plots}
       vscode.postMessage({ type: "apply", method: button.getAttribute("data-method") });
     }
   });
-})();
-</script>
-</body>
-</html>`;
+})();`,
+    });
 }
 
 /** What the webview may send; anything else is ignored. */
@@ -164,17 +151,11 @@ export function parseCompareMessage(message: unknown, known: readonly string[]):
         : undefined;
 }
 
-function signed(value: number | null | undefined): string {
-    return value === null || value === undefined || !Number.isFinite(value) ? "—" : (value > 0 ? "+" : "") + value.toPrecision(4);
-}
-
 /**
  * Two inputs side by side for one target: per target, each aligned token's score on both sides
  * and B − A; the largest |B − A| of each target is marked. No script at all.
  */
 export function againstHtml({ report, cspSource, nonce }: { report: AgainstResult; cspSource: string; nonce: string }): string {
-    const n = escapeHtml(nonce);
-    const csp = `default-src 'none'; style-src ${cspSource} 'nonce-${n}';`;
     const sections = report.targetTokens
         .map((target, t) => {
             const diffs = report.aligned.map((r) => (r.difference === null ? 0 : Math.abs(r.difference[t])));
@@ -198,23 +179,13 @@ export function againstHtml({ report, cspSource, nonce }: { report: AgainstResul
             );
         })
         .join("");
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp, false)}">
-<title>Two Inputs</title>
-<style nonce="${n}">
-body { color: var(--vscode-foreground); background: var(--vscode-editor-background); font-family: var(--vscode-font-family); }
-table { border-collapse: collapse; }
-th, td { border: 1px solid var(--vscode-panel-border, #8884); padding: 2px 6px; text-align: right; }
-th:first-child, td:first-child { text-align: left; white-space: pre; }
-tr.largest td { font-weight: 700; }
-</style>
-</head>
-<body>
-<p>${escapeHtml(report.method)}; target: ${escapeHtml(report.target)}. The row in bold is the largest |B − A| of each target.</p>
-${sections}
-</body>
-</html>`;
+    return webviewPage({
+        title: "Two Inputs",
+        cspSource,
+        nonce,
+        css: `th:first-child, td:first-child { text-align: left; white-space: pre; }
+tr.largest td { font-weight: 700; }`,
+        body: `<p>${escapeHtml(report.method)}; target: ${escapeHtml(report.target)}. The row in bold is the largest |B − A| of each target.</p>
+${sections}`,
+    });
 }

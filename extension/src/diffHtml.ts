@@ -5,6 +5,7 @@
  * and made visible; the page runs no script.
  */
 import { escapeHtml, visibleToken } from "./matrixHtml";
+import { signed, webviewPage } from "./webviewPage";
 import type { AttributeResult, DiffResult } from "./protocol";
 
 /** How many changed tokens each target lists (largest |B − A| first). */
@@ -49,9 +50,6 @@ export function changedTokens(d: DiffResult, a: AttributeResult, b: AttributeRes
     });
 }
 
-function signed(value: number | null): string {
-    return value === null || !Number.isFinite(value) ? "—" : (value > 0 ? "+" : "") + value.toPrecision(4);
-}
 
 function tokenList(tokens: readonly { text: string }[]): string {
     return tokens.length === 0
@@ -74,8 +72,6 @@ export function diffHtml({
     cspSource: string;
     nonce: string;
 }): string {
-    const n = escapeHtml(nonce);
-    const csp = `default-src 'none'; style-src ${cspSource} 'nonce-${n}';`;
     const side = (s: { method: string | null; stepFunction: string | null }): string =>
         escapeHtml(`${s.method ?? "?"} / ${s.stepFunction ?? "?"}`);
     const sections = changedTokens(d, a, b)
@@ -95,26 +91,16 @@ export function diffHtml({
             return `<h2>Target ${r + 1} <code>${escapeHtml(visibleToken(d.targetTokens[r].text))}</code></h2>${body}`;
         })
         .join("");
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp, false)}">
-<title>Compare With Previous</title>
-<style nonce="${n}">
-body { color: var(--vscode-foreground); background: var(--vscode-editor-background); font-family: var(--vscode-font-family); }
-table { border-collapse: collapse; }
-th, td { border: 1px solid var(--vscode-panel-border, #8884); padding: 2px 6px; text-align: right; }
-th:first-child, td:first-child { text-align: left; white-space: pre; }
-code { white-space: pre; }
-</style>
-</head>
-<body>
-<p>${escapeHtml(where)}: previous result (A: ${side(d.a)}) → now (B: ${side(d.b)}).
+    return webviewPage({
+        title: "Compare With Previous",
+        cspSource,
+        nonce,
+        css: `th:first-child, td:first-child { text-align: left; white-space: pre; }
+code { white-space: pre; }`,
+        body: `<p>${escapeHtml(where)}: previous result (A: ${side(d.a)}) → now (B: ${side(d.b)}).
 ${d.sourceTokens.length} source and ${d.targetTokens.length} target tokens aligned by their text; largest |B − A| = ${Number.isFinite(d.maxAbsDifference) ? d.maxAbsDifference.toPrecision(4) : "—"}.</p>
 <p>Only in the previous result: sources ${tokenList(d.onlyInA.sources)}; targets ${tokenList(d.onlyInA.targets)}.<br>
 Only in the current result: sources ${tokenList(d.onlyInB.sources)}; targets ${tokenList(d.onlyInB.targets)}.</p>
-${sections}
-</body>
-</html>`;
+${sections}`,
+    });
 }
