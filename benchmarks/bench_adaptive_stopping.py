@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from geometries import prompt_of  # noqa: E402
-from measure import median_range, results_table, write_section  # noqa: E402
+from measure import load_note, median_range, results_table, write_section  # noqa: E402
 from tokenlight import attribute, load_model  # noqa: E402
 from tokenlight.engine.methods.integrated_gradients import IntegratedGradients  # noqa: E402
 
@@ -77,7 +77,7 @@ def main() -> None:
         "Embedded model, CPU float32, 2 threads, adaptive IG (tolerance 1e-3) on the logit, forced targets after a "
         "60-token Python prompt; the earlier rule (all targets until all converge) against per-target stopping. "
         "Predicted: 10–30% fewer seconds. "
-        f"Load average before/after: {load[0]:.1f}/{after[0]:.1f} (a shared 2-core machine: re-run on a quiet one). "
+        f"{load_note(load, after)} "
         "Reproduce: `python benchmarks/bench_adaptive_stopping.py`.",
         ["T", "all until all", "per target", "gain (medians)", "worst |delta| ÷ |f(x) − f(x′)|, before / after"],
         rows,

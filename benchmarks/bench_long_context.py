@@ -71,7 +71,7 @@ def main() -> None:
         return
     import torch
 
-    from measure import results_table, write_section
+    from measure import load_note, results_table, write_section
 
     load = os.getloadavg()
     rows, results = [], []
@@ -99,7 +99,7 @@ def main() -> None:
         "wide-llama (2 layers × 768, rotary, GQA 12/4 heads, SwiGLU 2048, random weights), CPU float32, 2 threads, "
         "input × gradient for 2 forced targets after an L-token Python prompt; one run per case in a fresh process "
         "after a warm-up at L = 256; peak = resident memory above the loaded model. "
-        f"Load average before/after: {load[0]:.1f}/{after[0]:.1f} (a shared 2-core machine: re-run on a quiet one). "
+        f"{load_note(load, after)} "
         "Reproduce: `python benchmarks/bench_long_context.py`.",
         ["L", "default: time", "default: peak", "budget 64 MiB: time", "budget 64 MiB: peak"],
         rows,

@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from measure import machine_description, measure, median_range, write_section  # noqa: E402
+from measure import load_note, machine_description, measure, median_range, write_section  # noqa: E402
 from tokenlight import attribute, load_model  # noqa: E402
 from tokenlight.engine.models import EMBEDDED_MODEL_PATH  # noqa: E402
 
@@ -175,6 +175,24 @@ def _mib(memory: dict[str, list[int]], name: str) -> str:
     return f", {max(memory[name]) / 2**20:.0f} MiB" if name in memory else ""
 
 
+def _figure(value: float, spec: str = ".1e") -> str:
+    """``value`` formatted, or "—" for a side that was not run (nan)."""
+    return "—" if np.isnan(value) else format(value, spec)
+
+
+def _ratio(theirs: float, ours: float) -> str:
+    return "—" if np.isnan(theirs) or np.isnan(ours) else f"{theirs / ours:.1f}×"
+
+
+def reproduce_command() -> str:
+    """The command that wrote this section: ``make bench`` for the default, else this script's own
+    command line (a real geometry's options are part of what was measured)."""
+    import shlex
+
+    arguments = sys.argv[1:]
+    return "make bench" if not arguments else shlex.join(["python", "benchmarks/bench_peers.py", *arguments])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, nargs="+", default=[4, 8, 16, 32])
@@ -270,9 +288,9 @@ def main() -> None:
             f"| {median_range(timings['captum']) if 'captum' in timings else 'not run'}{_mib(memory, 'captum')} "
             f"| {median_range(timings['gl50']) if 'gl50' in timings else 'not run'}{_mib(memory, 'gl50')} "
             f"| {median_range(timings['adaptive'])} ({adaptive.n_steps} pts){_mib(memory, 'adaptive')} "
-            f"| **{inseq_med / ours_med:.1f}×** / {inseq_med / gl50_med:.1f}× "
-            f"| {captum_med / ours_med:.1f}× / {captum_med / gl50_med:.1f}× "
-            f"| {same_err:.1e} / {adaptive_err:.1e} | {worst_delta:.1e} |"
+            f"| **{_ratio(inseq_med, ours_med)}** / {_ratio(inseq_med, gl50_med)} "
+            f"| {_ratio(captum_med, ours_med)} / {_ratio(captum_med, gl50_med)} "
+            f"| {_figure(same_err)} / {_figure(adaptive_err)} | {worst_delta:.1e} |"
         )
         print(rows[-1], flush=True)
     table = "\n".join(
@@ -290,8 +308,8 @@ def main() -> None:
                 if with_memory
                 else "memory not probed. "
             )
-            + f"Load average before/after: {load[0]:.1f}/{os.getloadavg()[0]:.1f}. "
-            f"Machine: {machine_description()}. Reproduce: `make bench`.",
+            + f"{load_note(load, os.getloadavg())} "
+            f"Machine: {machine_description()}. Reproduce: `{reproduce_command()}`.",
             "",
             "| T | inseq | captum LLMGradientAttribution | Tokenlight, 50 GL points | Tokenlight adaptive (default) "
             f"| {RATIOS.format(peer='inseq')} | {RATIOS.format(peer='captum')} "
@@ -302,7 +320,8 @@ def main() -> None:
             "",
             "Growth with T (median seconds): "
             + "; ".join(
-                f"T={t}: inseq {a:.2f}, captum {b:.2f}, GL50 {c:.2f}, adaptive {d:.2f}" for t, a, b, c, d in curve
+                f"T={t}: inseq {a:.2f}, captum {_figure(b, '.2f')}, GL50 {_figure(c, '.2f')}, adaptive {d:.2f}"
+                for t, a, b, c, d in curve
             )
             + ".",
         ]

@@ -6,7 +6,8 @@ median (min–max) of ``--repeats`` runs, and the largest score difference betwe
 Prediction (written before measuring): occlusion's chunk of positions [k, k + c) runs L − k
 positions instead of L. With the CPU cap of 64 rows per pass, L = 256 is 4 chunks and computes
 (256 + 192 + 128 + 64) / (4 · 256) = 62.5% of the positions: ~1.6×; L = 1024 is 16 chunks, 53%:
-~1.9× (attention's cost per query falls the same way). LIME and KernelSHAP switch random subsets:
+~1.9× (attention's cost per query falls the same way); L = 500 (the embedded model's longest
+prompt, 8 chunks) computes 55%: ~1.8×. LIME and KernelSHAP switch random subsets:
 the first perturbed position of a 64-row batch is almost always 0 or 1, so ~1.0× (no gain).
 
     python benchmarks/bench_prefix_reuse.py --lengths 256     # writes its section of RESULTS.md
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import statistics
 import sys
 import time
@@ -29,7 +31,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from geometries import prompt_of  # noqa: E402
-from measure import median_range, results_table, write_section  # noqa: E402
+from measure import load_note, median_range, results_table, write_section  # noqa: E402
 from tokenlight import attribute, load_model  # noqa: E402
 
 CASES = {
@@ -73,9 +75,9 @@ def main() -> None:
         "Prefix KV reuse in the perturbation methods (issue 19)",
         "Embedded model (GPT-2 style, 4 layers × 256), CPU float32, 2 threads; occlusion with 4 forced targets, "
         "KernelSHAP with 64 samples and 2 targets, after an L-token Python prompt; interleaved, warm-ups both sides. "
-        "Predicted: occlusion 1.6× at L = 256 and 1.9× at L = 1024; KernelSHAP ~1.0×. "
-        f"Load average before/after: {load[0]:.1f}/{after[0]:.1f} (a shared 2-core machine: re-run on a quiet one). "
-        "Reproduce: `python benchmarks/bench_prefix_reuse.py --lengths 256 1024`.",
+        "Predicted: occlusion 1.6× at L = 256, 1.8× at L = 500, 1.9× at L = 1024; KernelSHAP ~1.0×. "
+        f"{load_note(load, after)} "
+        f"Reproduce: `python benchmarks/bench_prefix_reuse.py {shlex.join(sys.argv[1:])}`.",
         ["method", "L", "reuse off", "reuse on", "gain (medians)", "max difference / max score"],
         rows,
     )

@@ -60,6 +60,16 @@ def median_range(seconds: list[float]) -> str:
     return f"{statistics.median(seconds):.2f} s ({min(seconds):.2f}–{max(seconds):.2f})"
 
 
+def load_note(before: tuple[float, ...], after: tuple[float, ...]) -> str:
+    """The load averages a section was measured under, and a warning when either exceeded the CPU
+    count (other work shared the cores, so the figures must be re-measured before they are quoted)."""
+    cpus = os.cpu_count() or 1
+    note = f"Load average before/after: {before[0]:.1f}/{after[0]:.1f}"
+    if max(before[0], after[0]) > cpus:
+        note += f" (above the {cpus} CPUs: a loaded machine, re-run before quoting)"
+    return note + "."
+
+
 def write_section(path, name: str, markdown: str) -> None:
     """Replace the section ``name`` of a results file (between HTML comment markers), keeping the
     sections other scripts wrote; a new section goes after the title."""
