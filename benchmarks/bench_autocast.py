@@ -33,7 +33,7 @@ import torch  # noqa: E402
 
 from bench_adaptive_rule import TARGET  # noqa: E402
 from geometries import case  # noqa: E402
-from measure import median_range, results_table, write_section  # noqa: E402
+from measure import load_note, median_range, results_table, write_section  # noqa: E402
 from tokenlight import attribute  # noqa: E402
 
 
@@ -86,8 +86,8 @@ def main() -> None:
         "bfloat16 autocast of the gradient passes (issue 19)",
         f"{args.model} geometry (random weights), CPU ({cpu_flags()}), 2 threads, IG with {args.points} "
         f"Gauss-Legendre points on the logit, UNK baseline, {len(exact.target_tokens)} forced targets after a "
-        f"{len(exact.source_tokens)}-token prompt. Gain (medians): {gain:.2f}×. Load average before/after: "
-        f"{load[0]:.1f}/{after[0]:.1f}. Reproduce: `python benchmarks/bench_autocast.py`.",
+        f"{len(exact.source_tokens)}-token prompt. Gain (medians): {gain:.2f}×. {load_note(load, after)} "
+        "Reproduce: `python benchmarks/bench_autocast.py`.",
         ["precision", "seconds", "worst \\|delta\\| ÷ \\|f(x) − f(x′)\\|", "max diff vs float32 ÷ largest"],
         rows,
     )

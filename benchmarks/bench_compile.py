@@ -40,7 +40,7 @@ import torch  # noqa: E402
 
 from bench_adaptive_rule import TARGET  # noqa: E402
 from geometries import case, prompt_of  # noqa: E402
-from measure import load_note, median_range, results_table, write_section  # noqa: E402
+from measure import load_note, median_range, reproduce_command, results_table, write_section  # noqa: E402
 from tokenlight import attribute  # noqa: E402
 from tokenlight.engine.layers import transformer_blocks  # noqa: E402
 
@@ -105,7 +105,7 @@ def main() -> None:
         f"{len(res.source_tokens)}-token Python prompt; each block compiled in place (`block.compile()`, torch "
         f"{torch.__version__}). Steady calls: {args.repeats} interleaved after the first call of each side. "
         f"Steady gain (medians): {gain:.2f}×. {load_note(load, after)} "
-        "Reproduce: `python benchmarks/bench_compile.py`.",
+        f"Reproduce: `{reproduce_command()}`.",
         [
             "side",
             "first call",

@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from measure import load_note, machine_description, measure, median_range, write_section  # noqa: E402
+from measure import load_note, machine_description, measure, median_range, reproduce_command, write_section  # noqa: E402
 from tokenlight import attribute, load_model  # noqa: E402
 from tokenlight.engine.models import EMBEDDED_MODEL_PATH  # noqa: E402
 
@@ -184,15 +184,6 @@ def _ratio(theirs: float, ours: float) -> str:
     return "—" if np.isnan(theirs) or np.isnan(ours) else f"{theirs / ours:.1f}×"
 
 
-def reproduce_command() -> str:
-    """The command that wrote this section: ``make bench`` for the default, else this script's own
-    command line (a real geometry's options are part of what was measured)."""
-    import shlex
-
-    arguments = sys.argv[1:]
-    return "make bench" if not arguments else shlex.join(["python", "benchmarks/bench_peers.py", *arguments])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, nargs="+", default=[4, 8, 16, 32])
@@ -309,7 +300,7 @@ def main() -> None:
                 else "memory not probed. "
             )
             + f"{load_note(load, os.getloadavg())} "
-            f"Machine: {machine_description()}. Reproduce: `{reproduce_command()}`.",
+            f"Machine: {machine_description()}. Reproduce: `{reproduce_command('bench')}`.",
             "",
             "| T | inseq | captum LLMGradientAttribution | Tokenlight, 50 GL points | Tokenlight adaptive (default) "
             f"| {RATIOS.format(peer='inseq')} | {RATIOS.format(peer='captum')} "

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import statistics
 import sys
 import time
@@ -31,7 +30,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from geometries import prompt_of  # noqa: E402
-from measure import load_note, median_range, results_table, write_section  # noqa: E402
+from measure import load_note, median_range, reproduce_command, results_table, write_section  # noqa: E402
 from tokenlight import attribute, load_model  # noqa: E402
 
 CASES = {
@@ -77,7 +76,7 @@ def main() -> None:
         "KernelSHAP with 64 samples and 2 targets, after an L-token Python prompt; interleaved, warm-ups both sides. "
         "Predicted: occlusion 1.6× at L = 256, 1.8× at L = 500, 1.9× at L = 1024; KernelSHAP ~1.0×. "
         f"{load_note(load, after)} "
-        f"Reproduce: `python benchmarks/bench_prefix_reuse.py {shlex.join(sys.argv[1:])}`.",
+        f"Reproduce: `{reproduce_command()}`.",
         ["method", "L", "reuse off", "reuse on", "gain (medians)", "max difference / max score"],
         rows,
     )

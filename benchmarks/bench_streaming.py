@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 import torch  # noqa: E402
 
 from geometries import prompt_of  # noqa: E402
-from measure import median_range, results_table, write_section  # noqa: E402
+from measure import load_note, median_range, results_table, write_section  # noqa: E402
 from tokenlight import attribute, load_model  # noqa: E402
 
 TARGET = "\n    for value in values:\n        total += value\n    return total / len(values)\n"
@@ -76,7 +76,7 @@ def main() -> None:
         f"{args.prompt_tokens}-token Python prompt; `attribute(on_partial=...)`, as the language server's "
         "partialResultToken runs it (first group at most T/8, the others T/4). Predicted: first partial at ≤ 15%, "
         "streaming costs ≤ 10% more. "
-        f"Load average before/after: {load[0]:.1f}/{after[0]:.1f}. "
+        f"{load_note(load, after)} "
         "Reproduce: `python benchmarks/bench_streaming.py`.",
         ["T", "S", "first partial", "streamed, whole", "first ÷ whole", "not streamed", "streamed ÷ not"],
         rows,

@@ -70,6 +70,19 @@ def load_note(before: tuple[float, ...], after: tuple[float, ...]) -> str:
     return note + "."
 
 
+def reproduce_command(make_target: str | None = None) -> str:
+    """The command line that ran this script, for a section's "Reproduce:" (the options are part of
+    what was measured); ``make <make_target>`` when it ran without any and the Makefile has a target."""
+    import shlex
+    import sys
+    from pathlib import Path
+
+    arguments = sys.argv[1:]
+    if not arguments and make_target is not None:
+        return f"make {make_target}"
+    return shlex.join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *arguments])
+
+
 def write_section(path, name: str, markdown: str) -> None:
     """Replace the section ``name`` of a results file (between HTML comment markers), keeping the
     sections other scripts wrote; a new section goes after the title."""

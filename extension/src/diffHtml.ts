@@ -50,7 +50,6 @@ export function changedTokens(d: DiffResult, a: AttributeResult, b: AttributeRes
     });
 }
 
-
 function tokenList(tokens: readonly { text: string }[]): string {
     return tokens.length === 0
         ? "none"
