@@ -1,12 +1,12 @@
-"""``torch.compile`` of the transformer blocks against eager PyTorch (issue 19, levers).
+"""``compile_layers`` (torch.compile of the decoder layers) against eager PyTorch (issue 19, levers).
 
 The setting of goal 1: GPT-2-small geometry (12 × 768, random weights, the embedded tokenizer's
 8,192 vocabulary), a 75-token Python prompt, 12 forced targets, IG on the logit with 15 fixed
 Gauss-Legendre points (the count the adaptive default stops at here), UNK baseline, CPU float32,
-2 threads. The compiled side compiles each transformer block in place (``block.compile()``:
-"regional" compilation, one graph that every block reuses, so compile time does not grow with
-depth); the rest of the engine is unchanged, so both sides run exactly the same kernel and the
-same forward and backward passes.
+2 threads. The compiled side is the engine's ``compile_layers=True`` (engine/compilation.py: each
+decoder layer compiled on its own, "regional" compilation, one graph that every layer reuses, so
+compile time does not grow with depth); both sides are the same loaded model, and the rest of the
+engine is unchanged, so both run exactly the same kernel and the same forward and backward passes.
 
 Reported: the first call's seconds (compilation included), the steady per-call seconds
 (interleaved, a warm-up on both sides, median and min–max), the first call at a second prompt
@@ -28,10 +28,13 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# a fresh inductor cache: the first call's seconds are a cold compilation, not a reuse of an earlier run's
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="tokenlight-inductor-"))
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -42,7 +45,6 @@ from bench_adaptive_rule import TARGET  # noqa: E402
 from geometries import case, prompt_of  # noqa: E402
 from measure import load_note, median_range, reproduce_command, results_table, write_section  # noqa: E402
 from tokenlight import attribute  # noqa: E402
-from tokenlight.engine.layers import transformer_blocks  # noqa: E402
 
 
 def timed(run):  # type: ignore[no-untyped-def]
@@ -62,14 +64,8 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    eager, prompt = case(args.model, args.prompt_tokens)
-    compiled, _ = case(args.model, args.prompt_tokens)  # the same seeded weights, compiled below
-    # the kernel runs T backward passes over one retained graph (retain_graph=True), which a compiled
-    # backward that donates its saved buffers refuses
-    torch._functorch.config.donated_buffer = False
-    for block in transformer_blocks(compiled.model):
-        block.compile()
-    other = prompt_of(eager.tokenizer, args.prompt_tokens + 16)
+    lm, prompt = case(args.model, args.prompt_tokens)
+    other = prompt_of(lm.tokenizer, args.prompt_tokens + 16)
     options = {
         "target_text": TARGET,
         "max_target_tokens": args.targets,
@@ -77,17 +73,18 @@ def main() -> None:
         "n_steps": args.points,  # fixed Gauss-Legendre points
     }
     load = os.getloadavg()
-    sides = {"eager": eager, "compiled blocks": compiled}
+    sides = {"eager": {}, "compile_layers": {"compile_layers": True}}
     first, first_other, seconds, results = {}, {}, {name: [] for name in sides}, {}
-    for name, lm in sides.items():  # the first call of each: compilation, and the eager warm-up
-        results[name], first[name] = timed(lambda lm=lm: attribute(lm, prompt, **options))
+    for name, extra in sides.items():  # the first call of each: compilation, and the eager warm-up
+        results[name], first[name] = timed(lambda extra=extra: attribute(lm, prompt, **options, **extra))
     for _ in range(args.repeats):
-        for name, lm in sides.items():
-            results[name], spent = timed(lambda lm=lm: attribute(lm, prompt, **options))
+        for name, extra in sides.items():
+            results[name], spent = timed(lambda extra=extra: attribute(lm, prompt, **options, **extra))
             seconds[name].append(spent)
-    for name, lm in sides.items():
-        _, first_other[name] = timed(lambda lm=lm: attribute(lm, other, **options))
+    for name, extra in sides.items():
+        _, first_other[name] = timed(lambda extra=extra: attribute(lm, other, **options, **extra))
     after = os.getloadavg()
+    assert any("ran compiled" in n for n in results["compile_layers"].notes), results["compile_layers"].notes
     reference = results["eager"].scores
     scale = float(np.nanmax(np.abs(reference)))
     rows = []
@@ -96,14 +93,15 @@ def main() -> None:
         rows.append(
             f"| {name} | {first[name]:.2f} s | {median_range(seconds[name])} | {first_other[name]:.2f} s | {diff:.1e} |"
         )
-    gain = statistics.median(seconds["eager"]) / statistics.median(seconds["compiled blocks"])
+    gain = statistics.median(seconds["eager"]) / statistics.median(seconds["compile_layers"])
     res = results["eager"]
     section = results_table(
-        f"torch.compile of the transformer blocks at {args.model} geometry (issue 19)",
+        f"compile_layers (torch.compile of the decoder layers) at {args.model} geometry (issue 19)",
         f"{args.model} geometry (random weights), CPU float32, 2 threads, IG on the logit with {args.points} fixed "
         f"Gauss-Legendre points, UNK baseline, {len(res.target_tokens)} forced targets after a "
-        f"{len(res.source_tokens)}-token Python prompt; each block compiled in place (`block.compile()`, torch "
-        f"{torch.__version__}). Steady calls: {args.repeats} interleaved after the first call of each side. "
+        f"{len(res.source_tokens)}-token Python prompt; the compiled side is `compile_layers=True` (each decoder "
+        f"layer compiled, torch {torch.__version__}, a fresh inductor cache). Steady calls: {args.repeats} "
+        "interleaved after the first call of each side. "
         f"Steady gain (medians): {gain:.2f}×. {load_note(load, after)} "
         f"Reproduce: `{reproduce_command()}`.",
         [

@@ -133,6 +133,11 @@ export class Settings {
         return OPTION_CHOICES.granularity.find((g) => g === value) ?? SETTING_DEFAULTS.granularity;
     }
 
+    /** Whether the gradient-path methods run the decoder layers compiled (torch.compile): speed only. */
+    get compileLayers(): boolean {
+        return this.read().get<unknown>("compileLayers") === true;
+    }
+
     /** Whether the model's chat template is applied (the selection as a user message, a document as turns). */
     get chat(): boolean {
         return this.read().get<unknown>("chat") === true;
@@ -228,6 +233,7 @@ export class Settings {
             granularity: this.granularity,
             chat: this.chat,
             maxNewTokens: this.maxNewTokens,
+            compileLayers: this.compileLayers,
         };
     }
 }

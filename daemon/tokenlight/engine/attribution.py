@@ -18,6 +18,7 @@ import torch
 
 from .aggregate import aggregate as aggregate_scores
 from .aggregate import rows_in, word_groups
+from .compilation import compile_failure, compiled_layers, short_reason
 from .depth import DEFAULT_STEPS as LAYER_VIEW_STEPS
 from .depth import per_layer, resolve_target
 from .errors import InputError, OutOfMemoryAtOnePoint
@@ -290,6 +291,50 @@ def _check_seq2seq(method: str, options: dict[str, Any]) -> None:
 
 
 def _run_method(
+    impl: AttributionMethod,
+    lm: LoadedModel,
+    p: Problem,
+    options: dict[str, Any],
+    hooks: Hooks,
+    spans: list[Span],
+    stream: Callable[[int, MethodOutput], None] | None = None,
+) -> MethodOutput:
+    """The method, with its decoder layers compiled when ``compile_layers`` asks and the method's
+    passes allow it (:mod:`.compilation`); eager when compilation fails, saying why."""
+    if not options["compile_layers"]:
+        return _run_layers(impl, lm, p, options, hooks, spans, stream)
+    note = None
+    if not impl.recomputable:
+        from .methods import list_methods
+
+        able = ", ".join(m.id for m in list_methods() if m.recomputable)
+        note = f"compile_layers applies to the gradient-path methods ({able}): {impl.id} ran eager"
+    elif lm.compile_failure is not None:
+        note = f"compile_layers: torch.compile failed on this model earlier ({lm.compile_failure}); ran eager"
+    else:
+        try:
+            with compiled_layers(lm.model) as count:
+                out = _run_layers(impl, lm, p, options, hooks, spans, stream)
+        except compile_failure() as exc:
+            lm.compile_failure = short_reason(exc)
+            note = (
+                f"compile_layers: torch.compile failed ({lm.compile_failure}); ran eager, and this model will not be "
+                "compiled again in this process"
+            )
+        else:
+            out.notes.append(
+                f"compile_layers: the {count} decoder layers ran compiled (torch.compile): scores within float "
+                "rounding of eager"
+                if count
+                else "compile_layers: this model has no decoder layers transformers marks as such; ran eager"
+            )
+            return out
+    out = _run_layers(impl, lm, p, options, hooks, spans, stream)
+    out.notes.append(note)
+    return out
+
+
+def _run_layers(
     impl: AttributionMethod,
     lm: LoadedModel,
     p: Problem,

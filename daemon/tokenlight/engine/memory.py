@@ -54,13 +54,31 @@ def decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 
 @contextmanager
+def replaced_forwards(
+    layers: list[torch.nn.Module], wrap: Callable[[Callable[..., Any]], Callable[..., Any]]
+) -> Iterator[int]:
+    """Within the block, each layer's ``forward`` is ``wrap(forward)`` (an instance attribute);
+    afterwards each has the ``forward`` it had before, so that wrappers nest (recomputation
+    inside compilation). Yields how many layers were wrapped."""
+    before = [vars(layer).get("forward") for layer in layers]
+    for layer in layers:
+        layer.forward = wrap(layer.forward)
+    try:
+        yield len(layers)
+    finally:
+        for layer, forward in zip(layers, before, strict=True):
+            if forward is None:
+                del layer.forward
+            else:
+                layer.forward = forward
+
+
+@contextmanager
 def recomputed_layers(model: torch.nn.Module) -> Iterator[int]:
     """Within the block, every decoder layer that runs with gradients keeps only its input and is
     recomputed in the backward pass. Yields how many layers were wrapped (0: none found, so nothing
     changes)."""
     from torch.utils.checkpoint import checkpoint
-
-    layers = decoder_layers(model)
 
     def wrap(forward: Callable[..., Any]) -> Callable[..., Any]:
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -70,10 +88,5 @@ def recomputed_layers(model: torch.nn.Module) -> Iterator[int]:
 
         return run
 
-    for layer in layers:
-        layer.forward = wrap(layer.forward)  # an instance attribute, removed below
-    try:
-        yield len(layers)
-    finally:
-        for layer in layers:
-            del layer.forward
+    with replaced_forwards(decoder_layers(model), wrap) as count:
+        yield count

@@ -51,6 +51,8 @@ class LoadedModel:
         files (dict | None): :func:`~tokenlight.engine.identity.folder_fingerprint` of ``folder``
             taken before the weights were read, or a marker that matches no folder when a file
             changed during the load.
+        compile_failure (str | None): why ``compile_layers`` failed on this model, once it has; later
+            calls then run eager without trying again.
     """
 
     model: Any
@@ -63,6 +65,7 @@ class LoadedModel:
     folder: Path | None = None  # the local folder the files came from; None for models built in memory
     files: dict[str, list[Any]] | None = None  # folder_fingerprint(folder) taken before the load
     source: str | None = None  # what from_pretrained was given
+    compile_failure: str | None = None  # why torch.compile failed on this model (engine/compilation.py)
     _identity: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property

@@ -505,6 +505,15 @@ for _option in (
         default_text="half the free GPU memory, or 2048 on CPU",
     ),
     Option(
+        "compile_layers",
+        bool,
+        "Run the decoder layers compiled (torch.compile) for the gradient-path methods: the first call at "
+        "each prompt length compiles (tens of seconds), later ones are faster; scores within float rounding.",
+        default=False,
+        group=EXECUTION,
+        setting=True,
+    ),
+    Option(
         "reuse_prefix",
         bool,
         "Perturbation methods compute the unperturbed prefix's keys and values once and reuse them for "

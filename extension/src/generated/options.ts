@@ -56,6 +56,8 @@ export interface AttributeOptions {
     internalBatchSize?: number;
     /** MiB of activations one pass may hold; past it, path points are fewer per pass and, below one point, layers are recomputed in the backward pass. Speed and memory only, never the result. Range ≥ 1. Default: half the free GPU memory, or 2048 on CPU. */
     memoryBudget?: number;
+    /** Run the decoder layers compiled (torch.compile) for the gradient-path methods: the first call at each prompt length compiles (tens of seconds), later ones are faster; scores within float rounding. */
+    compileLayers?: boolean;
     /** Measure the result's faithfulness on this prompt: deletion and insertion curves and AUCs, comprehensiveness and sufficiency, and the same for random orders. */
     evaluate?: boolean;
     /** With evaluate: the seeded random removal orders per target that the figures are compared with. Range 0–1000. Default: 5. */
@@ -77,11 +79,12 @@ export interface DaemonSettings {
     context: string;
     granularity: string;
     chat: boolean;
+    compileLayers: boolean;
     maxNewTokens: number;
 }
 
 /** What the daemon uses for a setting left empty (the extension falls back to the same). */
-export const SETTING_DEFAULTS = {"method": "integrated_gradients", "nSteps": null, "baseline": "zero", "stepFunction": "logit", "perLayer": null, "context": "selection", "granularity": "token", "chat": false, "maxNewTokens": 8} as const;
+export const SETTING_DEFAULTS = {"method": "integrated_gradients", "nSteps": null, "baseline": "zero", "stepFunction": "logit", "perLayer": null, "context": "selection", "granularity": "token", "chat": false, "compileLayers": false, "maxNewTokens": 8} as const;
 
 /** The accepted values of every option that takes one of a fixed set of names. */
 export const OPTION_CHOICES = {"integration": ["auto", "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"], "stepFunction": ["logit", "probability", "log_probability", "logit_diff", "probability_diff", "entropy", "kl_divergence"], "strategy": ["greedy", "maxcount"], "layers": ["last", "mean"], "aggregate": ["token", "word"], "context": ["selection", "document"], "granularity": ["token", "word", "line", "block", "symbol", "turn"], "ablation": ["replace", "remove"]} as const;

@@ -125,7 +125,8 @@ class AttributionMethod(ABC):
     default_n_steps: ClassVar[int | None] = None
     scores_spans: ClassVar[bool] = False  # scores the problem's spans directly (span methods)
     # its passes are plain autograd through target_fn (no module hooks), so decoder layers may be
-    # recomputed in the backward pass when one point's activations exceed the budget (memory.py)
+    # recomputed in the backward pass when one point's activations exceed the budget (memory.py),
+    # and compiled when compile_layers asks (compilation.py)
     recomputable: ClassVar[bool] = False
     # whether the scores are of the step function's output (attention weights are not)
     uses_step_function: ClassVar[bool] = True
@@ -204,7 +205,8 @@ class AttributionMethod(ABC):
             "family": cls.family,
             "convergenceDelta": cls.has_convergence_delta,
             "usesBaseline": cls.uses_baseline,
-            "parameters": list(cls.parameters),
+            # compile_layers acts on exactly the recomputable methods: derived, not listed in each
+            "parameters": [*cls.parameters, *(["compile_layers"] if cls.recomputable else [])],
             "spans": cls.scores_spans,
             "budget": cls.budget(),
             "usesStepFunction": cls.uses_step_function,

@@ -54,6 +54,7 @@ export function testSettings(maxNewTokens: number): proto.DaemonSettings {
         chat: false,
         stepFunction: "logit",
         maxNewTokens,
+        compileLayers: false,
     };
 }
 

@@ -105,6 +105,7 @@ describe("Settings", () => {
         assert.deepEqual(Object.keys(d).sort(), [
             "baseline",
             "chat",
+            "compileLayers",
             "context",
             "device",
             "dtype",
@@ -121,6 +122,9 @@ describe("Settings", () => {
         assert.equal(settings({ perLayer: -1 }).daemonSettings().perLayer, -1); // negative: from the end
         assert.equal(settings({ perLayer: 1.5 }).daemonSettings().perLayer, null);
         assert.equal(settings({}).daemonSettings().model, null);
+        assert.equal(settings({}).daemonSettings().compileLayers, false);
+        assert.equal(settings({ compileLayers: true }).daemonSettings().compileLayers, true);
+        assert.equal(settings({ compileLayers: "yes" }).daemonSettings().compileLayers, false);
     });
 });
 

@@ -1,0 +1,69 @@
+"""``torch.compile`` of the decoder layers: an opt-in speed lever for the gradient-path methods.
+
+What compilation can remove is the eager element-wise passes between the matrix products (norms,
+activations, the attention's masking and scaling, residual adds): the products run in the same
+BLAS or cuBLAS kernels either way. Measured at GPT-2-small geometry on two CPU cores (see
+benchmarks/RESULTS.md, section compile): 1.14× per steady call, against ~40 s of compilation for the
+first call and ~15 s more for the first call at a second prompt length (after which dynamo marks
+the length dynamic and compiles no more for new lengths). So it pays only where one process
+answers many requests, which is why it is an option (``compile_layers``) and off by default.
+
+Each layer is compiled on its own ("regional" compilation): transformers' layers of one model are
+one class, and dynamo guards on the class rather than the instance, so every layer reuses one
+graph and compile time does not grow with depth. dynamo's own recompile limit bounds the graphs
+kept per layer class; past it the layer runs eager.
+
+Only the methods whose passes go plainly through the layers with gradients (``recomputable``, the
+same set that may be recomputed under a memory budget) are compiled. The others patch submodules,
+hook attention weights or pass a key-value cache, which would make dynamo trace (and guard on)
+objects that change from call to call.
+
+The kernel takes several backward passes over one retained graph, which a compiled backward that
+donates its saved buffers to the next step refuses: ``donated_buffer`` is switched off for the
+duration of the call only, and every layer gets its eager ``forward`` back afterwards.
+
+A compilation that fails (no working C++ compiler for inductor on a CPU, a layer dynamo cannot
+trace) is not the user's error: the call runs again eager, the result says why, and the model
+remembers the failure so that later calls do not pay for it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+from .memory import decoder_layers, replaced_forwards
+
+# what torch.compile lowers the layers' graphs with; a test swaps in a backend that fails
+BACKEND: str | Callable[..., Any] = "inductor"
+
+
+def compile_failure() -> type[BaseException]:
+    """The exception class every dynamo and inductor failure derives from."""
+    from torch._dynamo.exc import TorchDynamoException
+
+    return TorchDynamoException
+
+
+@contextmanager
+def compiled_layers(model: torch.nn.Module) -> Iterator[int]:
+    """Within the block, every decoder layer of ``model`` runs compiled. Yields how many layers
+    were compiled (0: none found, so nothing changes)."""
+    from torch._functorch import config as functorch_config
+
+    with (
+        functorch_config.patch(donated_buffer=False),
+        replaced_forwards(decoder_layers(model), lambda forward: torch.compile(forward, backend=BACKEND)) as count,
+    ):
+        yield count
+
+
+def short_reason(exc: BaseException) -> str:
+    """What went wrong, in one line: the backend's own error when dynamo wraps one (its message's
+    first line says only which backend raised), without the traceback dynamo appends."""
+    inner = getattr(exc, "inner_exception", None) or exc.__cause__ or exc
+    lines = str(inner).strip().splitlines()
+    return f"{type(inner).__name__}: {lines[0] if lines else ''}".rstrip(": ")[:300]
