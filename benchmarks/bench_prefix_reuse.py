@@ -11,11 +11,16 @@ prompt, 8 chunks) computes 55%: ~1.8×. LIME and KernelSHAP switch random subset
 the first perturbed position of a 64-row batch is almost always 0 or 1, so ~1.0× (no gain).
 
     python benchmarks/bench_prefix_reuse.py --lengths 256     # writes its section of RESULTS.md
+    python benchmarks/bench_prefix_reuse.py --lengths 1024 --positions 2048 --section prefix-reuse-1k
+
+The embedded model reads at most 512 tokens; ``--positions N`` builds its geometry with room for N
+(random weights, seed 0), so the same layers are timed at L = 1024.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import sys
@@ -40,15 +45,34 @@ CASES = {
 TARGET = "\n    return total / len(values)\n"
 
 
+def longer(lm, positions: int):  # type: ignore[no-untyped-def]
+    """``lm``'s architecture and tokenizer with ``positions`` positions, random weights (seed 0)."""
+    from transformers import AutoModelForCausalLM
+
+    from tokenlight.engine import from_objects
+
+    config = copy.deepcopy(lm.model.config)
+    config.n_positions = positions
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    return from_objects(model, lm.tokenizer, name=f"{lm.name}-{positions}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lengths", type=int, nargs="*", default=[256])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--methods", nargs="*", default=list(CASES))
+    parser.add_argument("--positions", type=int, help="the embedded geometry with room for N tokens, random weights")
+    parser.add_argument("--section", default="prefix-reuse")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)
     lm = load_model()
+    model_text = "Embedded model (GPT-2 style, 4 layers × 256)"
+    if args.positions is not None:
+        lm = longer(lm, args.positions)
+        model_text = f"The embedded geometry (GPT-2 style, 4 layers × 256), {args.positions} positions, random weights"
     rows = []
     load = os.getloadavg()
     for length in args.lengths:
@@ -72,7 +96,7 @@ def main() -> None:
     after = os.getloadavg()
     section = results_table(
         "Prefix KV reuse in the perturbation methods (issue 19)",
-        "Embedded model (GPT-2 style, 4 layers × 256), CPU float32, 2 threads; occlusion with 4 forced targets, "
+        f"{model_text}, CPU float32, 2 threads; occlusion with 4 forced targets, "
         "KernelSHAP with 64 samples and 2 targets, after an L-token Python prompt; interleaved, warm-ups both sides. "
         "Predicted: occlusion 1.6× at L = 256, 1.8× at L = 500, 1.9× at L = 1024; KernelSHAP ~1.0×. "
         f"{load_note(load, after)} "
@@ -82,7 +106,7 @@ def main() -> None:
     )
     print(section)
     if not args.no_write:
-        write_section(HERE / "RESULTS.md", "prefix-reuse", section)
+        write_section(HERE / "RESULTS.md", args.section, section)
 
 
 if __name__ == "__main__":
