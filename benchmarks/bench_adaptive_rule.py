@@ -38,7 +38,7 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 
 from geometries import case  # noqa: E402
-from measure import load_note, median_range, reproduce_command, results_table, write_section  # noqa: E402
+from measure import load_note, median_range, results_table, write_section  # noqa: E402
 from tokenlight import attribute  # noqa: E402
 from tokenlight.engine import kernel  # noqa: E402
 from tokenlight.engine.methods.integrated_gradients import IntegratedGradients  # noqa: E402
@@ -118,7 +118,7 @@ def main() -> None:
         f"{len(reference.target_tokens)} forced targets after a {len(reference.source_tokens)}-token Python prompt; "
         "each target stops at its own |delta| ≤ 1e-3·|f(x) − f(x′)|. Gradient evaluations = points × targets "
         f"given a backward pass. Gain (medians, first row against last): {old / new:.2f}×. "
-        f"{load_note(load, after)} Reproduce: `{reproduce_command()}`.",
+        f"{load_note(load, after)}",
         [
             "levels",
             "seconds",

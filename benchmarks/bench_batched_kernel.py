@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from captum.attr import IntegratedGradients  # noqa: E402
 
-from measure import machine_description, write_section  # noqa: E402
+from measure import provenance, write_section  # noqa: E402
 from tokenlight import attribute, load_model  # noqa: E402
 
 PROMPT = 'def mean(values):\n    """Return the arithmetic mean of values."""\n    total ='
@@ -91,7 +91,7 @@ def bench(args: argparse.Namespace) -> str:
         f"Embedded model {lm.name} ({lm.parameters / 1e6:.1f}M parameters), CPU float32, "
         f"{args.threads} threads, prompt of {len(res.source_tokens)} tokens (BOS included), IG with "
         f"{args.n_steps} Gauss-Legendre points, zero baseline, logit; median of {args.repeats} interleaved "
-        f"runs (min–max). Machine: {machine_description()}."
+        f"runs (min–max). {provenance()}"
     )
     return header + "\n\n" + "\n".join(lines) + "\n"
 

@@ -43,7 +43,7 @@ import torch  # noqa: E402
 
 from bench_adaptive_rule import TARGET  # noqa: E402
 from geometries import case, prompt_of  # noqa: E402
-from measure import load_note, median_range, reproduce_command, results_table, write_section  # noqa: E402
+from measure import load_note, median_range, results_table, write_section  # noqa: E402
 from tokenlight import attribute  # noqa: E402
 
 
@@ -102,8 +102,7 @@ def main() -> None:
         f"{len(res.source_tokens)}-token Python prompt; the compiled side is `compile_layers=True` (each decoder "
         f"layer compiled, torch {torch.__version__}, a fresh inductor cache). Steady calls: {args.repeats} "
         "interleaved after the first call of each side. "
-        f"Steady gain (medians): {gain:.2f}×. {load_note(load, after)} "
-        f"Reproduce: `{reproduce_command()}`.",
+        f"Steady gain (medians): {gain:.2f}×. {load_note(load, after)} ",
         [
             "side",
             "first call",

@@ -113,8 +113,7 @@ def main() -> None:
         return
     table = results_table(
         "Time to answer initialize",
-        f"A fresh `python -m tokenlight serve` over stdio, {args.runs} runs; median (min–max). "
-        "Reproduce: `python benchmarks/bench_initialize.py`.",
+        f"A fresh `python -m tokenlight serve` over stdio, {args.runs} runs; median (min–max). ",
         ["code", "spawn to initialize answer", "daemon's startup.initializeMs", "torch imported by then"],
         rows,
     )

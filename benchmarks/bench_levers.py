@@ -84,7 +84,7 @@ def main() -> None:
         "Levers, one at a time",
         f"Embedded model, CPU float32, 2 threads, prompt of {n_sources} tokens, IG on the logit, zero baseline; "
         f"median (min–max) of {args.repeats} interleaved runs on a shared 2-core machine (other jobs ran "
-        "meanwhile: read gains within the spread as noise). Reproduce: `python benchmarks/bench_levers.py`.",
+        "meanwhile: read gains within the spread as noise).",
         [
             "T",
             "plan",

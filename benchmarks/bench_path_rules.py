@@ -205,7 +205,7 @@ def main() -> None:
         f"{args.samples}-point rule's worst |delta| ÷ |f(x) − f(x′)| is {own:.1e} (float32's floor), the "
         f"{(args.samples + 1) // 2}-point rule's {resolution:.1e}. The integrand is large against what it "
         f"integrates to: max |d f_t/dα| ÷ |f(x) − f(x′)| up to {wiggle:.0f}, and {upper:.0%} of ∫|d f/dα| lies "
-        f"in α ≥ ½. Load average before: {load[0]:.1f}. Reproduce: `python benchmarks/bench_path_rules.py`."
+        f"in α ≥ ½. Load average before: {load[0]:.1f}."
     )
     section = results_table(
         f"IG's path integral at {args.model} geometry: which rules meet 1e-3 (issue 19)",

@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from measure import load_note, machine_description, measure, median_range, reproduce_command, write_section  # noqa: E402
+from measure import load_note, measure, median_range, provenance, write_section  # noqa: E402
 from tokenlight import attribute, load_model  # noqa: E402
 from tokenlight.engine.models import EMBEDDED_MODEL_PATH  # noqa: E402
 
@@ -300,7 +300,7 @@ def main() -> None:
                 else "memory not probed. "
             )
             + f"{load_note(load, os.getloadavg())} "
-            f"Machine: {machine_description()}. Reproduce: `{reproduce_command('bench')}`.",
+            f"{provenance('bench')}",
             "",
             "| T | inseq | captum LLMGradientAttribution | Tokenlight, 50 GL points | Tokenlight adaptive (default) "
             f"| {RATIOS.format(peer='inseq')} | {RATIOS.format(peer='captum')} "

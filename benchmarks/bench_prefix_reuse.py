@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from geometries import prompt_of  # noqa: E402
-from measure import load_note, median_range, reproduce_command, results_table, write_section  # noqa: E402
+from measure import load_note, median_range, results_table, write_section  # noqa: E402
 from tokenlight import attribute, load_model  # noqa: E402
 
 CASES = {
@@ -99,8 +99,7 @@ def main() -> None:
         f"{model_text}, CPU float32, 2 threads; occlusion with 4 forced targets, "
         "KernelSHAP with 64 samples and 2 targets, after an L-token Python prompt; interleaved, warm-ups both sides. "
         "Predicted: occlusion 1.6× at L = 256, 1.8× at L = 500, 1.9× at L = 1024; KernelSHAP ~1.0×. "
-        f"{load_note(load, after)} "
-        f"Reproduce: `{reproduce_command()}`.",
+        f"{load_note(load, after)} ",
         ["method", "L", "reuse off", "reuse on", "gain (medians)", "max difference / max score"],
         rows,
     )

@@ -61,7 +61,7 @@ def main() -> None:
     table = results_table(
         "LRP and AttnLRP next to Input × Gradient and IG",
         f"Embedded model, {args.device} float32, forced targets on the logit, median of {args.repeats} interleaved "
-        "runs (ratio to Input × Gradient, peak extra memory). Reproduce: `python benchmarks/bench_propagation.py`.",
+        "runs (ratio to Input × Gradient, peak extra memory).",
         ["T", *METHODS],
         rows,
     )

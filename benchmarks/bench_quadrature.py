@@ -81,7 +81,7 @@ def main() -> None:
         "Building the Gauss-Legendre rule, one run each (numpy's `leggauss` against the engine's Newton "
         "iterations; largest difference in nodes and weights); then the worst \\|delta\\| over "
         f"{args.targets} generated targets of IG on the embedded model (zero baseline, logit) per rule and "
-        "point count. Shared machine: times are noisy. Reproduce: `python benchmarks/bench_quadrature.py`.",
+        "point count. Shared machine: times are noisy.",
         ["n", "numpy leggauss", "Newton (ours)", "max node difference", "max weight difference"],
         rules,
         "| points | worst \\|delta\\|, Gauss-Legendre | worst \\|delta\\|, trapezoid |",

@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from measure import machine_description, measure, median_range, write_section  # noqa: E402
+from measure import measure, median_range, provenance, write_section  # noqa: E402
 from tokenlight import attribute, load_model  # noqa: E402
 
 SOURCE = "def mean(values):\n    return sum(values) / len(values)"
@@ -152,8 +152,7 @@ def main() -> None:
                 f"weights), CPU float32, {args.threads} threads, source of "
                 f"{sum(t.side == 'encoder' for t in results['gl'].source_tokens)} encoder tokens, T forced "
                 f"targets, IG on the logit, UNK baseline, inseq at {args.n_steps} Gauss-Legendre points. Median "
-                f"(min–max) of {args.repeats} runs after a warm-up on each side. Machine: {machine_description()}. "
-                "Reproduce: `python benchmarks/bench_seq2seq.py`.",
+                f"(min–max) of {args.repeats} runs after a warm-up on each side. {provenance()}",
                 "",
                 f"| T | inseq | Tokenlight, {args.n_steps} GL points | Tokenlight adaptive (default) "
                 "| speed-up vs inseq: vs its default / at equal points | max diff of the encoder-side scores "

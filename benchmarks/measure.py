@@ -101,15 +101,18 @@ def write_section(path, name: str, markdown: str) -> None:
     path.write_text(text)
 
 
-def results_table(title: str, description: str, columns: list[str], rows: list[str], *after: str) -> str:
-    """A dated section for RESULTS.md: heading, a paragraph (the machine appended), a table, notes."""
+def results_table(
+    title: str, description: str, columns: list[str], rows: list[str], *after: str, make_target: str | None = None
+) -> str:
+    """A dated section for RESULTS.md: heading, a paragraph (the command that ran it and the machine
+    appended: see :func:`reproduce_command` for ``make_target``), a table, notes."""
     import time
 
     return "\n".join(
         [
             f"## {title} ({time.strftime('%Y-%m-%d')})",
             "",
-            f"{description} Machine: {machine_description()}.",
+            f"{description.rstrip()} {provenance(make_target)}",
             "",
             "| " + " | ".join(columns) + " |",
             "|" + "---|" * len(columns),
@@ -117,6 +120,11 @@ def results_table(title: str, description: str, columns: list[str], rows: list[s
             *(["", *after] if after else []),
         ]
     )
+
+
+def provenance(make_target: str | None = None) -> str:
+    """ "Reproduce: `<the command that ran>`. Machine: <cpu, versions>." for a section's paragraph."""
+    return f"Reproduce: `{reproduce_command(make_target)}`. Machine: {machine_description()}."
 
 
 def machine_description() -> str:
