@@ -43,12 +43,16 @@ def _relative(a: np.ndarray, b: np.ndarray) -> float:
 def test_compiled_layers_give_eagers_scores_for_every_method(tiny_gpt2, method):
     impl = next(m for m in list_methods() if m.id == method)
     eager = _run(tiny_gpt2, method)
-    compiled = _run(tiny_gpt2, method, compile_layers=True)
+    messages: list[str] = []
+    compiled = _run(
+        tiny_gpt2, method, compile_layers=True, progress=lambda done, total, message: messages.append(message)
+    )
     notes = _compile_notes(compiled)
     assert len(notes) == 1
     assert not _compile_notes(eager)
     if impl.recomputable:
         assert "the 2 decoder layers ran compiled" in notes[0]
+        assert "compiled first" in messages[0]  # said before the wait, not after it
         assert _relative(compiled.scores, eager.scores) <= TOLERANCE
     else:
         assert f"{method} ran eager" in notes[0] and "integrated_gradients" in notes[0]

@@ -312,6 +312,8 @@ def _run_method(
     elif lm.compile_failure is not None:
         note = f"compile_layers: torch.compile failed on this model earlier ({lm.compile_failure}); ran eager"
     else:
+        # the first call at a new prompt length compiles before its first pass reports anything
+        hooks.report(0, 1, "compile_layers: a prompt length not seen before is compiled first (tens of seconds)")
         try:
             with compiled_layers(lm.model) as count:
                 out = _run_layers(impl, lm, p, options, hooks, spans, stream)
