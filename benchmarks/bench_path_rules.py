@@ -41,6 +41,7 @@ from geometries import case  # noqa: E402
 from measure import results_table, write_section  # noqa: E402
 from tokenlight import attribute  # noqa: E402
 from tokenlight.engine.kernel import path_gradient_terms  # noqa: E402
+from tokenlight.engine.methods import register_method, unregister_method  # noqa: E402
 from tokenlight.engine.methods.base import MethodOutput  # noqa: E402
 from tokenlight.engine.methods.gradients import dot_with  # noqa: E402
 from tokenlight.engine.methods.integrated_gradients import IntegratedGradients  # noqa: E402
@@ -51,33 +52,36 @@ Rule = tuple[np.ndarray, np.ndarray]
 
 
 def sample(lm: object, prompt: str, n_targets: int, n_samples: int) -> dict[str, np.ndarray]:
-    """terms [N, T, L] at the N Clenshaw-Curtis points, and f(x) − f(x′) [T]: IG's adaptive entry
-    point is replaced, for this one call, by the dense sampling (its result is the N-point rule's)."""
+    """terms [N, T, L] at the N Clenshaw-Curtis points, and f(x) − f(x′) [T]: a throwaway method,
+    registered for this one call through the public method registry, is IG whose whole computation
+    is the dense sampling (its result is the N-point rule's)."""
     alphas, weights = clenshaw_curtis(n_samples)
     captured: dict[str, np.ndarray] = {}
 
-    def dense(self: IntegratedGradients, problem) -> MethodOutput:  # type: ignore[no-untyped-def]
-        terms = path_gradient_terms(
-            problem.target_fn,
-            problem.inputs,
-            problem.baselines,
-            torch.from_numpy(alphas),
-            dot_with(problem.inputs - problem.baselines),
-            n_targets=problem.n_targets,
-            chunk_size=problem.chunk_size(n_samples),
-            hooks=problem.hooks,
-        )
-        change = problem.target_scores - problem.baseline_scores
-        captured.update(terms=terms.cpu().numpy(), change=change.double().cpu().numpy())
-        scores = (torch.from_numpy(weights).to(terms.device).view(-1, 1, 1) * terms).sum(0)
-        return MethodOutput(scores, scores.sum(1) - change, n_samples, uses_baseline=True)
+    class DenseSamples(IntegratedGradients):
+        id = "bench_dense_path_samples"
 
-    real = IntegratedGradients._adaptive
-    IntegratedGradients._adaptive = dense  # type: ignore[method-assign]
+        def _attribute(self, problem) -> MethodOutput:  # type: ignore[no-untyped-def]
+            terms = path_gradient_terms(
+                problem.target_fn,
+                problem.inputs,
+                problem.baselines,
+                torch.from_numpy(alphas),
+                dot_with(problem.inputs - problem.baselines),
+                n_targets=problem.n_targets,
+                chunk_size=problem.chunk_size(n_samples),
+                hooks=problem.hooks,
+            )
+            change = problem.target_scores - problem.baseline_scores
+            captured.update(terms=terms.cpu().numpy(), change=change.double().cpu().numpy())
+            scores = (torch.from_numpy(weights).to(terms.device).view(-1, 1, 1) * terms).sum(0)
+            return MethodOutput(scores, scores.sum(1) - change, n_samples, uses_baseline=True)
+
+    register_method(DenseSamples)
     try:
-        attribute(lm, prompt, target_text=TARGET, max_target_tokens=n_targets, baseline="unk")
+        attribute(lm, prompt, method=DenseSamples.id, target_text=TARGET, max_target_tokens=n_targets, baseline="unk")
     finally:
-        IntegratedGradients._adaptive = real  # type: ignore[method-assign]
+        unregister_method(DenseSamples.id)
     return {"alphas": alphas, "weights": weights, **captured}
 
 

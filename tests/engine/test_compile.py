@@ -75,7 +75,7 @@ def test_a_compiled_call_leaves_no_wrapper_or_flag_behind(tiny_gpt2, monkeypatch
             seen.extend("forward" in vars(layer) for layer in decoder_layers(model))
             yield count
 
-    monkeypatch.setattr("tokenlight.engine.attribution.compiled_layers", watching)
+    monkeypatch.setattr(compilation, "compiled_layers", watching)
     _run(tiny_gpt2, "integrated_gradients", compile_layers=True)
     assert seen == [False, True, True]  # inside: the flag off, both layers wrapped
     assert functorch_config.donated_buffer == before

@@ -18,7 +18,7 @@ import torch
 
 from .aggregate import aggregate as aggregate_scores
 from .aggregate import rows_in, word_groups
-from .compilation import compile_failure, compiled_layers, short_reason
+from .compilation import run_compiled
 from .depth import DEFAULT_STEPS as LAYER_VIEW_STEPS
 from .depth import per_layer, resolve_target
 from .errors import InputError, OutOfMemoryAtOnePoint
@@ -299,41 +299,12 @@ def _run_method(
     spans: list[Span],
     stream: Callable[[int, MethodOutput], None] | None = None,
 ) -> MethodOutput:
-    """The method, with its decoder layers compiled when ``compile_layers`` asks and the method's
-    passes allow it (:mod:`.compilation`); eager when compilation fails, saying why."""
-    if not options["compile_layers"]:
-        return _run_layers(impl, lm, p, options, hooks, spans, stream)
-    note = None
-    if not impl.recomputable:
-        from .methods import list_methods
+    """The method, with its decoder layers compiled when ``compile_layers`` asks (:mod:`.compilation`)."""
 
-        able = ", ".join(m.id for m in list_methods() if m.recomputable)
-        note = f"compile_layers applies to the gradient-path methods ({able}): {impl.id} ran eager"
-    elif lm.compile_failure is not None:
-        note = f"compile_layers: torch.compile failed on this model earlier ({lm.compile_failure}); ran eager"
-    else:
-        # the first call at a new prompt length compiles before its first pass reports anything
-        hooks.report(0, 1, "compile_layers: a prompt length not seen before is compiled first (tens of seconds)")
-        try:
-            with compiled_layers(lm.model) as count:
-                out = _run_layers(impl, lm, p, options, hooks, spans, stream)
-        except compile_failure() as exc:
-            lm.compile_failure = short_reason(exc)
-            note = (
-                f"compile_layers: torch.compile failed ({lm.compile_failure}); ran eager, and this model will not be "
-                "compiled again in this process"
-            )
-        else:
-            out.notes.append(
-                f"compile_layers: the {count} decoder layers ran compiled (torch.compile): scores within float "
-                "rounding of eager"
-                if count
-                else "compile_layers: this model has no decoder layers transformers marks as such; ran eager"
-            )
-            return out
-    out = _run_layers(impl, lm, p, options, hooks, spans, stream)
-    out.notes.append(note)
-    return out
+    def run() -> MethodOutput:
+        return _run_layers(impl, lm, p, options, hooks, spans, stream)
+
+    return run_compiled(lm, impl, run, hooks) if options["compile_layers"] else run()
 
 
 def _run_layers(

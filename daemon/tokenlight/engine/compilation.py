@@ -31,11 +31,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .memory import decoder_layers, replaced_forwards
+
+if TYPE_CHECKING:
+    from .kernel import Hooks
+    from .methods import AttributionMethod, MethodOutput
+    from .models import LoadedModel
 
 # what torch.compile lowers the layers' graphs with; a test swaps in a backend that fails
 BACKEND: str | Callable[..., Any] = "inductor"
@@ -67,3 +72,40 @@ def short_reason(exc: BaseException) -> str:
     inner = getattr(exc, "inner_exception", None) or exc.__cause__ or exc
     lines = str(inner).strip().splitlines()
     return f"{type(inner).__name__}: {lines[0] if lines else ''}".rstrip(": ")[:300]
+
+
+def run_compiled(
+    lm: LoadedModel, impl: AttributionMethod, run: Callable[[], MethodOutput], hooks: Hooks
+) -> MethodOutput:
+    """``run()`` with ``lm``'s decoder layers compiled where ``impl``'s passes allow it, else eager;
+    either way the result's notes say which ran, and why not compiled."""
+    if not impl.recomputable:
+        from .methods import list_methods
+
+        able = ", ".join(m.id for m in list_methods() if m.recomputable)
+        note = f"compile_layers applies to the gradient-path methods ({able}): {impl.id} ran eager"
+    elif lm.compile_failure is not None:
+        note = f"compile_layers: torch.compile failed on this model earlier ({lm.compile_failure}); ran eager"
+    else:
+        # the first call at a new prompt length compiles before its first pass reports anything
+        hooks.report(0, 1, "compile_layers: a prompt length not seen before is compiled first (tens of seconds)")
+        try:
+            with compiled_layers(lm.model) as count:
+                out = run()
+        except compile_failure() as exc:
+            lm.compile_failure = short_reason(exc)
+            note = (
+                f"compile_layers: torch.compile failed ({lm.compile_failure}); ran eager, and this model will not be "
+                "compiled again in this process"
+            )
+        else:
+            out.notes.append(
+                f"compile_layers: the {count} decoder layers ran compiled (torch.compile): scores within float "
+                "rounding of eager"
+                if count
+                else "compile_layers: this model has no decoder layers transformers marks as such; ran eager"
+            )
+            return out
+    out = run()
+    out.notes.append(note)
+    return out
