@@ -2,10 +2,11 @@
 
 What compilation can remove is the eager element-wise passes between the matrix products (norms,
 activations, the attention's masking and scaling, residual adds): the products run in the same
-BLAS or cuBLAS kernels either way. Measured at GPT-2-small geometry on two CPU cores (see
-benchmarks/RESULTS.md, section compile): 1.14× per steady call, against ~40 s of compilation for the
-first call and ~15 s more for the first call at a second prompt length (after which dynamo marks
-the length dynamic and compiles no more for new lengths). So it pays only where one process
+BLAS or cuBLAS kernels either way. Measured on two CPU cores (benchmarks/RESULTS.md, sections
+compile*): 1.16× per steady call at GPT-2-small geometry and 1.12× at llama-300m, nothing on a
+2-layer model, against ~28 s of compilation on the first call at any depth and a few seconds (up
+to ~15 s on the tiny test models) for the first call at a second prompt length, after which dynamo
+marks the length dynamic and compiles no more for new lengths. So it pays only where one process
 answers many requests, which is why it is an option (``compile_layers``) and off by default.
 
 Each layer is compiled on its own ("regional" compilation): transformers' layers of one model are
