@@ -38,7 +38,7 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 
 from geometries import case  # noqa: E402
-from measure import load_note, median_range, results_table, write_section  # noqa: E402
+from measure import load_note, median_range, publish, results_table  # noqa: E402
 from tokenlight import attribute  # noqa: E402
 from tokenlight.engine import kernel  # noqa: E402
 from tokenlight.engine.methods.integrated_gradients import IntegratedGradients  # noqa: E402
@@ -129,9 +129,7 @@ def main() -> None:
         ],
         rows,
     )
-    print(section)
-    if not args.no_write:
-        write_section(HERE / "RESULTS.md", args.section, section)
+    publish(section, args.section, write=not args.no_write)
 
 
 if __name__ == "__main__":

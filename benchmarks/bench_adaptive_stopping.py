@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from geometries import prompt_of  # noqa: E402
-from measure import load_note, median_range, results_table, write_section  # noqa: E402
+from measure import load_note, median_range, publish, results_table  # noqa: E402
 from tokenlight import attribute, load_model  # noqa: E402
 from tokenlight.engine.methods.integrated_gradients import IntegratedGradients  # noqa: E402
 
@@ -81,9 +81,7 @@ def main() -> None:
         ["T", "all until all", "per target", "gain (medians)", "worst |delta| ÷ |f(x) − f(x′)|, before / after"],
         rows,
     )
-    print(section)
-    if not args.no_write:
-        write_section(HERE / "RESULTS.md", "adaptive-stopping", section)
+    publish(section, "adaptive-stopping", write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import torch  # noqa: E402
 
 from bench_adaptive_rule import TARGET  # noqa: E402
 from geometries import case  # noqa: E402
-from measure import load_note, median_range, results_table, write_section  # noqa: E402
+from measure import load_note, median_range, publish, results_table  # noqa: E402
 from tokenlight import attribute  # noqa: E402
 
 
@@ -90,9 +90,7 @@ def main() -> None:
         ["precision", "seconds", "worst \\|delta\\| ÷ \\|f(x) − f(x′)\\|", "max diff vs float32 ÷ largest"],
         rows,
     )
-    print(section)
-    if not args.no_write:
-        write_section(HERE / "RESULTS.md", "autocast", section)
+    publish(section, "autocast", write=not args.no_write)
 
 
 if __name__ == "__main__":

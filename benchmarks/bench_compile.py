@@ -43,7 +43,7 @@ import torch  # noqa: E402
 
 from bench_adaptive_rule import TARGET  # noqa: E402
 from geometries import case, prompt_of  # noqa: E402
-from measure import load_note, median_range, results_table, write_section  # noqa: E402
+from measure import load_note, median_range, publish, results_table  # noqa: E402
 from tokenlight import attribute  # noqa: E402
 
 
@@ -112,9 +112,7 @@ def main() -> None:
         ],
         rows,
     )
-    print(section)
-    if not args.no_write:
-        write_section(HERE / "RESULTS.md", args.section, section)
+    publish(section, args.section, write=not args.no_write)
 
 
 if __name__ == "__main__":

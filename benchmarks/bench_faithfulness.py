@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
 
-from measure import median_range, write_section  # noqa: E402
+from measure import median_range, publish  # noqa: E402
 from tokenlight import attribute, load_model  # noqa: E402
 
 PROMPT = 'def mean(values):\n    """Return the arithmetic mean of values."""\n    total ='
@@ -97,9 +97,7 @@ def main() -> int:
             *rows,
         ]
     )
-    print(table)
-    if not args.no_write:
-        write_section(HERE / "RESULTS.md", "faithfulness", table)
+    publish(table, "faithfulness", write=not args.no_write)
     return 0
 
 

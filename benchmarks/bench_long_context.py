@@ -71,7 +71,7 @@ def main() -> None:
         return
     import torch
 
-    from measure import load_note, results_table, write_section
+    from measure import load_note, publish, results_table
 
     load = os.getloadavg()
     rows, results = [], []
@@ -103,9 +103,7 @@ def main() -> None:
         ["L", "default: time", "default: peak", "budget 64 MiB: time", "budget 64 MiB: peak"],
         rows,
     )
-    print(section)
-    if not args.no_write:
-        write_section(HERE / "RESULTS.md", "long-context", section)
+    publish(section, "long-context", write=not args.no_write)
     del torch
 
 

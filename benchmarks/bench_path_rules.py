@@ -38,7 +38,7 @@ import torch  # noqa: E402
 
 from bench_adaptive_rule import TARGET  # noqa: E402
 from geometries import case  # noqa: E402
-from measure import results_table, write_section  # noqa: E402
+from measure import publish, results_table  # noqa: E402
 from tokenlight import attribute  # noqa: E402
 from tokenlight.engine.kernel import path_gradient_terms  # noqa: E402
 from tokenlight.engine.methods import register_method, unregister_method  # noqa: E402
@@ -223,9 +223,7 @@ def main() -> None:
         "|---|---|---|",
         *sequence_rows,
     )
-    print(section)
-    if not args.no_write:
-        write_section(HERE / "RESULTS.md", args.section, section)
+    publish(section, args.section, write=not args.no_write)
 
 
 if __name__ == "__main__":

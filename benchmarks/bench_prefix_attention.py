@@ -33,7 +33,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.nn.attention.bias import causal_lower_right  # noqa: E402
 
-from measure import load_note, results_table, write_section  # noqa: E402
+from measure import load_note, publish, results_table  # noqa: E402
 
 
 def seconds(run: Callable[[], object], repeats: int) -> float:
@@ -95,9 +95,7 @@ def main() -> None:
         ],
         rows,
     )
-    print(section)
-    if not args.no_write:
-        write_section(HERE / "RESULTS.md", "prefix-attention", section)
+    publish(section, "prefix-attention", write=not args.no_write)
 
 
 if __name__ == "__main__":

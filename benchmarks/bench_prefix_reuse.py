@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from geometries import prompt_of  # noqa: E402
-from measure import load_note, median_range, results_table, write_section  # noqa: E402
+from measure import load_note, median_range, publish, results_table  # noqa: E402
 from tokenlight import attribute, load_model  # noqa: E402
 
 CASES = {
@@ -103,9 +103,7 @@ def main() -> None:
         ["method", "L", "reuse off", "reuse on", "gain (medians)", "max difference / max score"],
         rows,
     )
-    print(section)
-    if not args.no_write:
-        write_section(HERE / "RESULTS.md", args.section, section)
+    publish(section, args.section, write=not args.no_write)
 
 
 if __name__ == "__main__":

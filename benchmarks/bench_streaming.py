@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 import torch  # noqa: E402
 
 from geometries import prompt_of  # noqa: E402
-from measure import load_note, median_range, results_table, write_section  # noqa: E402
+from measure import load_note, median_range, publish, results_table  # noqa: E402
 from tokenlight import attribute, load_model  # noqa: E402
 
 TARGET = "\n    for value in values:\n        total += value\n    return total / len(values)\n"
@@ -80,9 +80,7 @@ def main() -> None:
         ["T", "S", "first partial", "streamed, whole", "first ÷ whole", "not streamed", "streamed ÷ not"],
         rows,
     )
-    print(section)
-    if not args.no_write:
-        write_section(HERE / "RESULTS.md", "streaming", section)
+    publish(section, "streaming", write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,16 @@ def reproduce_command(make_target: str | None = None) -> str:
     return shlex.join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *arguments])
 
 
+def publish(markdown: str, name: str, *, write: bool = True) -> None:
+    """Print a section and, unless ``write`` is False (a script's ``--no-write``), put it in
+    benchmarks/RESULTS.md under ``name``."""
+    from pathlib import Path
+
+    print(markdown)
+    if write:
+        write_section(Path(__file__).resolve().parent / "RESULTS.md", name, markdown)
+
+
 def write_section(path, name: str, markdown: str) -> None:
     """Replace the section ``name`` of a results file (between HTML comment markers), keeping the
     sections other scripts wrote; a new section goes after the title."""
