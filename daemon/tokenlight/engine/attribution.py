@@ -299,24 +299,9 @@ def _run_method(
     spans: list[Span],
     stream: Callable[[int, MethodOutput], None] | None = None,
 ) -> MethodOutput:
-    """The method, with its decoder layers compiled when ``compile_layers`` asks (:mod:`.compilation`)."""
-
-    def run() -> MethodOutput:
-        return _run_layers(impl, lm, p, options, hooks, spans, stream)
-
-    return run_compiled(lm, impl, run, hooks) if options["compile_layers"] else run()
-
-
-def _run_layers(
-    impl: AttributionMethod,
-    lm: LoadedModel,
-    p: Problem,
-    options: dict[str, Any],
-    hooks: Hooks,
-    spans: list[Span],
-    stream: Callable[[int, MethodOutput], None] | None = None,
-) -> MethodOutput:
-    """The method over all targets at once, or over target groups on their own prefixes."""
+    """The method over all targets at once, or over target groups on their own prefixes; its decoder
+    layers recomputed when one point exceeds the memory budget, and compiled when ``compile_layers``
+    asks (:mod:`.compilation`)."""
     n_sources, n_targets = len(p.sources), len(p.targets)
     ids = torch.tensor(p.input_ids, device=lm.device)
     config = lm.model.config
@@ -370,25 +355,28 @@ def _run_layers(
             impl, lm, p, hooks, make_problem, reuse_prefix=options["reuse_prefix"], stream=stream
         )
 
-    why = (
-        f"one path point's activations at {p.inputs.shape[0]} tokens (about {one_point / 1024**3:.2f} GiB) exceed "
-        f"the memory budget ({budget / 1024**3:.2f} GiB)"
-    )
-    if not recompute:
-        try:
-            return run()
-        except OutOfMemoryAtOnePoint:
-            if not impl.recomputable:
-                raise
-            why = f"one path point at {p.inputs.shape[0]} tokens ran out of memory"  # the estimate was too low
-    with recomputed_layers(lm.model) as wrapped:
-        out = run()
-    if wrapped:
-        out.notes.append(
-            f"{why}: each of the {wrapped} decoder layers kept only its input and was recomputed in every "
-            "backward pass (gradient checkpointing): slower, the same scores"
+    def within_budget() -> MethodOutput:
+        why = (
+            f"one path point's activations at {p.inputs.shape[0]} tokens (about {one_point / 1024**3:.2f} GiB) "
+            f"exceed the memory budget ({budget / 1024**3:.2f} GiB)"
         )
-    return out
+        if not recompute:
+            try:
+                return run()
+            except OutOfMemoryAtOnePoint:
+                if not impl.recomputable:
+                    raise
+                why = f"one path point at {p.inputs.shape[0]} tokens ran out of memory"  # the estimate was too low
+        with recomputed_layers(lm.model) as wrapped:
+            out = run()
+        if wrapped:
+            out.notes.append(
+                f"{why}: each of the {wrapped} decoder layers kept only its input and was recomputed in every "
+                "backward pass (gradient checkpointing): slower, the same scores"
+            )
+        return out
+
+    return run_compiled(lm, impl, within_budget, hooks) if options["compile_layers"] else within_budget()
 
 
 def _attribute_in_groups(

@@ -47,13 +47,6 @@ if TYPE_CHECKING:
 BACKEND: str | Callable[..., Any] = "inductor"
 
 
-def compile_failure() -> type[BaseException]:
-    """The exception class every dynamo and inductor failure derives from."""
-    from torch._dynamo.exc import TorchDynamoException
-
-    return TorchDynamoException
-
-
 @contextmanager
 def compiled_layers(model: torch.nn.Module) -> Iterator[int]:
     """Within the block, every decoder layer of ``model`` runs compiled. Yields how many layers
@@ -80,6 +73,8 @@ def run_compiled(
 ) -> MethodOutput:
     """``run()`` with ``lm``'s decoder layers compiled where ``impl``'s passes allow it, else eager;
     either way the result's notes say which ran, and why not compiled."""
+    from torch._dynamo.exc import TorchDynamoException  # every dynamo and inductor failure derives from it
+
     if not impl.recomputable:
         from .methods import list_methods
 
@@ -93,7 +88,7 @@ def run_compiled(
         try:
             with compiled_layers(lm.model) as count:
                 out = run()
-        except compile_failure() as exc:
+        except TorchDynamoException as exc:
             lm.compile_failure = short_reason(exc)
             note = (
                 f"compile_layers: torch.compile failed ({lm.compile_failure}); ran eager, and this model will not be "
