@@ -77,7 +77,7 @@ def main() -> None:
         "Embedded model, CPU float32, 2 threads, adaptive IG (tolerance 1e-3) on the logit, forced targets after a "
         "60-token Python prompt; the earlier rule (all targets until all converge) against per-target stopping. "
         "Predicted: 10–30% fewer seconds. "
-        f"{load_note(load, after)} ",
+        f"{load_note(load, after)}",
         ["T", "all until all", "per target", "gain (medians)", "worst |delta| ÷ |f(x) − f(x′)|, before / after"],
         rows,
     )

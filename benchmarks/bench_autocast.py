@@ -86,7 +86,7 @@ def main() -> None:
         "bfloat16 autocast of the gradient passes (issue 19)",
         f"{args.model} geometry (random weights), CPU ({cpu_flags()}), 2 threads, IG with {args.points} "
         f"Gauss-Legendre points on the logit, UNK baseline, {len(exact.target_tokens)} forced targets after a "
-        f"{len(exact.source_tokens)}-token prompt. Gain (medians): {gain:.2f}×. {load_note(load, after)} ",
+        f"{len(exact.source_tokens)}-token prompt. Gain (medians): {gain:.2f}×. {load_note(load, after)}",
         ["precision", "seconds", "worst \\|delta\\| ÷ \\|f(x) − f(x′)\\|", "max diff vs float32 ÷ largest"],
         rows,
     )

@@ -68,7 +68,7 @@ def main() -> None:
     table = results_table(
         "Cancellation latency",
         "Embedded model, CPU float32, 2 threads, IG with fixed Gauss-Legendre points, 8 generated targets, "
-        f"cancelled {args.after:.0f} s into the run; {args.repeats} runs. ",
+        f"cancelled {args.after:.0f} s into the run; {args.repeats} runs.",
         ["nSteps", "median latency", "worst"],
         rows,
     )

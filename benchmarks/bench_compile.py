@@ -102,7 +102,7 @@ def main() -> None:
         f"{len(res.source_tokens)}-token Python prompt; the compiled side is `compile_layers=True` (each decoder "
         f"layer compiled, torch {torch.__version__}, a fresh inductor cache). Steady calls: {args.repeats} "
         "interleaved after the first call of each side. "
-        f"Steady gain (medians): {gain:.2f}×. {load_note(load, after)} ",
+        f"Steady gain (medians): {gain:.2f}×. {load_note(load, after)}",
         [
             "side",
             "first call",

@@ -116,7 +116,7 @@ def main() -> None:
         "GPU: real geometries in bf16 (issue 19)",
         f"Device {name} ({dtype}); IG with 17 fixed Gauss-Legendre points and input × gradient, forced targets after "
         "an L-token Python prompt; median (min–max) of the repeats after a warm-up; TFLOP/s from the FLOP model in "
-        f"the script's docstring against a peak of {peak or 'unknown'} TFLOP/s. ",
+        f"the script's docstring against a peak of {peak or 'unknown'} TFLOP/s.",
         ["model", "method", "T", "L", "seconds", "TFLOP/s", "of peak", "peak memory", "worst |delta|"],
         rows,
     )

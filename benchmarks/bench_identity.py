@@ -92,7 +92,7 @@ def main() -> None:
         "Cost of the model identity (results-cache key)",
         f"Random GPT-2 ({args.width} wide, {args.layers} layers, embedded tokenizer), {size / 1e6:.0f} MB of float32 "
         f"weights in {shards} safetensors files on local disk (read from the page cache after the first load), "
-        f"CPU, 2 threads; median of {args.repeats} runs on a shared machine (noisy). ",
+        f"CPU, 2 threads; median of {args.repeats} runs on a shared machine (noisy).",
         ["step", "time", "per GB of weights"],
         rows,
         "A folder-loaded model's weights enter its identity through the files' size, timestamps, inode and "

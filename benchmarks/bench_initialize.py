@@ -113,7 +113,7 @@ def main() -> None:
         return
     table = results_table(
         "Time to answer initialize",
-        f"A fresh `python -m tokenlight serve` over stdio, {args.runs} runs; median (min–max). ",
+        f"A fresh `python -m tokenlight serve` over stdio, {args.runs} runs; median (min–max).",
         ["code", "spawn to initialize answer", "daemon's startup.initializeMs", "torch imported by then"],
         rows,
     )

@@ -99,7 +99,7 @@ def main() -> None:
         "wide-llama (2 layers × 768, rotary, GQA 12/4 heads, SwiGLU 2048, random weights), CPU float32, 2 threads, "
         "input × gradient for 2 forced targets after an L-token Python prompt; one run per case in a fresh process "
         "after a warm-up at L = 256; peak = resident memory above the loaded model. "
-        f"{load_note(load, after)} ",
+        f"{load_note(load, after)}",
         ["L", "default: time", "default: peak", "budget 64 MiB: time", "budget 64 MiB: peak"],
         rows,
     )

@@ -99,7 +99,7 @@ def main() -> None:
         f"{model_text}, CPU float32, 2 threads; occlusion with 4 forced targets, "
         "KernelSHAP with 64 samples and 2 targets, after an L-token Python prompt; interleaved, warm-ups both sides. "
         "Predicted: occlusion 1.6× at L = 256, 1.8× at L = 500, 1.9× at L = 1024; KernelSHAP ~1.0×. "
-        f"{load_note(load, after)} ",
+        f"{load_note(load, after)}",
         ["method", "L", "reuse off", "reuse on", "gain (medians)", "max difference / max score"],
         rows,
     )

@@ -93,7 +93,7 @@ def main() -> None:
         "Embedded model, CPU float32, 2 threads, IG on the logit, zero baseline, forced targets. First: 50 "
         f"Gauss-Legendre points, median (min–max) of {args.repeats} interleaved runs, the per-target head against "
         "the full-logits path (the engine's fallback). Then: torch.profiler over one IG call (adaptive default) at "
-        f"T={args.profile_targets}, operators by share of self CPU time. Shared machine: times are noisy. ",
+        f"T={args.profile_targets}, operators by share of self CPU time. Shared machine: times are noisy.",
         ["T", "full logits", "per-target head", "gain (full ÷ head, medians)"],
         head,
         "| operator | share of self CPU time | calls |",

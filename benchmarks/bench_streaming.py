@@ -76,7 +76,7 @@ def main() -> None:
         f"{args.prompt_tokens}-token Python prompt; `attribute(on_partial=...)`, as the language server's "
         "partialResultToken runs it (first group at most T/8, the others T/4). Predicted: first partial at ≤ 15%, "
         "streaming costs ≤ 10% more. "
-        f"{load_note(load, after)} ",
+        f"{load_note(load, after)}",
         ["T", "S", "first partial", "streamed, whole", "first ÷ whole", "not streamed", "streamed ÷ not"],
         rows,
     )

@@ -111,18 +111,16 @@ def write_section(path, name: str, markdown: str) -> None:
     path.write_text(text)
 
 
-def results_table(
-    title: str, description: str, columns: list[str], rows: list[str], *after: str, make_target: str | None = None
-) -> str:
+def results_table(title: str, description: str, columns: list[str], rows: list[str], *after: str) -> str:
     """A dated section for RESULTS.md: heading, a paragraph (the command that ran it and the machine
-    appended: see :func:`reproduce_command` for ``make_target``), a table, notes."""
+    appended), a table, notes."""
     import time
 
     return "\n".join(
         [
             f"## {title} ({time.strftime('%Y-%m-%d')})",
             "",
-            f"{description.rstrip()} {provenance(make_target)}",
+            f"{description} {provenance()}",
             "",
             "| " + " | ".join(columns) + " |",
             "|" + "---|" * len(columns),
