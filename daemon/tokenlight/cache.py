@@ -1,8 +1,8 @@
 """The results cache: attributions stored content-addressed on disk, so a repeat is free.
 
-A key is the sha256 of everything that decides a result (model identity, method, every option, the
-prompt and the target); the file under it is msgpack (never pickle) holding the key and
-:meth:`Attribution.to_msgpack` bytes. Why each rule:
+A key is the sha256 of everything that decides a result (model identity, method, every option but
+the execution ones, the prompt and the target); the file under it is msgpack (never pickle) holding
+the key and :meth:`Attribution.to_msgpack` bytes. Why each rule:
 
 - writes go to a temporary file in the same folder and are renamed into place (``os.replace``), so a
   reader (or a second daemon) never sees half a file;

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .engine.options import CLI, DEFAULT_METHOD, LSP, PYTHON, Option, list_options
+from .engine.options import CLI, DEFAULT_METHOD, EXECUTION, LSP, PYTHON, Option, list_options
 from .server.settings import setting_options
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,6 +216,11 @@ def protocol_options_table() -> str:
     return "\n".join(rows)
 
 
+def execution_options_list() -> str:
+    """docs/protocol.md's list of the options the results cache leaves out of its key."""
+    return ", ".join(f"`{o.wire}`" for o in list_options(LSP) if o.group == EXECUTION) + "."
+
+
 def replace_between(text: str, name: str, body: str, path: Path) -> str:
     """``text`` with the part between the ``generated:name`` markers replaced by ``body``."""
     pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- /generated:{name} -->)", re.S)
@@ -230,7 +235,12 @@ def outputs() -> dict[Path, Callable[[str], str]]:
         TS_OPTIONS: lambda _old: typescript(),
         PACKAGE_JSON: package_json,
         README: lambda old: replace_between(old, "options", readme_options_table(), README),
-        PROTOCOL_DOC: lambda old: replace_between(old, "options", protocol_options_table(), PROTOCOL_DOC),
+        PROTOCOL_DOC: lambda old: replace_between(
+            replace_between(old, "options", protocol_options_table(), PROTOCOL_DOC),
+            "execution-options",
+            execution_options_list(),
+            PROTOCOL_DOC,
+        ),
     }
 
 

@@ -259,6 +259,15 @@ def resolve(values: Mapping[str, Any], *, surface: str = PYTHON) -> dict[str, An
     return resolved
 
 
+def deciding_options(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of one request (:func:`resolve`d) that decide its result: every option but the
+    :data:`EXECUTION` ones, which change speed and memory only. The results cache keys on these, so a
+    repeat asked with another batch size, memory budget or compilation setting is served the same
+    result instead of computing numbers equal to it (the registry-wide invariance tests hold every
+    execution option to that)."""
+    return {name: value for name, value in resolve(values).items() if _REGISTRY[name].group != EXECUTION}
+
+
 # ----------------------------------------------------------------------------------------------
 # the options
 

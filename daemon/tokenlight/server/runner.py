@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..cache import ResultCache, cache_key
-from ..engine.options import resolve
+from ..engine.options import deciding_options
 from .errors import request_failed
 from .jobs import AttributionJob, ModelRequest
 from .results import LoadedInfo, PartialData, ResultData, SpanData, TokenData
@@ -269,8 +269,9 @@ class Runner:
         return {
             "model": lm.identity,  # also covers dtype, device and the library versions
             "method": job.method,
-            # resolved: a request that spells out a default shares its result with one that leaves it out
-            "options": resolve(job.options),
+            # resolved: a request that spells out a default shares its result with one that leaves it
+            # out; execution options (speed and memory only) are left out of the key altogether
+            "options": deciding_options(job.options),
             "prompt": job.prompt,
             "selectionStart": job.selection_start,
             "symbols": [list(s) for s in job.symbols],
