@@ -9,6 +9,10 @@ positions instead of L. With the CPU cap of 64 rows per pass, L = 256 is 4 chunk
 ~1.9× (attention's cost per query falls the same way); L = 500 (the embedded model's longest
 prompt, 8 chunks) computes 55%: ~1.8×. LIME and KernelSHAP switch random subsets:
 the first perturbed position of a 64-row batch is almost always 0 or 1, so ~1.0× (no gain).
+Found since: at L = 256 every pass of either (64 samples) has a row that switches position 0, so
+the reuse never engages and both sides run the same passes: their ratio is the machine's spread.
+Sorting captum's rows by their first switched position would not change that (simulated with
+captum's KernelSHAP size distribution: 93–99% of the positions still run at 64–200 samples).
 
     python benchmarks/bench_prefix_reuse.py --lengths 256     # writes its section of RESULTS.md
     python benchmarks/bench_prefix_reuse.py --lengths 1024 --positions 2048 --section prefix-reuse-1k
@@ -41,6 +45,7 @@ from tokenlight import attribute, load_model  # noqa: E402
 CASES = {
     "occlusion": {"method": "occlusion", "max_target_tokens": 4},
     "kernel_shap": {"method": "kernel_shap", "n_samples": 64, "max_target_tokens": 2},
+    "lime": {"method": "lime", "n_samples": 64, "max_target_tokens": 2},
 }
 TARGET = "\n    return total / len(values)\n"
 
@@ -97,8 +102,9 @@ def main() -> None:
     section = results_table(
         "Prefix KV reuse in the perturbation methods (issue 19)",
         f"{model_text}, CPU float32, 2 threads; occlusion with 4 forced targets, "
-        "KernelSHAP with 64 samples and 2 targets, after an L-token Python prompt; interleaved, warm-ups both sides. "
-        "Predicted: occlusion 1.6× at L = 256, 1.8× at L = 500, 1.9× at L = 1024; KernelSHAP ~1.0×. "
+        "KernelSHAP and LIME with 64 samples and 2 targets, after an L-token Python prompt; interleaved, warm-ups "
+        "both sides. Predicted: occlusion 1.6× at L = 256, 1.8× at L = 500, 1.9× at L = 1024; KernelSHAP and LIME "
+        "~1.0×. "
         f"{load_note(load, after)}",
         ["method", "L", "reuse off", "reuse on", "gain (medians)", "max difference / max score"],
         rows,
