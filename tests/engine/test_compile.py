@@ -108,6 +108,64 @@ def test_a_failed_compilation_runs_eager_says_why_and_is_not_tried_again(tiny_gp
     torch._dynamo.reset()
 
 
+def _fresh_copy(lm, name: str):
+    """``lm``'s architecture with its own weights, so that releasing it leaves ``lm`` usable."""
+    import copy
+
+    return from_objects(copy.deepcopy(lm.model), lm.tokenizer, name=name)
+
+
+@pytest.fixture
+def counted_graphs(monkeypatch) -> list[int]:
+    """Graphs handed to the backend, one entry each; the backend runs them as traced (no inductor:
+    what these tests count is dynamo's graphs, not their code)."""
+    graphs: list[int] = []
+
+    def counting_backend(graph, example_inputs):
+        graphs.append(1)
+        return graph.forward
+
+    monkeypatch.setattr(compilation, "BACKEND", counting_backend)
+    return graphs
+
+
+def test_past_dynamos_recompile_limit_a_call_runs_eager_and_says_so(tiny_gpt2, counted_graphs):
+    """dynamo's limit on graphs per code object, lowered to 1 here: the second prompt length would
+    need a second graph, and dynamo would run the layers eager behind a "ran compiled" note."""
+    torch._dynamo.reset()
+    lm = _fresh_copy(tiny_gpt2, "tiny-gpt2-limited")
+    with torch._dynamo.config.patch(recompile_limit=1):
+        first = _run(lm, "input_x_gradient", compile_layers=True)
+        assert any("ran compiled" in n for n in _compile_notes(first))
+        other = "def subtract(first, second):\n    return"
+        eager = attribute(lm, other, target_text=TARGET, method="input_x_gradient")
+        limited = attribute(lm, other, target_text=TARGET, method="input_x_gradient", compile_layers=True)
+    (note,) = _compile_notes(limited)
+    assert "recompile limit (recompile_limit = 1 graphs" in note
+    assert "ran eager" in note and "not be compiled again" in note
+    np.testing.assert_array_equal(limited.scores, eager.scores)
+    assert torch._dynamo.config.fail_on_recompile_limit_hit is False  # only inside the call
+    lm.release()
+
+
+def test_a_released_model_takes_its_graphs_with_it(tiny_gpt2, counted_graphs):
+    """After one model ran compiled and was released, the next one compiles afresh: its graph does
+    not count against the limit the first model's graph used up."""
+    torch._dynamo.reset()
+    with torch._dynamo.config.patch(recompile_limit=1):
+        first = _fresh_copy(tiny_gpt2, "tiny-gpt2-first")
+        assert any("ran compiled" in n for n in _compile_notes(_run(first, "input_x_gradient", compile_layers=True)))
+        first.release()
+        before = len(counted_graphs)
+        second = _fresh_copy(tiny_gpt2, "tiny-gpt2-second")
+        other = "def subtract(first, second):\n    return"  # another length: a second graph without the reset
+        res = attribute(second, other, target_text=TARGET, method="input_x_gradient", compile_layers=True)
+    assert any("ran compiled" in n for n in _compile_notes(res)), res.notes
+    assert len(counted_graphs) > before  # compiled for this model, not run eager past the limit
+    assert second.compile_failure is None
+    torch._dynamo.reset()
+
+
 @pytest.fixture(scope="module")
 def long_gpt2(tokenizer):
     """tiny_gpt2's layer shapes with room for ~200 tokens, so that one point can exceed a 1 MiB budget."""

@@ -11,8 +11,12 @@ answers many requests, which is why it is an option (``compile_layers``) and off
 
 Each layer is compiled on its own ("regional" compilation): transformers' layers of one model are
 one class, and dynamo guards on the class rather than the instance, so every layer reuses one
-graph and compile time does not grow with depth. dynamo's own recompile limit bounds the graphs
-kept per layer class; past it the layer runs eager.
+graph and compile time does not grow with depth. dynamo's own recompile limit (8) bounds the graphs
+kept for the layers' forward, whose code transformers shares between every model's layers: past
+it dynamo would run a layer eager without a word while the result said "compiled", so within the
+call the limit is made an error, and the call runs eager and says so (below). A released model's
+graphs are dropped with it (:meth:`LoadedModel.release`), so the next model starts with the whole
+limit.
 
 Only the methods whose passes go plainly through the layers with gradients (``recomputable``, the
 same set that may be recomputed under a memory budget) are compiled. The others patch submodules,
@@ -51,10 +55,13 @@ BACKEND: str | Callable[..., Any] = "inductor"
 def compiled_layers(model: torch.nn.Module) -> Iterator[int]:
     """Within the block, every decoder layer of ``model`` runs compiled. Yields how many layers
     were compiled (0: none found, so nothing changes)."""
+    from torch._dynamo import config as dynamo_config
     from torch._functorch import config as functorch_config
 
     with (
         functorch_config.patch(donated_buffer=False),
+        # (dynamo refuses the flag together with suppress_errors, which a user may have set)
+        dynamo_config.patch(fail_on_recompile_limit_hit=not dynamo_config.suppress_errors),
         replaced_forwards(decoder_layers(model), lambda forward: torch.compile(forward, backend=BACKEND)) as count,
     ):
         yield count
@@ -73,7 +80,10 @@ def run_compiled(
 ) -> MethodOutput:
     """``run()`` with ``lm``'s decoder layers compiled where ``impl``'s passes allow it, else eager;
     either way the result's notes say which ran, and why not compiled."""
-    from torch._dynamo.exc import TorchDynamoException  # every dynamo and inductor failure derives from it
+    from torch._dynamo import config as dynamo_config
+
+    # every dynamo and inductor failure derives from TorchDynamoException, but the recompile limit's
+    from torch._dynamo.exc import FailOnRecompileLimitHit, TorchDynamoException
 
     if not impl.recomputable:
         from .methods import list_methods
@@ -88,13 +98,19 @@ def run_compiled(
         try:
             with compiled_layers(lm.model) as count:
                 out = run()
-        except TorchDynamoException as exc:
-            lm.compile_failure = short_reason(exc)
+        except (TorchDynamoException, FailOnRecompileLimitHit) as exc:
+            lm.compile_failure = (
+                f"dynamo's recompile limit (recompile_limit = {dynamo_config.recompile_limit} graphs of the decoder "
+                "layers' forward, which every model in this process shares) was reached"
+                if isinstance(exc, FailOnRecompileLimitHit)
+                else short_reason(exc)
+            )
             note = (
                 f"compile_layers: torch.compile failed ({lm.compile_failure}); ran eager, and this model will not be "
                 "compiled again in this process"
             )
         else:
+            lm.compiled = lm.compiled or count > 0
             out.notes.append(
                 f"compile_layers: the {count} decoder layers ran compiled (torch.compile): scores within float "
                 "rounding of eager"

@@ -53,6 +53,8 @@ class LoadedModel:
             changed during the load.
         compile_failure (str | None): why ``compile_layers`` failed on this model, once it has; later
             calls then run eager without trying again.
+        compiled (bool): ``compile_layers`` has run this model's layers compiled; :meth:`release`
+            then drops dynamo's graphs with the model.
     """
 
     model: Any
@@ -66,6 +68,7 @@ class LoadedModel:
     files: dict[str, list[Any]] | None = None  # folder_fingerprint(folder) taken before the load
     source: str | None = None  # what from_pretrained was given
     compile_failure: str | None = None  # why torch.compile failed on this model (engine/compilation.py)
+    compiled: bool = False  # compile_layers ran this model's layers compiled at least once
     _identity: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -99,6 +102,12 @@ class LoadedModel:
         """Free the weights now, not whenever the last reference to this object goes (before
         loading another model: two at once may not fit). The object is unusable afterwards."""
         self.model = None
+        if self.compiled:
+            # its graphs would stay in dynamo's caches, keyed on layer code every model shares, and
+            # count against the recompile limit of the next model (engine/compilation.py)
+            import torch._dynamo
+
+            torch._dynamo.reset()
         gc.collect()
         self.release_cached_memory()
 
