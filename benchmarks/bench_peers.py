@@ -105,9 +105,15 @@ def run_inseq(
         return json.loads(out.read_text())["results"]
 
 
-def warm_up(lm, prompt: str, n_steps: int) -> None:
-    """Tokenlight's side of the warm-up (see WARMUP_TEXT; peer_inseq.py runs inseq's)."""
+def warm_up(lm, prompt: str, n_steps: int, compiled: bool = False) -> None:
+    """Tokenlight's side of the warm-up (see WARMUP_TEXT; peer_inseq.py runs inseq's). With
+    ``compiled``, also the adaptive call with ``compile_layers`` at two target lengths: the first
+    compiles, the second makes dynamo mark the length (and the adaptive levels' point counts)
+    dynamic, so that the measured calls reuse those graphs instead of compiling again."""
     attribute(lm, prompt, target_text=WARMUP_TEXT, baseline="unk", n_steps=n_steps)
+    if compiled:
+        for text in (WARMUP_TEXT, WARMUP_TEXT * 2):
+            attribute(lm, prompt, target_text=text, baseline="unk", compile_layers=True)
 
 
 def captum_llm(lm, text: str, n_steps: int, prompt: str = PROMPT):
@@ -119,7 +125,7 @@ def captum_llm(lm, text: str, n_steps: int, prompt: str = PROMPT):
     return llm.attribute(inp, target=text, n_steps=n_steps, internal_batch_size=n_steps)
 
 
-SYSTEMS = ("gl50", "adaptive", "captum")
+SYSTEMS = ("gl50", "adaptive", "compiled", "captum")
 # the two speed-ups answer two questions: what a user gets (Tokenlight's adaptive default against the
 # peer at its default points) and what the kernel alone gives (both at the same points)
 RATIOS = "speed-up vs {peer}: vs its default (what a user gets) / at equal points (the kernel alone)"
@@ -130,6 +136,10 @@ def run_system(lm, prompt: str, text: str, system: str, n_steps: int):
         return attribute(lm, prompt, target_text=text, baseline="unk", n_steps=n_steps)
     if system == "adaptive":
         return attribute(lm, prompt, target_text=text, baseline="unk")
+    if system == "compiled":
+        res = attribute(lm, prompt, target_text=text, baseline="unk", compile_layers=True)
+        assert any("ran compiled" in note for note in res.notes), res.notes  # not a silent eager run
+        return res
     return captum_llm(lm, text, n_steps, lm.tokenizer.bos_token + prompt)
 
 
@@ -166,7 +176,7 @@ def _probe(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     lm = load_model(device="cpu", dtype="float32")
     prompt = PROMPT.removeprefix(lm.tokenizer.bos_token)
-    warm_up(lm, prompt, args.n_steps)
+    warm_up(lm, prompt, args.n_steps, compiled=args.probe == "compiled")
     _, _, peak = measure(lambda: run_system(lm, prompt, args.probe_text, args.probe, args.n_steps))
     print(peak)
 
@@ -204,6 +214,11 @@ def main() -> None:
     parser.add_argument(
         "--no-fixed", action="store_true", help="skip Tokenlight at the peers' points (no equal-points ratio)"
     )
+    parser.add_argument(
+        "--compile-layers",
+        action="store_true",
+        help="also Tokenlight adaptive with compile_layers (compiled during the warm-up, not in the measured calls)",
+    )
     parser.add_argument("--probe", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--probe-text", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -219,6 +234,7 @@ def main() -> None:
     with_memory = embedded if args.memory is None else args.memory
     skipped = {"captum"} if not (embedded if args.captum is None else args.captum) else set()
     skipped |= {"gl50"} if args.no_fixed else set()
+    skipped |= set() if args.compile_layers else {"compiled"}
     systems = tuple(name for name in SYSTEMS if name not in skipped)
     with tempfile.TemporaryDirectory() as saved:
         if embedded:
@@ -241,7 +257,7 @@ def main() -> None:
             ).target_tokens
             model_path, description = Path(saved), f"{args.geometry} geometry (random weights, built from its config)"
         cases = [{"targets": t, "text": "".join(tok.text for tok in generated[:t])} for t in args.targets]
-        warm_up(lm, prompt, args.n_steps)
+        warm_up(lm, prompt, args.n_steps, compiled=args.compile_layers)
         peers = {r["targets"]: r for r in run_inseq(cases, args, model_path, lm.tokenizer.bos_token + prompt)}
     rows, curve = [], []
     for case in cases:
@@ -273,12 +289,22 @@ def main() -> None:
         captum_med = statistics.median(timings["captum"]) if "captum" in timings else float("nan")
         gl50_med = statistics.median(timings["gl50"]) if "gl50" in timings else float("nan")
         ours_med = statistics.median(timings["adaptive"])
+        if "compiled" in timings:
+            compiled = results["compiled"]
+            compiled_err = np.abs(compiled.scores[:, : theirs.shape[1]][mask] - theirs[mask]).max() / scale
+            compiled_cell = (
+                f"{median_range(timings['compiled'])}{_mib(memory, 'compiled')}: "
+                f"{_ratio(inseq_med, statistics.median(timings['compiled']))} vs inseq, {compiled_err:.1e}"
+            )
+        else:
+            compiled_cell = "not run"
         curve.append((n_targets, inseq_med, captum_med, gl50_med, ours_med))
         rows.append(
             f"| {n_targets} | {median_range(peer['seconds'])}{_mib(memory, 'inseq')} "
             f"| {median_range(timings['captum']) if 'captum' in timings else 'not run'}{_mib(memory, 'captum')} "
             f"| {median_range(timings['gl50']) if 'gl50' in timings else 'not run'}{_mib(memory, 'gl50')} "
             f"| {median_range(timings['adaptive'])} ({adaptive.n_steps} pts){_mib(memory, 'adaptive')} "
+            f"| {compiled_cell} "
             f"| **{_ratio(inseq_med, ours_med)}** / {_ratio(inseq_med, gl50_med)} "
             f"| {_ratio(captum_med, ours_med)} / {_ratio(captum_med, gl50_med)} "
             f"| {_figure(same_err)} / {_figure(adaptive_err)} | {worst_delta:.1e} |"
@@ -294,6 +320,11 @@ def main() -> None:
             f"(inseq {args.peer_batch or args.n_steps} per pass). "
             f"Median (min–max) of {args.repeats} runs; "
             + (
+                "the compile_layers side compiled in its warm-up (two target lengths), not in the measured calls; "
+                if "compiled" in systems
+                else ""
+            )
+            + (
                 "memory = peak resident memory above the level before the call, measured for each system and T in a "
                 "fresh process after a warm-up. "
                 if with_memory
@@ -303,10 +334,11 @@ def main() -> None:
             f"{provenance('bench')}",
             "",
             "| T | inseq | captum LLMGradientAttribution | Tokenlight, 50 GL points | Tokenlight adaptive (default) "
+            "| Tokenlight adaptive, compile_layers (speed-up vs inseq's default, max diff vs inseq ÷ largest) "
             f"| {RATIOS.format(peer='inseq')} | {RATIOS.format(peer='captum')} "
             "| max diff vs inseq (GL50 / adaptive), ÷ largest | worst \\|delta\\| ÷ "
             "\\|f(x)−f(x′)\\| |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
             "Growth with T (median seconds): "
