@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from registry_options import fast_options
+from registry_options import ROUNDING_TOLERANCE, fast_options
 
 from tokenlight import attribute
 from tokenlight.engine import list_methods
@@ -18,15 +18,6 @@ PROMPT = "x ="
 # the concatenation (checked below), so "target k alone" is target k after the same token sequence
 TARGETS = " " + " ".join("abcdefghijklmnopqrstuvwxyz0123")
 K = 20  # a target in a later group of the default plan, so grouping is exercised
-# value_zeroing's score is 1 − cos(h, h̃): quadratic in the change a zeroed value makes, so the float32
-# rounding of a forward over another length (~1e-7 of |h|, linear in every gradient method) is
-# divided by a small change there: measured 2e-6 of the largest score on the random tiny GPT-2
-# occlusion's score is f(x) − f(x̃), a difference of two float32 forward values: their rounding
-# (~1e-7 of |f|) is relative to |f|, which is several times the largest score here (measured
-# 1.09e-6 of it for the 30-target batch, on main before any lever)
-# KernelSHAP and LIME fit a least-squares model to such forward values and carry their rounding
-# too (measured 1.02e-6 for KernelSHAP with the prefix cache on, in a clean-clone run)
-TOLERANCE = {"value_zeroing": 1e-5, "occlusion": 5e-6, "span_occlusion": 5e-6, "kernel_shap": 5e-6, "lime": 5e-6}
 
 
 def _start(k: int) -> int:
@@ -65,5 +56,5 @@ def test_a_targets_scores_never_depend_on_the_other_targets_or_the_batch_size(ti
     for name, (scores, run_ids) in runs.items():
         assert run_ids == ids, name  # the same token sequence up to and including target K
         worst = float(np.abs(scores - alone).max()) / scale
-        limit = TOLERANCE.get(method, 1e-6)
+        limit = ROUNDING_TOLERANCE.get(method, 1e-6)
         assert worst <= limit, f"{method}, {name}: differs from target {K} alone by {worst:.2e} of max |score|"

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from lsp_harness import lsp_range
 
+from option_values import non_default_value
 from tokenlight.cache import ResultCache, cache_key
-from tokenlight.engine.options import EXECUTION, LSP, Option, list_options
+from tokenlight.engine.options import EXECUTION, LSP, list_options
 from tokenlight.engine.result import Attribution, ModelInfo
 from tokenlight.engine.tokens import Token
 from tokenlight.paths import default_cache_dir
@@ -52,16 +53,6 @@ def test_repeat_is_cached_and_corrupt_file_is_recomputed(daemon, new_uri, cache_
     assert fourth["cached"] is True  # the corrupt file was replaced by a good one
 
 
-def _other_value(option: Option) -> object:
-    """A valid value of an execution option that is not its default."""
-    if option.kind is bool:
-        return not option.default
-    if option.kind is int:
-        value = max(int(option.minimum or 1), 2)
-        return value if value != option.default else value + 1
-    raise AssertionError(f"give this test a value for {option.name} ({option.kind.__name__})")
-
-
 def test_execution_options_share_the_cached_result(daemon, new_uri):
     """Options of the execution group change speed and memory only, so a repeat that sets each of
     them (every one the editor can send, taken from the registry) is served the stored result; an
@@ -75,10 +66,10 @@ def test_execution_options_share_the_cached_result(daemon, new_uri):
     execution = [o for o in list_options(LSP) if o.group == EXECUTION]
     assert {o.name for o in execution} >= {"internal_batch_size", "memory_budget", "compile_layers"}
     for option in execution:
-        again = daemon.attribute(uri, rng, target=target, options={"nSteps": 5, option.wire: _other_value(option)})
+        again = daemon.attribute(uri, rng, target=target, options={"nSteps": 5, option.wire: non_default_value(option)})
         assert again["cached"] is True, option.name
         assert again["scores"] == first["scores"]
-    every = {o.wire: _other_value(o) for o in execution}
+    every = {o.wire: non_default_value(o) for o in execution}
     assert daemon.attribute(uri, rng, target=target, options={"nSteps": 5, **every})["cached"] is True
     assert daemon.attribute(uri, rng, target=target, options={"nSteps": 6})["cached"] is False
 
