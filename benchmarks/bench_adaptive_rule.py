@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
 
-from geometries import case  # noqa: E402
+from geometries import add_case_arguments, case  # noqa: E402
 from measure import load_note, median_range, publish, results_table  # noqa: E402
 from tokenlight import attribute  # noqa: E402
 from tokenlight.engine import kernel  # noqa: E402
@@ -73,9 +73,7 @@ def counting_gradients() -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="gpt2-small")
-    parser.add_argument("--prompt-tokens", type=int, default=75)
-    parser.add_argument("--targets", type=int, default=12)
+    add_case_arguments(parser)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rules", default="patterson,kronrod-cc,cc", help=f"of {', '.join(SEQUENCES)}")
     parser.add_argument("--section", default="adaptive-rule")

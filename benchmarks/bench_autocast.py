@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench_adaptive_rule import TARGET  # noqa: E402
-from geometries import case  # noqa: E402
+from geometries import add_case_arguments, case  # noqa: E402
 from measure import load_note, median_range, publish, results_table  # noqa: E402
 from tokenlight import attribute  # noqa: E402
 
@@ -47,10 +47,7 @@ def cpu_flags() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="gpt2-small")
-    parser.add_argument("--prompt-tokens", type=int, default=75)
-    parser.add_argument("--targets", type=int, default=12)
-    parser.add_argument("--points", type=int, default=17)
+    add_case_arguments(parser, points=17)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()

@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench_adaptive_rule import TARGET  # noqa: E402
-from geometries import case, prompt_of  # noqa: E402
+from geometries import add_case_arguments, case, prompt_of  # noqa: E402
 from measure import load_note, median_range, publish, results_table  # noqa: E402
 from tokenlight import attribute  # noqa: E402
 
@@ -55,10 +55,7 @@ def timed(run):  # type: ignore[no-untyped-def]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="gpt2-small")
-    parser.add_argument("--prompt-tokens", type=int, default=75)
-    parser.add_argument("--targets", type=int, default=12)
-    parser.add_argument("--points", type=int, default=15)
+    add_case_arguments(parser, points=15)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--section", default="compile")
     parser.add_argument("--no-write", action="store_true")

@@ -12,9 +12,13 @@ of a chosen token length, shared by the issue-19 benchmark scripts.
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import torch
+
+# goal 1's setting (issue 19), the default of the scripts that measure one geometry
+DEFAULT_MODEL, DEFAULT_PROMPT_TOKENS, DEFAULT_TARGETS = "gpt2-small", 75, 12
 
 CODE = (
     "def mean(values):\n"
@@ -65,6 +69,16 @@ def build(name: str, tokenizer: Any, *, max_positions: int = 8448, dtype: torch.
         vocab_size=vocab, max_position_embeddings=max_positions, tie_word_embeddings=False, **shapes, **ids
     )
     return LlamaForCausalLM(config).to(dtype).eval()
+
+
+def add_case_arguments(parser: argparse.ArgumentParser, *, points: int | None = None) -> None:
+    """``--model``, ``--prompt-tokens`` and ``--targets`` (goal 1's setting by default) and, given a
+    default ``points``, ``--points`` (fixed Gauss-Legendre points)."""
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="gpt2-small, llama-300m, llama-1b or wide-llama")
+    parser.add_argument("--prompt-tokens", type=int, default=DEFAULT_PROMPT_TOKENS)
+    parser.add_argument("--targets", type=int, default=DEFAULT_TARGETS)
+    if points is not None:
+        parser.add_argument("--points", type=int, default=points)
 
 
 def case(name: str, n_prompt_tokens: int, *, max_positions: int = 1024) -> tuple[Any, str]:
