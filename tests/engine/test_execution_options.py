@@ -3,7 +3,8 @@
 For every method in the registry, each option of the execution group set away from its default
 (the value derived from the option's declaration: a flag flipped, a number at its minimum, so
 ``memory_budget=1`` recomputes layers and ``internal_batch_size=1`` runs one point per pass) gives
-the default's scores within float rounding, and the same f(x), f(x′) and deltas. The results cache
+the default's scores within float rounding, and the same f(x), f(x′) and deltas; so do all of
+them at once. The results cache
 leaves these options out of its key because of this (docs/protocol.md, "Results cache"), so an
 option or method added later is held to it here without anyone remembering to.
 """
@@ -70,11 +71,12 @@ def test_no_execution_option_changes_a_result(roomy_gpt2, method):
     scale = float(np.nanmax(np.abs(default.scores)))
     assert scale > 0
     limit = ROUNDING_TOLERANCE.get(method, 1e-6)
-    for option in EXECUTION_OPTIONS:
-        value = non_default_value(option)
-        other = run(**{option.name: value})
-        where = f"{method} with {option.name}={value!r}"
-        if option.name == "memory_budget" and impl.recomputable:  # the case is what it says
+    each = [{option.name: non_default_value(option)} for option in EXECUTION_OPTIONS]
+    every = {name: value for change in each for name, value in change.items()}  # every lever at once
+    for change in [*each, every]:
+        other = run(**change)
+        where = f"{method} with {change}"
+        if "memory_budget" in change and impl.recomputable:  # the case is what it says
             assert any("recomputed" in note for note in other.notes), (where, other.notes)
         assert _relative(other.scores, default.scores, scale) <= limit, where
         for field in ("target_scores", "baseline_scores"):
