@@ -21,6 +21,7 @@ from tokenlight.engine import compilation, from_objects, list_methods
 from tokenlight.engine.memory import decoder_layers
 
 PROMPT, TARGET = "def add(a, b):\n    return", " a + b\n"
+SECOND_LENGTH = "def subtract(first, second):\n    return"  # a prompt of another token length
 # float32 rounding of another kernel schedule: ~1e-7 of each activation, which a gradient method
 # carries into scores; input_x_gradient's smallest-magnitude rows measured 3e-6 of the largest
 TOLERANCE = 2e-5
@@ -137,7 +138,7 @@ def test_past_dynamos_recompile_limit_a_call_runs_eager_and_says_so(tiny_gpt2, c
     with torch._dynamo.config.patch(recompile_limit=1):
         first = _run(lm, "input_x_gradient", compile_layers=True)
         assert any("ran compiled" in n for n in _compile_notes(first))
-        other = "def subtract(first, second):\n    return"
+        other = SECOND_LENGTH
         eager = attribute(lm, other, target_text=TARGET, method="input_x_gradient")
         limited = attribute(lm, other, target_text=TARGET, method="input_x_gradient", compile_layers=True)
     (note,) = _compile_notes(limited)
@@ -158,7 +159,7 @@ def test_a_released_model_takes_its_graphs_with_it(tiny_gpt2, counted_graphs):
         first.release()
         before = len(counted_graphs)
         second = _fresh_copy(tiny_gpt2, "tiny-gpt2-second")
-        other = "def subtract(first, second):\n    return"  # another length: a second graph without the reset
+        other = SECOND_LENGTH  # a second graph, were the first model's still counted
         res = attribute(second, other, target_text=TARGET, method="input_x_gradient", compile_layers=True)
     assert any("ran compiled" in n for n in _compile_notes(res)), res.notes
     assert len(counted_graphs) > before  # compiled for this model, not run eager past the limit
